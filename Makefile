@@ -1,0 +1,21 @@
+# The two commands of the README: `make run` and `make test`. Both set up whatever is missing first.
+.DEFAULT_GOAL := run
+.PHONY: run test build setup setup-test clean
+
+run: build
+	scripts/run.sh
+
+test: setup-test build
+	scripts/test.sh
+
+build: setup
+	scripts/build.sh
+
+setup:
+	@scripts/bootstrap.sh
+
+setup-test:
+	@scripts/bootstrap.sh --with-browser
+
+clean:
+	rm -rf target end2end/node_modules end2end/test-results .toolchain.env

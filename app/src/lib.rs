@@ -1,0 +1,67 @@
+//! Canopy's web UI: components and server functions shared by the server (SSR) and the browser (hydrate).
+#![recursion_limit = "256"]
+
+pub mod notes;
+mod tree;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    hooks::use_query_map,
+    SsrMode, StaticSegment,
+};
+
+/// The HTML document around the app; rendered only on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="canopy" href="/pkg/canopy.css"/>
+        <Title text="Canopy"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The tree on the left, the selected note (`?note=<noteId>`) on the right.
+/// Rendered whole on the server (`SsrMode::Async`), so the page is complete even before the wasm runs.
+#[component]
+fn NotesPage() -> impl IntoView {
+    let query = use_query_map();
+    let selected = Memo::new(move |_| query.read().get("note"));
+    // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <div class="layout" data-hydrated=move || hydrated.get().to_string()>
+            <nav class="tree" aria-label="Note tree">
+                <tree::NoteTree selected/>
+            </nav>
+            <main class="note-pane">
+                <notes::NoteView note_id=selected/>
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the server binary and the hydrating front end into target/site/pkg/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. ./.toolchain.env
+export PATH="$CANOPY_TOOLCHAIN_BIN:$PATH"
+target_dir="${CARGO_TARGET_DIR:-target}"
+site="$target_dir/site"
+
+# Two invocations on purpose: building both packages in one cargo call would unify the app crate's
+# `ssr` and `hydrate` features.
+"$CANOPY_CARGO" build -p frontend --target wasm32-unknown-unknown
+"$CANOPY_CARGO" build -p canopy-server --bin canopy
+
+wasm="$target_dir/wasm32-unknown-unknown/debug/frontend.wasm"
+mkdir -p "$site/pkg"
+if [ ! -f "$site/pkg/canopy_bg.wasm" ] || [ "$wasm" -nt "$site/pkg/canopy_bg.wasm" ]; then
+  "$CANOPY_TOOLS_BIN/wasm-bindgen" --target web --no-typescript --out-dir "$site/pkg" --out-name canopy "$wasm"
+fi
+cp style/main.css "$site/pkg/canopy.css"
+cp -R public/. "$site/"

@@ -1,0 +1,254 @@
+//! The document store: one SQLite file in Trilium 0.63.7's format.
+//!
+//! * One writer connection behind a mutex; every write runs in one IMMEDIATE transaction
+//!   through [`WriteTx`], which records the `entity_changes` ids it wrote. After commit
+//!   those ids are broadcast to subscribers (sync, live UI).
+//! * A small pool of read-only connections; in WAL mode readers never wait for the writer.
+
+pub mod backup;
+pub mod consistency;
+pub mod entity_changes;
+mod error;
+pub mod init;
+pub mod open;
+pub mod options;
+pub mod password;
+pub mod schema;
+pub mod tree;
+pub mod deletion;
+pub mod revisions;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::broadcast;
+
+pub use entity_changes::EntityChange;
+pub use error::DbError;
+pub use schema::TRILIUM_DB_VERSION;
+
+use crate::hashing;
+
+/// Id of this running instance, written into `entity_changes.instanceId`.
+/// Trilium makes a new one per process; Canopy persists it in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstanceId(pub String);
+
+impl From<&str> for InstanceId {
+    fn from(s: &str) -> Self {
+        InstanceId(s.to_owned())
+    }
+}
+impl From<String> for InstanceId {
+    fn from(s: String) -> Self {
+        InstanceId(s)
+    }
+}
+impl From<&String> for InstanceId {
+    fn from(s: &String) -> Self {
+        InstanceId(s.clone())
+    }
+}
+impl From<&InstanceId> for InstanceId {
+    fn from(s: &InstanceId) -> Self {
+        s.clone()
+    }
+}
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl InstanceId {
+    /// A fresh random id in Trilium's format (12 characters of `[0-9A-Za-z]`).
+    pub fn generate() -> Self {
+        InstanceId(hashing::random_string(12))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who causes a write: the instance, plus the UI component (Trilium's
+/// `trilium-component-id` header; `"NA"` when unknown, `"etapi"` for ETAPI).
+#[derive(Debug, Clone)]
+pub struct ChangeSource {
+    pub instance_id: InstanceId,
+    pub component_id: String,
+}
+
+impl ChangeSource {
+    pub fn new(instance_id: impl Into<InstanceId>) -> Self {
+        ChangeSource { instance_id: instance_id.into(), component_id: "NA".into() }
+    }
+    pub fn with_component(mut self, component_id: impl Into<String>) -> Self {
+        self.component_id = component_id.into();
+        self
+    }
+}
+
+/// Sent to subscribers after each committed write that touched `entity_changes`.
+#[derive(Debug, Clone)]
+pub struct CommittedChanges {
+    /// `entity_changes.id` values written by the transaction, in write order.
+    pub ids: Arc<Vec<i64>>,
+}
+
+pub type SqlResult<T> = Result<T, DbError>;
+
+/// An open document. Cheap to clone (shared handle).
+#[derive(Clone)]
+pub struct Document {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    db_version: i64,
+    events: broadcast::Sender<CommittedChanges>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document").field("path", &self.inner.path).field("db_version", &self.inner.db_version).finish()
+    }
+}
+
+impl Document {
+    /// Opens the document at `path`, creating a new one (Trilium's `new-document`
+    /// content) only if the file does not exist. `instance_id` stamps the
+    /// `entity_changes` rows of a newly created document.
+    pub fn open_or_create(path: &Path, instance_id: impl Into<InstanceId>) -> SqlResult<Document> {
+        open::open_or_create(path, &instance_id.into())
+    }
+
+    /// Opens an existing document; never creates one.
+    pub fn open_existing(path: &Path) -> SqlResult<Document> {
+        open::open_existing(path)
+    }
+
+    pub(crate) fn from_parts(path: PathBuf, writer: Connection, db_version: i64) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let inner = Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), db_version, events };
+        Document { inner: Arc::new(inner) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// `options.dbVersion` as found at open time (228).
+    pub fn db_version(&self) -> i64 {
+        self.inner.db_version
+    }
+
+    /// Subscribe to committed writes.
+    pub fn subscribe(&self) -> broadcast::Receiver<CommittedChanges> {
+        self.inner.events.subscribe()
+    }
+
+    /// Runs `f` on a read-only connection; never blocks on the writer.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> SqlResult<T>) -> SqlResult<T> {
+        let conn = self.inner.readers.lock().map_err(|_| DbError::Poisoned)?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open::reader_connection(&self.inner.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Runs `f` in one write transaction; commits if it returns Ok, then notifies
+    /// subscribers with the entity change ids written.
+    pub fn write<T>(&self, source: &ChangeSource, f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>) -> SqlResult<T> {
+        self.write_at(source, None, f)
+    }
+
+    /// Like [`write`](Self::write) with a fixed "now" (tests, imports).
+    pub fn write_at<T>(
+        &self,
+        source: &ChangeSource,
+        now: Option<DateTime<Utc>>,
+        f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>,
+    ) -> SqlResult<T> {
+        let mut conn = self.inner.writer.lock().map_err(|_| DbError::Poisoned)?;
+        let (value, ids) = run_write(&mut conn, source, now, f)?;
+        drop(conn);
+        if !ids.is_empty() {
+            // No receivers is fine: nobody is listening yet.
+            let _ = self.inner.events.send(CommittedChanges { ids: Arc::new(ids) });
+        }
+        Ok(value)
+    }
+}
+
+/// Runs a write transaction on a raw connection (also used while creating a document).
+pub(crate) fn run_write<T>(
+    conn: &mut Connection,
+    source: &ChangeSource,
+    now: Option<DateTime<Utc>>,
+    f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>,
+) -> SqlResult<(T, Vec<i64>)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut wtx = WriteTx { tx, source: source.clone(), now, written: Vec::new() };
+    let value = f(&mut wtx)?;
+    let WriteTx { tx, written, .. } = wtx;
+    tx.commit()?;
+    Ok((value, written))
+}
+
+/// An open write transaction plus the context needed to stamp entity changes.
+pub struct WriteTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+    source: ChangeSource,
+    now: Option<DateTime<Utc>>,
+    written: Vec<i64>,
+}
+
+impl<'c> WriteTx<'c> {
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+    pub fn source(&self) -> &ChangeSource {
+        &self.source
+    }
+    /// Current time (fixed if the transaction was started with one).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+    /// `YYYY-MM-DD HH:MM:SS.sssZ`
+    pub fn utc_now(&self) -> String {
+        hashing::utc_date_time_str(self.now())
+    }
+    /// `YYYY-MM-DD HH:MM:SS.sss+HHMM` in the server's time zone.
+    pub fn local_now(&self) -> String {
+        hashing::local_date_time_str(self.now())
+    }
+    /// Entity change ids written so far in this transaction.
+    pub fn written_ids(&self) -> &[i64] {
+        &self.written
+    }
+    pub(crate) fn record_written(&mut self, id: i64) {
+        self.written.push(id);
+    }
+}
+
+/// Opens a plain connection with Canopy's per-connection settings.
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+pub(crate) fn read_only_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+}

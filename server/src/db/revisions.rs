@@ -1,0 +1,149 @@
+//! Revisions: snapshots taken before edits (at most once per
+//! `revisionSnapshotTimeInterval`), on demand, and when restoring.
+
+use chrono::Duration;
+use rusqlite::{params, OptionalExtension};
+
+use super::{deletion, options, tree, DbError, SqlResult, WriteTx};
+use crate::entities::{self, Attachment, Blob, Note, Revision};
+use crate::hashing;
+
+/// `BNote.saveRevision`: snapshot of the note's current title/content; the note's
+/// attachments are copied and owned by the revision, links rewritten to the copies.
+pub fn save_revision(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Revision> {
+    if note.is_protected {
+        return Err(DbError::Invalid("revisions of protected notes need a protected session".into()));
+    }
+    let mut content = match &note.blob_id {
+        Some(id) => entities::get::<Blob>(tx.conn(), id)?.content,
+        None => entities::BlobContent::Text(String::new()),
+    };
+    let now_utc = tx.utc_now();
+    let mut revision = Revision {
+        revision_id: hashing::new_entity_id(),
+        note_id: note.note_id.clone(),
+        note_type: note.note_type.clone(),
+        mime: note.mime.clone(),
+        title: note.title.clone(),
+        is_protected: note.is_protected,
+        blob_id: None,
+        utc_date_last_edited: note.utc_date_modified.clone(),
+        utc_date_created: now_utc.clone(),
+        utc_date_modified: now_utc,
+        date_last_edited: note.date_modified.clone(),
+        date_created: tx.local_now(),
+    };
+    entities::save(tx, &revision)?;
+
+    let attachments: Vec<Attachment> =
+        entities::load_where(tx.conn(), "ownerId = ?1 AND isDeleted = 0 ORDER BY position", [&note.note_id])?;
+    for att in attachments {
+        let copy = copy_attachment(tx, &att, &revision.revision_id)?;
+        if note.note_type == "text" {
+            if let entities::BlobContent::Text(html) = &mut content {
+                *html = html.replace(
+                    &format!("attachments/{}", att.attachment_id),
+                    &format!("attachments/{}", copy.attachment_id),
+                );
+            }
+        }
+    }
+
+    revision.blob_id = Some(tree::save_blob(tx, content)?);
+    revision.utc_date_modified = tx.utc_now();
+    entities::save(tx, &revision)?;
+    Ok(revision)
+}
+
+/// Copies an attachment to a new owner (same blob, new id), as `BAttachment.copy()` +
+/// forced save.
+fn copy_attachment(tx: &mut WriteTx<'_>, att: &Attachment, owner_id: &str) -> SqlResult<Attachment> {
+    let copy = Attachment {
+        attachment_id: hashing::new_entity_id(),
+        owner_id: owner_id.to_owned(),
+        date_modified: tx.local_now(),
+        utc_date_modified: tx.utc_now(),
+        utc_date_scheduled_for_erasure_since: None,
+        is_deleted: false,
+        delete_id: None,
+        ..att.clone()
+    };
+    entities::save(tx, &copy)?;
+    Ok(copy)
+}
+
+/// `notes.saveRevisionIfNeeded`: before an edit, snapshot unless the note is a file or
+/// image, has `#disableVersioning`, already has a revision younger than the interval,
+/// or is itself younger than the interval.
+pub fn save_revision_if_needed(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Option<Revision>> {
+    if note.note_type == "file" || note.note_type == "image" || note.is_protected {
+        return Ok(None);
+    }
+    let disabled: Option<String> = tx
+        .conn()
+        .query_row(
+            "SELECT value FROM attributes WHERE noteId = ?1 AND type = 'label' AND name = 'disableVersioning' AND isDeleted = 0",
+            [&note.note_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if disabled.map(|v| v != "false").unwrap_or(false) {
+        return Ok(None);
+    }
+    let interval = options::get_int(tx.conn(), "revisionSnapshotTimeInterval")?.unwrap_or(600);
+    let now = tx.now();
+    let cutoff = hashing::utc_date_time_str(now - Duration::seconds(interval));
+    let recent: Option<String> = tx
+        .conn()
+        .query_row(
+            "SELECT revisionId FROM revisions WHERE noteId = ?1 AND utcDateCreated >= ?2",
+            params![note.note_id, cutoff],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let created = hashing::parse_utc_date_time(&note.utc_date_created).unwrap_or(now);
+    if recent.is_none() && now - created >= Duration::seconds(interval) {
+        return save_revision(tx, note).map(Some);
+    }
+    Ok(None)
+}
+
+/// `POST /api/revisions/:id/restore`: snapshot the current state, mark the note's
+/// attachments deleted, copy the revision's attachments back, then set title and content.
+pub fn restore_revision(tx: &mut WriteTx<'_>, revision_id: &str) -> SqlResult<Note> {
+    let revision: Revision = entities::get(tx.conn(), revision_id)?;
+    let mut note: Note = entities::get(tx.conn(), &revision.note_id)?;
+    save_revision(tx, &note)?;
+
+    let current: Vec<Attachment> = entities::load_where(tx.conn(), "ownerId = ?1 AND isDeleted = 0", [&note.note_id])?;
+    for att in current {
+        deletion::mark_attachment_deleted(tx, att, None)?;
+    }
+    let mut content = match &revision.blob_id {
+        Some(id) => entities::get::<Blob>(tx.conn(), id)?.content,
+        None => entities::BlobContent::Text(String::new()),
+    };
+    let rev_atts: Vec<Attachment> = entities::load_where(tx.conn(), "ownerId = ?1 AND isDeleted = 0", [revision_id])?;
+    for att in rev_atts {
+        let copy = copy_attachment(tx, &att, &note.note_id)?;
+        if let entities::BlobContent::Text(html) = &mut content {
+            *html = html.replace(&format!("attachments/{}", att.attachment_id), &format!("attachments/{}", copy.attachment_id));
+        }
+    }
+    note.title = revision.title.clone();
+    let blob_id = tree::save_blob(tx, content)?;
+    let old = note.blob_id.replace(blob_id);
+    // forceSave: the note is saved even when the content blob is unchanged (the title may differ).
+    tree::save_note(tx, &mut note)?;
+    if let Some(old) = old {
+        if Some(&old) != note.blob_id.as_ref() {
+            tree::delete_blob_if_unused(tx.conn(), &old)?;
+        }
+    }
+    Ok(note)
+}
+
+/// Revisions of a note, newest first.
+pub fn list(conn: &rusqlite::Connection, note_id: &str) -> SqlResult<Vec<Revision>> {
+    entities::load_where(conn, "noteId = ?1 ORDER BY utcDateCreated DESC", [note_id])
+}

@@ -1,0 +1,353 @@
+//! Notes, content and branches: creating notes, editing title/content, moving and
+//! ordering branches, the way Trilium's services do it (so the resulting rows and
+//! entity changes match what Trilium would write).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::entity_changes;
+use super::{revisions, DbError, SqlResult, WriteTx};
+use crate::entities::{self, Blob, BlobContent, Branch, Note};
+
+/// Parameters of [`create_note`].
+#[derive(Debug, Clone)]
+pub struct NewNote {
+    pub parent_note_id: String,
+    pub title: String,
+    pub content: BlobContent,
+    /// `text`, `code`, `file`, ...
+    pub note_type: String,
+    /// Derived from the type when `None` (text → text/html, code → text/plain).
+    pub mime: Option<String>,
+    /// Forces an id (Trilium allows this); random otherwise.
+    pub note_id: Option<String>,
+    pub prefix: Option<String>,
+    /// After the last child when `None`.
+    pub note_position: Option<i64>,
+}
+
+impl NewNote {
+    pub fn text(parent_note_id: &str, title: &str, html: &str) -> Self {
+        NewNote {
+            parent_note_id: parent_note_id.into(),
+            title: title.into(),
+            content: BlobContent::Text(html.into()),
+            note_type: "text".into(),
+            mime: None,
+            note_id: None,
+            prefix: None,
+            note_position: None,
+        }
+    }
+}
+
+fn derive_mime(note_type: &str) -> &'static str {
+    match note_type {
+        "text" => "text/html",
+        "code" | "mermaid" => "text/plain",
+        "relationMap" | "search" | "canvas" => "application/json",
+        _ => "",
+    }
+}
+
+/// `notes.createNewNote`: note row, its blob, a branch under the parent. The note is
+/// saved first without a blob and then again with it, as Trilium does; only the last
+/// entity change per entity survives anyway.
+pub fn create_note(tx: &mut WriteTx<'_>, p: NewNote) -> SqlResult<(Note, Branch)> {
+    let parent: Note = entities::get(tx.conn(), &p.parent_note_id)?;
+    if parent.is_deleted {
+        return Err(DbError::Invalid(format!("parent note '{}' is deleted", parent.note_id)));
+    }
+    let now_utc = tx.utc_now();
+    let now_local = tx.local_now();
+    let mut note = Note {
+        note_id: p.note_id.unwrap_or_else(crate::hashing::new_entity_id),
+        title: p.title,
+        is_protected: false,
+        mime: p.mime.unwrap_or_else(|| derive_mime(&p.note_type).to_owned()),
+        note_type: p.note_type,
+        blob_id: None,
+        is_deleted: false,
+        delete_id: None,
+        date_created: now_local.clone(),
+        date_modified: now_local,
+        utc_date_created: now_utc.clone(),
+        utc_date_modified: now_utc,
+    };
+    entities::save(tx, &note)?;
+    set_note_content(tx, &mut note, p.content)?;
+    let position = match p.note_position {
+        Some(pos) => pos,
+        None => next_child_position(tx.conn(), &parent.note_id)?,
+    };
+    let branch = Branch {
+        branch_id: Branch::id_for(&parent.note_id, &note.note_id),
+        note_id: note.note_id.clone(),
+        parent_note_id: parent.note_id.clone(),
+        note_position: position,
+        prefix: p.prefix.filter(|s| !s.trim().is_empty()),
+        is_expanded: false,
+        is_deleted: false,
+        delete_id: None,
+        utc_date_modified: tx.utc_now(),
+    };
+    entities::save(tx, &branch)?;
+    Ok((note, branch))
+}
+
+/// `getNewNotePosition`: 10 after the largest position among the parent's live children,
+/// ignoring `_hidden` (which sits at a huge position to stay last).
+pub fn next_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult<i64> {
+    let max: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(notePosition), 0) FROM branches
+         WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'",
+        [parent_note_id],
+        |r| r.get(0),
+    )?;
+    Ok(max.max(0) + 10)
+}
+
+/// Saves a note with Trilium's `beforeSaving`: dateModified/utcDateModified = now.
+pub fn save_note(tx: &mut WriteTx<'_>, note: &mut Note) -> SqlResult<i64> {
+    note.date_modified = tx.local_now();
+    note.utc_date_modified = tx.utc_now();
+    entities::save(tx, note)
+}
+
+/// Stores content as a content-addressed blob (inserted with its entity change only if
+/// new). Returns the blobId.
+pub fn save_blob(tx: &mut WriteTx<'_>, content: BlobContent) -> SqlResult<String> {
+    let blob_id = Blob::id_for(content.as_bytes().unwrap_or_default(), false);
+    if entities::load::<Blob>(tx.conn(), &blob_id)?.is_none() {
+        let blob = Blob { blob_id: blob_id.clone(), content, date_modified: tx.local_now(), utc_date_modified: tx.utc_now() };
+        entities::save(tx, &blob)?;
+    }
+    Ok(blob_id)
+}
+
+/// Deletes a blob (row and entity change, no tombstone) if nothing references it.
+pub fn delete_blob_if_unused(conn: &Connection, blob_id: &str) -> SqlResult<bool> {
+    let used: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM notes WHERE blobId = ?1
+             UNION ALL SELECT 1 FROM attachments WHERE blobId = ?1
+             UNION ALL SELECT 1 FROM revisions WHERE blobId = ?1 LIMIT 1",
+            [blob_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if used.is_some() {
+        return Ok(false);
+    }
+    conn.execute("DELETE FROM blobs WHERE blobId = ?1", [blob_id])?;
+    conn.execute("DELETE FROM entity_changes WHERE entityName = 'blobs' AND entityId = ?1", [blob_id])?;
+    Ok(true)
+}
+
+/// `_setContent` for a note: new blob if needed, note saved only if its blobId changed,
+/// old blob dropped when unused. Protected notes need the protected session (not here).
+pub fn set_note_content(tx: &mut WriteTx<'_>, note: &mut Note, content: BlobContent) -> SqlResult<()> {
+    if note.is_protected {
+        return Err(DbError::Invalid("protected note content needs a protected session".into()));
+    }
+    let new_blob_id = save_blob(tx, content)?;
+    let old = note.blob_id.clone();
+    if old.as_deref() != Some(new_blob_id.as_str()) {
+        note.blob_id = Some(new_blob_id);
+        save_note(tx, note)?;
+        if let Some(old) = old {
+            delete_blob_if_unused(tx.conn(), &old)?;
+        }
+    }
+    Ok(())
+}
+
+/// `PUT /api/notes/:id/data`: automatic pre-edit revision if due, then the new content.
+pub fn update_note_content(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent) -> SqlResult<Note> {
+    let mut note: Note = entities::get(tx.conn(), note_id)?;
+    revisions::save_revision_if_needed(tx, &note)?;
+    set_note_content(tx, &mut note, content)?;
+    Ok(note)
+}
+
+/// `changeTitle`: automatic pre-edit revision if due, then the title.
+pub fn update_note_title(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> SqlResult<Note> {
+    let mut note: Note = entities::get(tx.conn(), note_id)?;
+    if note.is_protected {
+        return Err(DbError::Invalid("protected note title needs a protected session".into()));
+    }
+    revisions::save_revision_if_needed(tx, &note)?;
+    note.title = title.to_owned();
+    save_note(tx, &mut note)?;
+    Ok(note)
+}
+
+/// Reads a note's content blob.
+pub fn note_content(conn: &Connection, note_id: &str) -> SqlResult<BlobContent> {
+    let note: Note = entities::get(conn, note_id)?;
+    let blob_id = note.blob_id.ok_or_else(|| DbError::not_found("blobs", format!("(note {note_id})")))?;
+    Ok(entities::get::<Blob>(conn, &blob_id)?.content)
+}
+
+/// Saves a branch with Trilium's `beforeSaving` (utcDateModified = now, blank prefix → NULL).
+pub fn save_branch(tx: &mut WriteTx<'_>, branch: &mut Branch) -> SqlResult<i64> {
+    branch.branch_id = Branch::id_for(&branch.parent_note_id, &branch.note_id);
+    if branch.prefix.as_deref().map(|p| p.trim().is_empty()).unwrap_or(false) {
+        branch.prefix = None;
+    }
+    branch.utc_date_modified = tx.utc_now();
+    entities::save(tx, branch)
+}
+
+/// Is `ancestor` an ancestor of (or equal to) `note_id` through live branches?
+fn is_ancestor(conn: &Connection, ancestor: &str, note_id: &str) -> SqlResult<bool> {
+    let found: Option<i64> = conn
+        .query_row(
+            "WITH RECURSIVE up(id) AS (SELECT ?2 UNION SELECT b.parentNoteId FROM branches b JOIN up ON b.noteId = up.id WHERE b.isDeleted = 0)
+             SELECT 1 FROM up WHERE id = ?1 LIMIT 1",
+            params![ancestor, note_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// `treeService.validateParentChild`: no cycles, no second branch under the same parent.
+fn validate_parent_child(conn: &Connection, parent_note_id: &str, child_note_id: &str, moving: Option<&str>) -> SqlResult<()> {
+    if child_note_id == "root" {
+        return Err(DbError::Invalid("root cannot be moved".into()));
+    }
+    let existing = Branch::id_for(parent_note_id, child_note_id);
+    if moving != Some(existing.as_str()) {
+        if let Some(b) = entities::load::<Branch>(conn, &existing)? {
+            if !b.is_deleted {
+                return Err(DbError::Invalid(format!("note '{child_note_id}' is already under '{parent_note_id}'")));
+            }
+        }
+    }
+    if is_ancestor(conn, child_note_id, parent_note_id)? {
+        return Err(DbError::Invalid("moving a note into its own subtree would create a cycle".into()));
+    }
+    Ok(())
+}
+
+/// Places `note_id` under another parent too (a clone): new branch after the last child.
+pub fn clone_to_parent(tx: &mut WriteTx<'_>, note_id: &str, parent_note_id: &str, prefix: Option<&str>) -> SqlResult<Branch> {
+    entities::get::<Note>(tx.conn(), note_id)?;
+    entities::get::<Note>(tx.conn(), parent_note_id)?;
+    validate_parent_child(tx.conn(), parent_note_id, note_id, None)?;
+    let mut branch = Branch {
+        branch_id: String::new(),
+        note_id: note_id.into(),
+        parent_note_id: parent_note_id.into(),
+        note_position: next_child_position(tx.conn(), parent_note_id)?,
+        prefix: prefix.map(str::to_owned),
+        is_expanded: false,
+        is_deleted: false,
+        delete_id: None,
+        utc_date_modified: String::new(),
+    };
+    save_branch(tx, &mut branch)?;
+    Ok(branch)
+}
+
+/// Moves a branch under another parent (after its last child). Branch ids derive from
+/// the parent, so this creates a new branch and marks the old one deleted, as Trilium does.
+pub fn move_to_parent(tx: &mut WriteTx<'_>, branch_id: &str, new_parent_note_id: &str) -> SqlResult<Branch> {
+    let old: Branch = entities::get(tx.conn(), branch_id)?;
+    if old.parent_note_id == new_parent_note_id {
+        return Ok(old);
+    }
+    entities::get::<Note>(tx.conn(), new_parent_note_id)?;
+    validate_parent_child(tx.conn(), new_parent_note_id, &old.note_id, Some(branch_id))?;
+    let position = next_child_position(tx.conn(), new_parent_note_id)?;
+    let new = relocate(tx, old, new_parent_note_id, position)?;
+    Ok(new)
+}
+
+/// Clone of `old` under `parent` at `position`, old branch marked deleted (no deleteId).
+fn relocate(tx: &mut WriteTx<'_>, old: Branch, parent: &str, position: i64) -> SqlResult<Branch> {
+    let mut new = Branch {
+        parent_note_id: parent.into(),
+        note_position: position,
+        is_deleted: false,
+        delete_id: None,
+        ..old.clone()
+    };
+    save_branch(tx, &mut new)?;
+    super::deletion::mark_branch_deleted(tx, old, None)?;
+    Ok(new)
+}
+
+/// `moveBranchBeforeNote`: shift siblings at/after the target down by 10 with plain SQL
+/// (no entity changes, dates untouched), put the branch at the target's old position,
+/// then one `note_reordering` change for the parent.
+pub fn move_before(tx: &mut WriteTx<'_>, branch_id: &str, before_branch_id: &str) -> SqlResult<Branch> {
+    let before: Branch = entities::get(tx.conn(), before_branch_id)?;
+    move_relative(tx, branch_id, &before.parent_note_id, before.note_position, ">=", before.note_position)
+}
+
+/// `moveBranchAfterNote`: shift siblings after the target by 10, take target + 10.
+pub fn move_after(tx: &mut WriteTx<'_>, branch_id: &str, after_branch_id: &str) -> SqlResult<Branch> {
+    let after: Branch = entities::get(tx.conn(), after_branch_id)?;
+    move_relative(tx, branch_id, &after.parent_note_id, after.note_position, ">", after.note_position + 10)
+}
+
+fn move_relative(
+    tx: &mut WriteTx<'_>,
+    branch_id: &str,
+    parent: &str,
+    pivot: i64,
+    cmp: &str,
+    new_position: i64,
+) -> SqlResult<Branch> {
+    let mut branch: Branch = entities::get(tx.conn(), branch_id)?;
+    validate_parent_child(tx.conn(), parent, &branch.note_id, Some(branch_id))?;
+    tx.conn().execute(
+        &format!(
+            "UPDATE branches SET notePosition = notePosition + 10
+             WHERE parentNoteId = ?1 AND notePosition {cmp} ?2 AND isDeleted = 0"
+        ),
+        params![parent, pivot],
+    )?;
+    let result = if branch.parent_note_id == parent {
+        branch.note_position = new_position;
+        save_branch(tx, &mut branch)?;
+        branch
+    } else {
+        relocate(tx, branch, parent, new_position)?
+    };
+    entity_changes::put_note_reordering(tx, parent)?;
+    Ok(result)
+}
+
+/// Sets positions of a parent's children in the given order (10, 20, ...), plain SQL
+/// plus one `note_reordering` change, like Trilium's sort.
+pub fn reorder_children(tx: &mut WriteTx<'_>, parent_note_id: &str, branch_ids_in_order: &[&str]) -> SqlResult<()> {
+    for (i, id) in branch_ids_in_order.iter().enumerate() {
+        let n = tx.conn().execute(
+            "UPDATE branches SET notePosition = ?1 WHERE branchId = ?2 AND parentNoteId = ?3",
+            params![(i as i64 + 1) * 10, id, parent_note_id],
+        )?;
+        if n == 0 {
+            return Err(DbError::not_found("branches", *id));
+        }
+    }
+    entity_changes::put_note_reordering(tx, parent_note_id)?;
+    Ok(())
+}
+
+/// `setExpanded`: plain SQL, no entity change ("we don't sync expanded").
+pub fn set_expanded(conn: &Connection, branch_id: &str, expanded: bool) -> SqlResult<()> {
+    conn.execute("UPDATE branches SET isExpanded = ?1 WHERE branchId = ?2", params![expanded as i64, branch_id])?;
+    Ok(())
+}
+
+/// Live children of a note in tree order.
+pub fn child_branches(conn: &Connection, parent_note_id: &str) -> SqlResult<Vec<Branch>> {
+    entities::load_where(conn, "parentNoteId = ?1 AND isDeleted = 0 ORDER BY notePosition, branchId", [parent_note_id])
+}
+
+/// Every live (non-deleted) note.
+pub fn live_notes(conn: &Connection) -> SqlResult<Vec<Note>> {
+    entities::load_where(conn, "isDeleted = 0 ORDER BY noteId", [])
+}

@@ -1,0 +1,72 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Canopy: a self-hosted note server that syncs with Trilium Notes.
+///
+/// Listening address and sync settings are read from `config.ini` in the data directory.
+#[derive(Parser)]
+#[command(name = "canopy", version)]
+struct Cli {
+    /// The data directory (document.db, config.ini, backup/). Default: ~/trilium-data.
+    #[arg(long, env = "TRILIUM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The built front end. Default: `site` beside the binary's directory (target/site for a cargo build).
+    #[arg(long, env = "CANOPY_SITE_ROOT")]
+    site_root: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the file, the key and the problem are in the error chain.
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = canopy::DataDir::resolve(cli.data_dir)?;
+    let site_root = match cli.site_root {
+        Some(path) => path,
+        None => default_site_root()?,
+    };
+    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None }).await?;
+    instance
+        .serve_until(async {
+            match shutdown_signal().await {
+                Ok(()) => tracing::info!("shutting down"),
+                Err(e) => tracing::error!("cannot wait for a shutdown signal: {e}"),
+            }
+        })
+        .await
+}
+
+fn default_site_root() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target_dir = exe.parent().and_then(|p| p.parent()).unwrap_or(exe.as_path());
+    Ok(target_dir.join("site"))
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}

@@ -1,0 +1,34 @@
+//! The HTTP surface: the server-rendered UI, its server functions and static assets.
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::{routing::get, Json, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+
+use crate::db::Document;
+use crate::ui::DocumentNotes;
+
+/// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
+pub const OUTPUT_NAME: &str = "canopy";
+
+pub fn router(site_root: &Path, document: Document) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .build();
+    let routes = generate_route_list(app::App);
+    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document }));
+    let shell_options = leptos_options.clone();
+    Router::new()
+        .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || provide_context(notes.clone()),
+            move || app::shell(shell_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler(app::shell))
+        .with_state(leptos_options)
+}
