@@ -4,12 +4,15 @@ pub mod data_dir;
 pub mod db;
 pub mod entities;
 pub mod hashing;
+pub mod sync;
 mod ui;
 pub mod web;
 mod welcome;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -36,6 +39,9 @@ pub struct RunningInstance {
     pub addr: SocketAddr,
     pub data_dir: DataDir,
     pub document: Document,
+    pub sync: Arc<sync::SyncState>,
+    /// The sync engine, when this instance is a client of a hub.
+    pub client: Option<Arc<sync::client::SyncClient>>,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -91,15 +97,64 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
-    let router = web::router(&options.site_root, document.clone());
+    let sync_state = Arc::new(sync::SyncState::new(None));
+    let client = match sync_client_config(&config, &document)? {
+        Some(client_config) => {
+            tracing::info!("syncing with the sync server {}", client_config.sync_server_host);
+            sync_state.update(|s| s.sync_server_host = Some(client_config.sync_server_host.clone()));
+            let client = sync::client::SyncClient::new(
+                document.clone(),
+                db::InstanceId::from(&instance_id),
+                client_config,
+                sync_state.clone(),
+            )?;
+            client.spawn();
+            Some(client)
+        }
+        None => None,
+    };
+    let hub = sync::hub::HubState::new(document.clone(), db::InstanceId::from(&instance_id), sync_state.clone());
+    let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
+    let router = web::router(&options.site_root, document.clone(), hub, local_api);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })
             .await
     });
     tracing::info!("listening on http://{addr}");
-    Ok(RunningInstance { addr, data_dir, document, shutdown, task })
+    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, shutdown, task })
+}
+
+/// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the
+/// document's `syncServerHost` option, as in Trilium.
+fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::Result<Option<sync::client::ClientConfig>> {
+    let option = |name: &str| -> anyhow::Result<Option<String>> {
+        Ok(document.read(|conn| db::options::get(conn, name))?.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+    };
+    let host = match config.sync.server_host.clone() {
+        Some(host) => host,
+        None => match option("syncServerHost")? {
+            Some(host) => host.trim_end_matches('/').to_owned(),
+            None => return Ok(None),
+        },
+    };
+    if host == "disabled" {
+        return Ok(None);
+    }
+    let timeout = match config.sync.timeout {
+        Some(timeout) => timeout,
+        None => option("syncServerTimeout")?
+            .and_then(|v| db::schema::parse_int_lenient(&v))
+            .filter(|ms| *ms > 0)
+            .map(|ms| std::time::Duration::from_millis(ms as u64))
+            .unwrap_or(config::DEFAULT_SYNC_TIMEOUT),
+    };
+    let proxy = match config.sync.proxy.clone() {
+        Some(proxy) => Some(proxy),
+        None => option("syncProxy")?,
+    };
+    Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy }))
 }

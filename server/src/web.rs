@@ -7,12 +7,13 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::db::Document;
+use crate::sync::{hub::HubState, local_api::LocalApiState};
 use crate::ui::DocumentNotes;
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
 
-pub fn router(site_root: &Path, document: Document) -> Router {
+pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: LocalApiState) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(site_root.to_string_lossy().as_ref())
@@ -21,8 +22,7 @@ pub fn router(site_root: &Path, document: Document) -> Router {
     let routes = generate_route_list(app::App);
     let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document }));
     let shell_options = leptos_options.clone();
-    Router::new()
-        .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+    let ui = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
             routes,
@@ -30,5 +30,10 @@ pub fn router(site_root: &Path, document: Document) -> Router {
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
-        .with_state(leptos_options)
+        .with_state(leptos_options);
+    Router::new()
+        .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .merge(crate::sync::hub::router(hub))
+        .merge(crate::sync::local_api::router(local_api))
+        .merge(ui)
 }

@@ -40,8 +40,6 @@ pub enum DbError {
     Invalid(String),
     #[error("password is already set")]
     PasswordAlreadySet,
-    #[error("a lock guarding the database was poisoned by a panic")]
-    Poisoned,
 }
 
 impl DbError {

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 use super::{options, run_write, tree, ChangeSource, InstanceId, SqlResult, TRILIUM_DB_VERSION};
-use crate::entities::{self, BlobContent, Branch, Note};
+use crate::entities::{BlobContent, Branch, Note};
 use crate::hashing;
 
 /// Writes root note + `none_root` branch + all default options in one transaction.
@@ -82,7 +82,6 @@ pub fn initialize_new_document(conn: &mut Connection, instance_id: &InstanceId) 
             None => r#"[{"active":true}]"#.to_owned(),
         };
         options::set(tx, "openNoteContexts", &contexts)?;
-        let _ = entities::load::<Note>(tx.conn(), "root")?;
         Ok(())
     })?;
     Ok(())

@@ -5,6 +5,7 @@
 //!   those ids are broadcast to subscribers (sync, live UI).
 //! * A small pool of read-only connections; in WAL mode readers never wait for the writer.
 
+pub mod attachments;
 pub mod backup;
 pub mod consistency;
 pub mod entity_changes;
@@ -154,7 +155,8 @@ impl Document {
 
     /// Runs `f` on a read-only connection; never blocks on the writer.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> SqlResult<T>) -> SqlResult<T> {
-        let conn = self.inner.readers.lock().map_err(|_| DbError::Poisoned)?.pop();
+        // A panic inside another reader cannot leave a pooled connection inconsistent.
+        let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
             None => open::reader_connection(&self.inner.path)?,
@@ -181,7 +183,9 @@ impl Document {
         now: Option<DateTime<Utc>>,
         f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>,
     ) -> SqlResult<T> {
-        let mut conn = self.inner.writer.lock().map_err(|_| DbError::Poisoned)?;
+        // A panicking writer closure drops its transaction (rollback), so the connection
+        // is still sound: recover from poisoning instead of failing every later write.
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         let (value, ids) = run_write(&mut conn, source, now, f)?;
         drop(conn);
         if !ids.is_empty() {

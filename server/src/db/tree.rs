@@ -94,16 +94,31 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: NewNote) -> SqlResult<(Note, Branch)
     Ok((note, branch))
 }
 
-/// `getNewNotePosition`: 10 after the largest position among the parent's live children,
-/// ignoring `_hidden` (which sits at a huge position to stay last).
+/// `getNewNotePosition`: 10 after the largest position among the parent's live children
+/// (or 10 before the smallest with `#newNotesOnTop`), ignoring `_hidden`, which sits at a
+/// huge position to stay last. (Only the parent's own label is consulted, not inherited ones.)
 pub fn next_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult<i64> {
-    let max: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(notePosition), 0) FROM branches
-         WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'",
+    let on_top: Option<String> = conn
+        .query_row(
+            "SELECT value FROM attributes WHERE noteId = ?1 AND type = 'label' AND name = 'newNotesOnTop' AND isDeleted = 0",
+            [parent_note_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let (agg, on_top) = match on_top {
+        Some(v) if v != "false" => ("MIN", true),
+        _ => ("MAX", false),
+    };
+    let edge: i64 = conn.query_row(
+        &format!(
+            "SELECT COALESCE({agg}(notePosition), 0) FROM branches
+             WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'"
+        ),
         [parent_note_id],
         |r| r.get(0),
     )?;
-    Ok(max.max(0) + 10)
+    // Trilium folds 0 into the min/max, so positions never cross 0 from the wrong side.
+    Ok(if on_top { edge.min(0) - 10 } else { edge.max(0) + 10 })
 }
 
 /// Saves a note with Trilium's `beforeSaving`: dateModified/utcDateModified = now.

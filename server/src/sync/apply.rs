@@ -1,0 +1,283 @@
+//! Applying a batch of received changes, on the hub (pushes) and on a client (pulls) alike.
+//!
+//! Per row the newer `utcDateChanged` wins and ties go to the incoming change (Trilium's rule, so mixed
+//! clusters converge). Beyond Trilium: when two versions of a note were edited concurrently
+//! ([`super::ancestry`]), the losing title and content are kept as a revision of the note, whichever
+//! side loses; the revision's id and dates derive from the losing version, so every instance that
+//! discovers the same conflict writes the same revision.
+use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::ancestry;
+use super::records::{self, NOTE_REORDERING};
+use super::wire::EntityChangeRecord;
+use crate::db::{entity_changes, DbError, EntityChange, SqlResult, WriteTx};
+use crate::entities::{self, Note, Revision};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    pub updated: usize,
+    pub already_applied: usize,
+    pub erased: usize,
+    /// Incoming changes older than ours; ours was re-stamped so it goes back to the peer.
+    pub kept_local: usize,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// A concurrent edit of one note, resolved by date.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    pub note_id: String,
+    /// `true` when the incoming version won.
+    pub incoming_won: bool,
+    pub winner_date: String,
+    pub loser_date: String,
+    /// The revision that keeps the losing title and content (`None` if its content never arrived).
+    pub revision_id: Option<String>,
+}
+
+/// Applies `records` from the peer `peer_instance_id` in one transaction (the caller's).
+pub fn apply_records(
+    tx: &mut WriteTx<'_>,
+    records: &[EntityChangeRecord],
+    peer_instance_id: &str,
+) -> SqlResult<ApplyOutcome> {
+    ancestry::ensure_table(tx.conn())?;
+    let mut outcome = ApplyOutcome::default();
+    let mut losers: Vec<(Note, Note, bool)> = Vec::new(); // (winner, loser, incoming won)
+    for record in records {
+        let remote = &record.entity_change;
+        if change_known(tx, &remote.change_id)? {
+            outcome.already_applied += 1;
+            continue;
+        }
+        if remote.entity_name == NOTE_REORDERING {
+            apply_reordering(tx, record, peer_instance_id)?;
+            outcome.updated += 1;
+            continue;
+        }
+        if records::primary_key(&remote.entity_name).is_none() {
+            return Err(DbError::Invalid(format!("unknown entity '{}' in sync batch", remote.entity_name)));
+        }
+        let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
+        let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
+        if let Some(local) = &local {
+            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id)? {
+                losers.push((winner, loser, remote_wins));
+            }
+        }
+        if remote_wins {
+            if remote.is_erased {
+                records::delete_row(tx.conn(), &remote.entity_name, &remote.entity_id)?;
+                outcome.erased += 1;
+            } else {
+                let row = record.entity.as_ref().ok_or_else(|| {
+                    DbError::Invalid(format!("{} {} arrived without its row", remote.entity_name, remote.entity_id))
+                })?;
+                records::store_row(tx.conn(), &remote.entity_name, row)?;
+                outcome.updated += 1;
+            }
+            let differs = local.as_ref().is_none_or(|l| {
+                l.utc_date_changed < remote.utc_date_changed || l.hash != remote.hash || l.is_erased != remote.is_erased
+            });
+            if differs {
+                let mut stored = remote.clone();
+                stored.instance_id = peer_instance_id.to_owned();
+                entity_changes::put_raw(tx, &stored)?;
+            }
+            if remote.entity_name == "notes" {
+                ancestry::mark_exchanged(
+                    tx.conn(),
+                    &remote.entity_id,
+                    &remote.hash,
+                    record.canopy_parent_hash.as_deref(),
+                )?;
+            }
+        } else if let Some(local) = local {
+            if local.hash != remote.hash || local.is_erased != remote.is_erased {
+                entity_changes::restamp(tx, local)?;
+                outcome.kept_local += 1;
+            }
+        }
+    }
+    for (winner, loser, incoming_won) in losers {
+        outcome.conflicts.push(keep_loser(tx, &winner, &loser, incoming_won)?);
+    }
+    Ok(outcome)
+}
+
+fn change_known(tx: &WriteTx<'_>, change_id: &str) -> SqlResult<bool> {
+    Ok(tx
+        .conn()
+        .query_row("SELECT 1 FROM entity_changes WHERE changeId = ?1", [change_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Child positions are applied whatever their date (Trilium does the same).
+fn apply_reordering(tx: &mut WriteTx<'_>, record: &EntityChangeRecord, peer_instance_id: &str) -> SqlResult<()> {
+    if let Some(serde_json::Value::Object(positions)) = &record.entity {
+        for (branch_id, position) in positions {
+            let position = position
+                .as_i64()
+                .ok_or_else(|| DbError::Invalid(format!("notePosition of {branch_id} is not a number")))?;
+            tx.conn().execute("UPDATE branches SET notePosition = ?1 WHERE branchId = ?2", params![position, branch_id])?;
+        }
+    }
+    let mut stored = record.entity_change.clone();
+    stored.instance_id = peer_instance_id.to_owned();
+    entity_changes::put_raw(tx, &stored)?;
+    Ok(())
+}
+
+/// For a note changed on both sides, decides whether the edits were concurrent and, if so, returns
+/// (winner, loser) as note rows.
+fn concurrent_note_edit(
+    tx: &WriteTx<'_>,
+    record: &EntityChangeRecord,
+    local: &EntityChange,
+    remote_wins: bool,
+    peer_instance_id: &str,
+) -> SqlResult<Option<(Note, Note)>> {
+    let remote = &record.entity_change;
+    if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
+        return Ok(None);
+    }
+    let conn = tx.conn();
+    let sequential = match &record.canopy_parent_hash {
+        // The incoming version was edited from ours.
+        Some(parent) if *parent == local.hash => true,
+        // Ours was edited from the incoming one (it is an old version coming back).
+        _ if ancestry::parent_of(conn, &local.entity_id, &local.hash)?.as_deref() == Some(remote.hash.as_str()) => true,
+        Some(_) => false,
+        // A Trilium peer does not say what it edited from. Safe fallback: only our version having come
+        // from that same peer proves it saw it; anything else keeps the loser as a revision.
+        None => local.instance_id == peer_instance_id,
+    };
+    if sequential {
+        return Ok(None);
+    }
+    let Some(local_note) = entities::load::<Note>(conn, &local.entity_id)? else { return Ok(None) };
+    let Some(row) = &record.entity else { return Ok(None) };
+    let remote_note: Note = serde_json::from_value(row.clone())
+        .map_err(|e| DbError::Invalid(format!("note {} in sync batch: {e}", remote.entity_id)))?;
+    if local_note.title == remote_note.title && local_note.blob_id == remote_note.blob_id {
+        return Ok(None); // only metadata differs; nothing a person wrote is lost
+    }
+    Ok(Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }))
+}
+
+/// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.
+fn keep_loser(tx: &mut WriteTx<'_>, winner: &Note, loser: &Note, incoming_won: bool) -> SqlResult<Conflict> {
+    let revision_id = conflict_revision_id(&loser.note_id, loser.blob_id.as_deref(), &loser.title);
+    let blob_present = match &loser.blob_id {
+        Some(blob_id) => tx
+            .conn()
+            .query_row("SELECT 1 FROM blobs WHERE blobId = ?1", [blob_id], |_| Ok(()))
+            .optional()?
+            .is_some(),
+        None => true,
+    };
+    let kept = if !blob_present {
+        tracing::error!(
+            "sync conflict on note {}: the losing content (blob {:?}) never arrived, so it cannot be kept",
+            loser.note_id,
+            loser.blob_id
+        );
+        None
+    } else {
+        if entities::load::<Revision>(tx.conn(), &revision_id)?.is_none() {
+            let revision = Revision {
+                revision_id: revision_id.clone(),
+                note_id: loser.note_id.clone(),
+                note_type: loser.note_type.clone(),
+                mime: loser.mime.clone(),
+                title: loser.title.clone(),
+                is_protected: loser.is_protected,
+                blob_id: loser.blob_id.clone(),
+                utc_date_last_edited: loser.utc_date_modified.clone(),
+                utc_date_created: loser.utc_date_modified.clone(),
+                utc_date_modified: loser.utc_date_modified.clone(),
+                date_last_edited: loser.date_modified.clone(),
+                date_created: loser.date_modified.clone(),
+            };
+            entities::save(tx, &revision)?;
+        }
+        Some(revision_id)
+    };
+    let conflict = Conflict {
+        note_id: loser.note_id.clone(),
+        incoming_won,
+        winner_date: winner.utc_date_modified.clone(),
+        loser_date: loser.utc_date_modified.clone(),
+        revision_id: kept,
+    };
+    record_conflict(tx, &conflict)?;
+    tracing::warn!(
+        "sync conflict on note {}: the version of {} won over the one of {}; the losing text is kept in revision {}",
+        conflict.note_id,
+        conflict.winner_date,
+        conflict.loser_date,
+        conflict.revision_id.as_deref().unwrap_or("(none)")
+    );
+    Ok(conflict)
+}
+
+/// 12 characters of `[0-9A-Za-z]` derived from the losing version.
+fn conflict_revision_id(note_id: &str, blob_id: Option<&str>, title: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let digest = Sha256::digest(format!("canopy-conflict|{note_id}|{}|{title}", blob_id.unwrap_or("")));
+    digest.iter().take(12).map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
+}
+
+pub fn ensure_conflict_table(conn: &rusqlite::Connection) -> SqlResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS canopy_sync_conflicts (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             noteId TEXT NOT NULL,
+             winnerDate TEXT NOT NULL,
+             loserDate TEXT NOT NULL,
+             revisionId TEXT,
+             utcDateDetected TEXT NOT NULL
+         )",
+    )?;
+    Ok(())
+}
+
+fn record_conflict(tx: &mut WriteTx<'_>, conflict: &Conflict) -> SqlResult<()> {
+    ensure_conflict_table(tx.conn())?;
+    let now = tx.utc_now();
+    tx.conn().execute(
+        "INSERT INTO canopy_sync_conflicts (noteId, winnerDate, loserDate, revisionId, utcDateDetected)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![conflict.note_id, conflict.winner_date, conflict.loser_date, conflict.revision_id, now],
+    )?;
+    Ok(())
+}
+
+/// The conflicts recorded on this instance, newest first.
+pub fn recorded_conflicts(conn: &rusqlite::Connection, limit: i64) -> SqlResult<Vec<serde_json::Value>> {
+    let exists: Option<i64> = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'canopy_sync_conflicts'", [], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT noteId, winnerDate, loserDate, revisionId, utcDateDetected FROM canopy_sync_conflicts
+         ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(serde_json::json!({
+                "noteId": r.get::<_, String>(0)?,
+                "winnerDate": r.get::<_, String>(1)?,
+                "loserDate": r.get::<_, String>(2)?,
+                "revisionId": r.get::<_, Option<String>>(3)?,
+                "utcDateDetected": r.get::<_, String>(4)?,
+            }))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,202 @@
+//! The hash check after every sync, its repair steps, and the deep check that compares rows with
+//! their `entity_changes`.
+use crate::db::{consistency, deletion, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult};
+
+use super::wire::SectorHashes;
+
+/// Sector hashes after purging unused blobs (each side purges on its own; without it the `blobs`
+/// sectors differ), and the newest synced change id.
+pub fn local_hashes(document: &Document, instance_id: &InstanceId) -> SqlResult<(SectorHashes, i64)> {
+    document.write(&ChangeSource::new(instance_id), |tx| {
+        let erased = deletion::erase_unused_blobs(tx.conn())?;
+        if !erased.is_empty() {
+            tracing::info!("erased {} unused blobs", erased.len());
+        }
+        let hashes = entity_changes::sector_hashes(tx.conn())?;
+        let max: i64 = tx
+            .conn()
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?;
+        Ok((hashes, max))
+    })
+}
+
+/// `(entityName, sector)` pairs whose hashes differ, including sectors only one side has.
+pub fn differing_sectors(local: &SectorHashes, remote: &SectorHashes) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = local.keys().chain(remote.keys()).collect();
+    for name in names {
+        let empty = Default::default();
+        let l = local.get(name).unwrap_or(&empty);
+        let r = remote.get(name).unwrap_or(&empty);
+        let sectors: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+        for sector in sectors {
+            if l.get(sector) != r.get(sector) {
+                out.push((name.clone(), sector.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// `addEntityChangesForSector`: re-stamps every change of a sector so it is sent again; for blobs,
+/// also the notes, attachments and revisions that use them. Returns how many were re-stamped.
+pub fn requeue_sector(document: &Document, instance_id: &InstanceId, entity_name: &str, sector: &str) -> SqlResult<usize> {
+    let clean = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let (entity_name, sector) = (clean(entity_name), clean(sector));
+    if sector.is_empty() {
+        return Err(DbError::Invalid("empty sector".into()));
+    }
+    document.write(&ChangeSource::new(instance_id).with_component("sync"), |tx| {
+        let mut changes = select_changes(
+            tx.conn(),
+            "entityName = ?1 AND SUBSTR(entityId, 1, 1) = ?2",
+            rusqlite::params![entity_name, sector],
+        )?;
+        if entity_name == "blobs" {
+            for (table, pk) in [("notes", "noteId"), ("attachments", "attachmentId"), ("revisions", "revisionId")] {
+                changes.extend(select_changes(
+                    tx.conn(),
+                    &format!(
+                        "entityName = '{table}' AND entityId IN
+                           (SELECT {pk} FROM {table} WHERE SUBSTR(blobId, 1, 1) = ?1)"
+                    ),
+                    [&sector],
+                )?);
+            }
+        }
+        let count = changes.len();
+        for change in changes {
+            entity_changes::restamp(tx, change)?;
+        }
+        Ok(count)
+    })
+}
+
+fn select_changes(conn: &rusqlite::Connection, where_sql: &str, params: impl rusqlite::Params) -> SqlResult<Vec<EntityChange>> {
+    let mut stmt = conn.prepare(&format!("SELECT {} FROM entity_changes WHERE {where_sql}", entity_changes::COLUMNS))?;
+    let rows = stmt.query_map(params, EntityChange::from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// `runEntityChangesChecks`: a live change without its row is dropped; a row without a change gets
+/// one (with its recomputed hash) so it syncs. Returns what was repaired.
+pub fn repair_entity_changes(document: &Document, instance_id: &InstanceId) -> SqlResult<Vec<String>> {
+    document.write(&ChangeSource::new(instance_id).with_component("sync"), |tx| {
+        let mut repaired = Vec::new();
+        for (table, pk) in super::records::SYNCED_TABLES {
+            let orphans: Vec<String> = {
+                let mut stmt = tx.conn().prepare(&format!(
+                    "SELECT entityId FROM entity_changes WHERE entityName = '{table}' AND isErased = 0
+                       AND entityId NOT IN (SELECT {pk} FROM {table})"
+                ))?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+                rows
+            };
+            for id in orphans {
+                tx.conn().execute("DELETE FROM entity_changes WHERE entityName = ?1 AND entityId = ?2", [table, &id.as_str()])?;
+                repaired.push(format!("dropped the change of missing {table} {id}"));
+            }
+            let missing: Vec<String> = {
+                let mut stmt = tx.conn().prepare(&format!(
+                    "SELECT {pk} FROM {table} WHERE {pk} NOT IN (SELECT entityId FROM entity_changes WHERE entityName = '{table}')"
+                ))?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+                rows
+            };
+            for id in missing {
+                let Some(hash) = consistency::recompute_hash(tx.conn(), table, &id)? else { continue };
+                let is_synced = *table != "options"
+                    || tx.conn().query_row("SELECT isSynced FROM options WHERE name = ?1", [&id], |r| r.get::<_, i64>(0))? != 0;
+                let now = tx.utc_now();
+                entity_changes::put(
+                    tx,
+                    entity_changes::NewChange {
+                        entity_name: table,
+                        entity_id: &id,
+                        hash,
+                        is_erased: false,
+                        is_synced,
+                        utc_date_changed: now,
+                    },
+                )?;
+                repaired.push(format!("added the missing change of {table} {id}"));
+            }
+        }
+        Ok(repaired)
+    })
+}
+
+/// One row that no longer matches its `entity_changes` entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeepCheckFinding {
+    pub entity_name: String,
+    pub entity_id: String,
+    pub stored_hash: String,
+    /// `None` when the row is missing.
+    pub row_hash: Option<String>,
+}
+
+/// Beyond Trilium's check (which compares `entity_changes` only): recomputes every row's hash and
+/// names the rows whose data no longer matches. Protected rows (hashed by Trilium over their
+/// decrypted titles) and Trilium's numeric `dbVersion` option cannot be recomputed and are skipped.
+pub fn deep_check(document: &Document) -> SqlResult<Vec<DeepCheckFinding>> {
+    document.read(|conn| {
+        let mismatches = consistency::hash_mismatches(conn)?;
+        let mut findings = Vec::new();
+        for m in mismatches {
+            let change = m.change;
+            let protected = matches!(change.entity_name.as_str(), "notes" | "revisions")
+                && conn
+                    .query_row(
+                        &format!(
+                            "SELECT isProtected FROM {} WHERE {} = ?1",
+                            change.entity_name,
+                            if change.entity_name == "notes" { "noteId" } else { "revisionId" }
+                        ),
+                        [&change.entity_id],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .unwrap_or(0)
+                    != 0;
+            let trilium_quirk = match change.entity_name.as_str() {
+                // Trilium hashed this option from the JS number (`228`), the row holds `'228.0'`.
+                "options" => change.entity_id == "dbVersion",
+                // An attachment created in a running Trilium hashes its unset erasure date as `undefined`.
+                "attachments" => attachment_hash_with_undefined_schedule(conn, &change.entity_id)?.as_deref()
+                    == Some(change.hash.as_str()),
+                _ => false,
+            };
+            if protected || !change.is_synced || trilium_quirk {
+                continue;
+            }
+            findings.push(DeepCheckFinding {
+                entity_name: change.entity_name,
+                entity_id: change.entity_id,
+                stored_hash: change.hash,
+                row_hash: m.computed,
+            });
+        }
+        Ok(findings)
+    })
+}
+
+fn attachment_hash_with_undefined_schedule(conn: &rusqlite::Connection, id: &str) -> SqlResult<Option<String>> {
+    use crate::hashing::{entity_hash, HashPart};
+    let Some(a) = crate::entities::load::<crate::entities::Attachment>(conn, id)? else { return Ok(None) };
+    if a.utc_date_scheduled_for_erasure_since.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(entity_hash(
+        &[
+            (&a.attachment_id).into(),
+            (&a.owner_id).into(),
+            (&a.role).into(),
+            (&a.mime).into(),
+            (&a.title).into(),
+            (&a.blob_id).into(),
+            HashPart::Str("undefined"),
+        ],
+        a.is_deleted,
+    )))
+}

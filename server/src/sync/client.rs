@@ -1,0 +1,544 @@
+//! The client engine: push → pull → push → finished → hash check against the hub, under one lock.
+//!
+//! Triggers: shortly after start, every 60 s, after local writes (debounced), on request ("sync now"),
+//! and, against a Canopy hub, as soon as the hub has something new (a long poll on
+//! `/api/canopy/changes`; a Trilium hub does not have it and the client falls back to the timer).
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::apply::apply_records;
+use super::check::{self, differing_sectors};
+use super::wire::{ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest, WaitResponse};
+use super::{ancestry, records, CycleSummary, HashCheckResult, SyncState};
+use crate::db::{options, ChangeSource, DbError, Document, InstanceId, SqlResult};
+use crate::hashing;
+
+const PERIOD: Duration = Duration::from_secs(60);
+const FIRST_SYNC_DELAY: Duration = Duration::from_millis(500);
+/// Local writes within this window share one cycle.
+const WRITE_DEBOUNCE: Duration = Duration::from_millis(150);
+/// Hash-check repair rounds before the failure is reported instead of retried.
+const MAX_REPAIR_ROUNDS: u32 = 3;
+/// Push/pull passes in one cycle while either side still has outstanding changes.
+const MAX_PASSES: u32 = 10;
+/// Trilium pages request bodies at 1,000,000 characters.
+const PAGE_CHARS: usize = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("No connection to sync server: {0}")]
+    Connection(String),
+    #[error("Request to {method} {url} failed, error: {status} {message}")]
+    Http { method: Method, url: String, status: StatusCode, message: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Db(#[from] DbError),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub sync_server_host: String,
+    pub timeout: Duration,
+    pub proxy: Option<String>,
+}
+
+pub struct SyncClient {
+    document: Document,
+    instance_id: InstanceId,
+    config: ClientConfig,
+    state: Arc<SyncState>,
+    http: reqwest::Client,
+    /// One cycle at a time.
+    lock: AsyncMutex<Session>,
+}
+
+#[derive(Default)]
+struct Session {
+    cookie: Option<String>,
+    hub_instance_id: Option<String>,
+    announced: bool,
+}
+
+impl SyncClient {
+    pub fn new(document: Document, instance_id: InstanceId, config: ClientConfig, state: Arc<SyncState>) -> anyhow::Result<Arc<Self>> {
+        let mut http = reqwest::Client::builder().timeout(config.timeout).connect_timeout(Duration::from_secs(10));
+        match config.proxy.as_deref() {
+            Some(proxy) if proxy != "noproxy" => http = http.proxy(reqwest::Proxy::all(proxy)?),
+            _ => http = http.no_proxy(),
+        }
+        Ok(Arc::new(SyncClient { document, instance_id, config, state, http: http.build()?, lock: AsyncMutex::new(Session::default()) }))
+    }
+
+    /// Runs the engine until the process ends.
+    pub fn spawn(self: &Arc<Self>) {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.run().await });
+        let watcher = self.clone();
+        tokio::spawn(async move { watcher.watch_local_writes().await });
+        let poller = self.clone();
+        tokio::spawn(async move { poller.watch_hub().await });
+    }
+
+    async fn run(self: Arc<Self>) {
+        tokio::time::sleep(FIRST_SYNC_DELAY).await;
+        loop {
+            let _ = self.sync_now().await;
+            tokio::select! {
+                _ = self.state.wake.notified() => tokio::time::sleep(WRITE_DEBOUNCE).await,
+                _ = tokio::time::sleep(PERIOD) => {}
+            }
+        }
+    }
+
+    /// Wakes the engine when a local write produced a change to push.
+    async fn watch_local_writes(self: Arc<Self>) {
+        let mut events = self.document.subscribe();
+        loop {
+            let ids = match events.recv().await {
+                Ok(changes) => changes.ids,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    self.state.request_sync();
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let local = self.document.read(|conn| {
+                let max = ids.iter().copied().max().unwrap_or(0);
+                let min = ids.iter().copied().min().unwrap_or(0);
+                Ok(conn.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM entity_changes WHERE id BETWEEN ?1 AND ?2 AND isSynced = 1 AND instanceId = ?3)",
+                    rusqlite::params![min, max, self.instance_id.as_str()],
+                    |r| r.get::<_, bool>(0),
+                )?)
+            });
+            if local.unwrap_or(true) {
+                self.state.request_sync();
+            }
+        }
+    }
+
+    /// Long-polls a Canopy hub for changes; stops quietly against a hub that does not offer it.
+    async fn watch_hub(self: Arc<Self>) {
+        let mut cycles = self.state.cycles.subscribe();
+        loop {
+            // Only poll with a fresh session and cursor, i.e. after a cycle.
+            if cycles.changed().await.is_err() {
+                return;
+            }
+            let (cookie, after) = {
+                let session = self.lock.lock().await;
+                let after = self.document.read(|conn| options::get_int(conn, "lastSyncedPull")).ok().flatten().unwrap_or(0);
+                (session.cookie.clone(), after)
+            };
+            let Some(cookie) = cookie else { continue };
+            let url = format!(
+                "{}/api/canopy/changes?instanceId={}&after={after}&timeoutMs=30000",
+                self.config.sync_server_host, self.instance_id
+            );
+            let response = self.http.get(&url).header("Cookie", cookie).timeout(Duration::from_secs(45)).send().await;
+            match response {
+                Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                    tracing::info!("the sync server has no change notifications (a Trilium server?); syncing every 60 s");
+                    return;
+                }
+                Ok(r) if r.status().is_success() => {
+                    if let Ok(wait) = r.json::<WaitResponse>().await {
+                        if wait.max_entity_change_id > after {
+                            self.state.request_sync();
+                        } else {
+                            cycles.mark_changed(); // nothing new: poll again
+                        }
+                    }
+                }
+                _ => tokio::time::sleep(Duration::from_secs(5)).await,
+            }
+        }
+    }
+
+    /// Runs one full cycle now (waiting for one in progress first) and reports its outcome.
+    pub async fn sync_now(&self) -> Result<CycleSummary, String> {
+        let mut session = self.lock.lock().await;
+        self.state.update(|s| s.in_progress = true);
+        let result = self.cycle(&mut session).await;
+        let finished_at = hashing::utc_date_time_str(chrono::Utc::now());
+        self.state.update(|s| {
+            s.in_progress = false;
+            match &result {
+                Ok(summary) => {
+                    s.connected = true;
+                    s.completed_cycles += 1;
+                    s.last_cycle = Some(summary.clone());
+                    s.last_error = None;
+                }
+                Err(e) => {
+                    s.last_error = Some(format!("{finished_at}: {e}"));
+                    if matches!(e, SyncError::Connection(_) | SyncError::Refused(_)) {
+                        s.connected = false;
+                    }
+                }
+            }
+        });
+        if let Err(e) = &result {
+            tracing::error!("sync failed: {e}");
+        }
+        self.state.cycles.send_modify(|n| *n += 1);
+        result.map_err(|e| e.to_string())
+    }
+
+    async fn cycle(&self, session: &mut Session) -> Result<CycleSummary, SyncError> {
+        let started = Instant::now();
+        let hub_instance_id = self.login(session).await?;
+        let (mut pushed, mut pulled) = (0, 0);
+        let mut repair_rounds = 0;
+        let mut passes = 0;
+        let check = loop {
+            passes += 1;
+            pushed += self.push(session, &hub_instance_id).await?;
+            pulled += self.pull(session, &hub_instance_id).await?;
+            pushed += self.push(session, &hub_instance_id).await?;
+            self.request::<()>(session, Method::POST, "/api/sync/finished", None).await?;
+            let remote: CheckResponse = self.request(session, Method::GET, "/api/sync/check", None).await?.unwrap_or_else(empty_check);
+            let (last_pull, outstanding_push) = self.outstanding(&hub_instance_id)?;
+            if (last_pull < remote.max_entity_change_id || outstanding_push) && passes < MAX_PASSES {
+                continue; // changes arrived meanwhile; check once both sides are quiet
+            }
+            let (local, _) = check::local_hashes(&self.document, &self.instance_id)?;
+            let failed = differing_sectors(&local, &remote.entity_hashes);
+            if failed.is_empty() {
+                tracing::info!("Content hash checks PASSED");
+                break HashCheckResult { checked_at: now(), passed: true, repair_rounds, failed_sectors: Vec::new() };
+            }
+            for (entity, sector) in &failed {
+                tracing::warn!(
+                    "Content hash check for {entity} sector {sector} FAILED. Local is {:?}, remote is {:?}.",
+                    local.get(entity).and_then(|s| s.get(sector)),
+                    remote.entity_hashes.get(entity).and_then(|s| s.get(sector))
+                );
+            }
+            let failed_sectors: Vec<String> = failed.iter().map(|(e, s)| format!("{e}/{s}")).collect();
+            if repair_rounds >= MAX_REPAIR_ROUNDS {
+                tracing::error!(
+                    "sync hash check still fails after {MAX_REPAIR_ROUNDS} repair rounds: {}; the documents differ",
+                    failed_sectors.join(", ")
+                );
+                break HashCheckResult { checked_at: now(), passed: false, repair_rounds, failed_sectors };
+            }
+            repair_rounds += 1;
+            passes = 0;
+            self.repair(session, &failed).await?;
+        };
+        self.state.update(|s| s.hash_check = Some(check));
+        let summary = CycleSummary {
+            finished_at: now(),
+            pushed,
+            pulled,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(
+            "sync with {}: pushed {pushed}, pulled {pulled}, {} ms",
+            self.config.sync_server_host,
+            summary.duration_ms
+        );
+        Ok(summary)
+    }
+
+    async fn login(&self, session: &mut Session) -> Result<String, SyncError> {
+        session.cookie = None;
+        let status: SetupStatus = self.request(session, Method::GET, "/api/setup/status", None).await?.ok_or_else(|| {
+            SyncError::Refused("the sync server sent an empty answer to /api/setup/status".into())
+        })?;
+        if status.sync_version != crate::SYNC_VERSION as i64 {
+            return Err(SyncError::Refused(format!(
+                "Could not setup sync since local sync protocol version is {} while remote is {}. To fix this issue, \
+                 use same Trilium version on all instances.",
+                crate::SYNC_VERSION,
+                status.sync_version
+            )));
+        }
+        let secret = self
+            .document
+            .read(|conn| options::get(conn, "documentSecret"))?
+            .ok_or_else(|| SyncError::Refused("this document has no documentSecret".into()))?;
+        let timestamp = hashing::utc_date_time_str(chrono::Utc::now());
+        let local_db_version = self.document.db_version();
+        let body = LoginRequest {
+            hash: super::hub::login_hash(&secret, &timestamp),
+            timestamp,
+            sync_version: serde_json::json!(crate::SYNC_VERSION),
+            canopy_db_version: Some(local_db_version),
+        };
+        let url = format!("{}/api/login/sync", self.config.sync_server_host);
+        let response = self.send(Method::POST, &url, None, Some(serde_json::to_string(&body).unwrap_or_default())).await?;
+        let cookie = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').next().filter(|pair| pair.starts_with("trilium.sid=")))
+            .map(str::to_owned);
+        let login: LoginResponse = Self::decode(Method::POST, &url, response).await?.ok_or_else(|| {
+            SyncError::Refused("the sync server sent an empty login answer".into())
+        })?;
+        if let Some(remote) = login.canopy_db_version.filter(|v| *v != local_db_version) {
+            return Err(SyncError::Refused(super::db_version_mismatch(local_db_version, remote)));
+        }
+        if login.instance_id == self.instance_id.as_str() {
+            return Err(SyncError::Refused(format!(
+                "Sync server has instance ID {} which is also local. This usually happens when the sync client is \
+                 (mis)configured to sync with itself (URL points back to client) instead of the correct sync server.",
+                login.instance_id
+            )));
+        }
+        session.cookie = cookie;
+        // A document copied from the hub can carry a cursor from the hub's own future: clamp it.
+        let source = ChangeSource::new(&self.instance_id);
+        self.document.write(&source, |tx| {
+            let last_pull = options::get_int(tx.conn(), "lastSyncedPull")?.unwrap_or(0);
+            if last_pull > login.max_entity_change_id {
+                set_cursor(tx.conn(), "lastSyncedPull", login.max_entity_change_id)?;
+            }
+            let max_local: i64 = tx.conn().query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes", [], |r| r.get(0))?;
+            if options::get_int(tx.conn(), "lastSyncedPush")?.unwrap_or(0) > max_local {
+                set_cursor(tx.conn(), "lastSyncedPush", max_local)?;
+            }
+            Ok(())
+        })?;
+        if !session.announced {
+            tracing::info!("Sync connection established with {}", self.config.sync_server_host);
+            session.announced = true;
+        }
+        session.hub_instance_id = Some(login.instance_id.clone());
+        Ok(login.instance_id)
+    }
+
+    /// Sends local changes in batches; the cursor moves only after the hub accepted a batch.
+    async fn push(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
+        let mut pushed = 0;
+        loop {
+            let document = self.document.clone();
+            let hub = hub_instance_id.to_owned();
+            let (records, cursor, previous) = tokio::task::spawn_blocking(move || {
+                document.read(|conn| {
+                    let previous = options::get_int(conn, "lastSyncedPush")?.unwrap_or(0);
+                    let has_ancestry = table_exists(conn, "canopy_note_sync")?;
+                    let (mut records, cursor) = records::batch_after(conn, previous, &hub)?;
+                    if has_ancestry {
+                        for record in &mut records {
+                            super::attach_parent(conn, record)?;
+                        }
+                    }
+                    Ok((records, cursor, previous))
+                })
+            })
+            .await
+            .map_err(|e| SyncError::Refused(e.to_string()))??;
+            if records.is_empty() {
+                if cursor > previous {
+                    self.document.write(&ChangeSource::new(&self.instance_id), |tx| set_cursor(tx.conn(), "lastSyncedPush", cursor))?;
+                }
+                return Ok(pushed);
+            }
+            let body = serde_json::to_string(&UpdateRequest { entities: records.clone(), instance_id: self.instance_id.to_string() })
+                .map_err(|e| SyncError::Refused(e.to_string()))?;
+            self.send_paged(session, &body).await?;
+            self.document.write(&ChangeSource::new(&self.instance_id), |tx| {
+                ancestry::ensure_table(tx.conn())?;
+                for record in &records {
+                    let change = &record.entity_change;
+                    if change.entity_name == "notes" && !change.is_erased {
+                        ancestry::mark_exchanged(tx.conn(), &change.entity_id, &change.hash, record.canopy_parent_hash.as_deref())?;
+                    }
+                }
+                set_cursor(tx.conn(), "lastSyncedPush", cursor)
+            })?;
+            pushed += records.len();
+        }
+    }
+
+    /// Applies the hub's changes batch by batch, each batch and its cursor in one transaction.
+    async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
+        let mut pulled = 0;
+        loop {
+            let after = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
+            let path = format!(
+                "/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
+                self.instance_id,
+                hashing::random_string(10)
+            );
+            let response: ChangedResponse = self
+                .request(session, Method::GET, &path, None)
+                .await?
+                .ok_or_else(|| SyncError::Refused("the sync server sent an empty pull answer".into()))?;
+            let count = response.entity_changes.len();
+            let document = self.document.clone();
+            let source = ChangeSource::new(&self.instance_id).with_component("sync");
+            let hub = hub_instance_id.to_owned();
+            let outcome = tokio::task::spawn_blocking(move || {
+                document.write(&source, |tx| {
+                    let outcome = apply_records(tx, &response.entity_changes, &hub)?;
+                    set_cursor(tx.conn(), "lastSyncedPull", response.last_entity_change_id)?;
+                    Ok(outcome)
+                })
+            })
+            .await
+            .map_err(|e| SyncError::Refused(e.to_string()))??;
+            self.state.record_conflicts(&outcome.conflicts);
+            self.state.update(|s| s.outstanding_pull_count = response.outstanding_pull_count);
+            pulled += outcome.updated + outcome.erased;
+            if count == 0 {
+                return Ok(pulled);
+            }
+        }
+    }
+
+    async fn repair(&self, session: &Session, failed: &[(String, String)]) -> Result<(), SyncError> {
+        self.request::<()>(session, Method::POST, "/api/sync/check-entity-changes", None).await?;
+        let repaired = check::repair_entity_changes(&self.document, &self.instance_id)?;
+        if !repaired.is_empty() {
+            tracing::warn!("entity change checks repaired: {}", repaired.join("; "));
+        }
+        for (entity, sector) in failed {
+            check::requeue_sector(&self.document, &self.instance_id, entity, sector)?;
+            self.request::<()>(session, Method::POST, &format!("/api/sync/queue-sector/{entity}/{sector}"), None).await?;
+        }
+        Ok(())
+    }
+
+    fn outstanding(&self, hub_instance_id: &str) -> SqlResult<(i64, bool)> {
+        self.document.read(|conn| {
+            let last_pull = options::get_int(conn, "lastSyncedPull")?.unwrap_or(0);
+            let last_push = options::get_int(conn, "lastSyncedPush")?.unwrap_or(0);
+            let pending: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM entity_changes WHERE isSynced = 1 AND id > ?1 AND instanceId != ?2)",
+                rusqlite::params![last_push, hub_instance_id],
+                |r| r.get(0),
+            )?;
+            Ok((last_pull, pending))
+        })
+    }
+
+    /// A push body, split into pages as Trilium's client does when it is long.
+    async fn send_paged(&self, session: &Session, body: &str) -> Result<(), SyncError> {
+        let url = format!("{}/api/sync/update?logMarkerId={}", self.config.sync_server_host, hashing::random_string(10));
+        let pages = split_pages(body, PAGE_CHARS);
+        let request_id = hashing::random_string(10);
+        for (index, page) in pages.iter().enumerate() {
+            let headers = PageHeaders { count: pages.len(), index, request_id: &request_id };
+            let response = self.send_with(Method::PUT, &url, session.cookie.as_deref(), Some(page.to_string()), headers).await?;
+            Self::decode::<serde_json::Value>(Method::PUT, &url, response).await?;
+        }
+        Ok(())
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<Option<T>, SyncError> {
+        let url = format!("{}{path}", self.config.sync_server_host);
+        let response = self.send(method.clone(), &url, session.cookie.as_deref(), body).await?;
+        Self::decode(method, &url, response).await
+    }
+
+    async fn send(&self, method: Method, url: &str, cookie: Option<&str>, body: Option<String>) -> Result<reqwest::Response, SyncError> {
+        let headers = PageHeaders { count: 1, index: 0, request_id: &hashing::random_string(10) };
+        self.send_with(method, url, cookie, body, headers).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        cookie: Option<&str>,
+        body: Option<String>,
+        page: PageHeaders<'_>,
+    ) -> Result<reqwest::Response, SyncError> {
+        let content_type = if page.count > 1 { "text/plain" } else { "application/json" };
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("Cookie", cookie.unwrap_or(""))
+            .header("Content-Type", content_type)
+            .header("pageCount", page.count.to_string())
+            .header("pageIndex", page.index.to_string())
+            .header("requestId", page.request_id);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request.send().await.map_err(|e| SyncError::Connection(format!("{url}: {e}")))
+    }
+
+    async fn decode<T: DeserializeOwned>(method: Method, url: &str, response: reqwest::Response) -> Result<Option<T>, SyncError> {
+        let status = response.status();
+        let text = response.text().await.map_err(|e| SyncError::Connection(format!("{url}: {e}")))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| text.chars().take(100).collect());
+            return Err(SyncError::Http { method, url: url.to_owned(), status, message });
+        }
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| SyncError::Refused(format!("{method} {url} answered with unexpected JSON: {e}")))
+    }
+}
+
+struct PageHeaders<'a> {
+    count: usize,
+    index: usize,
+    request_id: &'a str,
+}
+
+/// Cursors are non-synced options written without an entity change, as Trilium does: a change for
+/// them would itself be a change to push.
+fn set_cursor(conn: &rusqlite::Connection, name: &str, value: i64) -> SqlResult<()> {
+    conn.execute("UPDATE options SET value = ?1 WHERE name = ?2", rusqlite::params![value.to_string(), name])?;
+    Ok(())
+}
+
+fn table_exists(conn: &rusqlite::Connection, name: &str) -> SqlResult<bool> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [name], |r| r.get(0))?)
+}
+
+fn split_pages(body: &str, page_chars: usize) -> Vec<&str> {
+    let mut pages = Vec::new();
+    let mut rest = body;
+    while rest.chars().count() > page_chars {
+        let cut = rest.char_indices().nth(page_chars).map(|(i, _)| i).unwrap_or(rest.len());
+        pages.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    pages.push(rest);
+    pages
+}
+
+fn empty_check() -> CheckResponse {
+    CheckResponse { entity_hashes: Default::default(), max_entity_change_id: 0 }
+}
+
+fn now() -> String {
+    hashing::utc_date_time_str(chrono::Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_pages;
+
+    #[test]
+    fn pages_split_on_character_boundaries() {
+        assert_eq!(split_pages("abc", 10), vec!["abc"]);
+        assert_eq!(split_pages("äbcdé", 2), vec!["äb", "cd", "é"]);
+        assert_eq!(split_pages("", 2), vec![""]);
+    }
+}

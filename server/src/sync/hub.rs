@@ -1,0 +1,401 @@
+//! The hub side of sync: Trilium's sync endpoints, answered as Trilium 0.63.7 answers them
+//! (paths, bodies, status codes, messages, the `trilium-max-entity-change-id` header).
+//! Every instance serves them; a client is simply an instance that also runs [`super::client`].
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+
+use super::apply::apply_records;
+use super::wire::{self, ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest};
+use super::{ancestry, check, records, SyncState};
+use crate::db::{self, options, password, ChangeSource, Document, InstanceId};
+use crate::hashing;
+
+/// Trilium's session lifetime.
+const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Unfinished multi-page pushes are dropped after this long, as in Trilium.
+const PARTIAL_TTL: Duration = Duration::from_secs(20 * 60);
+const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct HubState {
+    pub document: Document,
+    pub instance_id: InstanceId,
+    pub sync: Arc<SyncState>,
+    sessions: Arc<Mutex<HashMap<String, Instant>>>,
+    partial_pushes: Arc<Mutex<HashMap<String, (Instant, String)>>>,
+}
+
+impl HubState {
+    pub fn new(document: Document, instance_id: InstanceId, sync: Arc<SyncState>) -> Self {
+        HubState { document, instance_id, sync, sessions: Default::default(), partial_pushes: Default::default() }
+    }
+}
+
+/// An error answered as Trilium answers it.
+#[derive(Debug)]
+pub enum HubError {
+    /// `{"message": ...}` JSON, as `apiResultHandler` sends `[status, {message}]`.
+    Json(StatusCode, String),
+    /// `text/plain`, as the auth middlewares send.
+    Text(StatusCode, String),
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        match self {
+            HubError::Json(status, message) => (status, Json(wire::ErrorBody { message })).into_response(),
+            HubError::Text(status, message) => (status, [(header::CONTENT_TYPE, "text/plain")], message).into_response(),
+        }
+    }
+}
+
+impl From<db::DbError> for HubError {
+    fn from(e: db::DbError) -> Self {
+        match e {
+            db::DbError::Invalid(message) => HubError::Json(StatusCode::BAD_REQUEST, message),
+            other => {
+                tracing::error!("sync request failed: {other}");
+                HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+type HubResult<T> = Result<T, HubError>;
+
+pub fn router(state: HubState) -> Router {
+    let authenticated = Router::new()
+        .route("/api/sync/changed", get(changed))
+        .route("/api/sync/update", put(update))
+        .route("/api/sync/finished", post(finished))
+        .route("/api/sync/check", get(check_hashes))
+        .route("/api/sync/queue-sector/{entity_name}/{sector}", post(queue_sector))
+        .route("/api/sync/check-entity-changes", post(check_entity_changes))
+        .route("/api/canopy/changes", get(wait_for_changes))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_session));
+    Router::new()
+        .route("/api/login/sync", post(login))
+        .route("/api/setup/status", get(setup_status))
+        .route("/api/setup/sync-seed", get(sync_seed))
+        .route("/api/sync/stats", get(stats))
+        .merge(authenticated)
+        .layer(middleware::from_fn_with_state(state.clone(), max_change_id_header))
+        .with_state(state)
+}
+
+/// Every answer carries the newest change id, as Trilium's `apiResultHandler` adds it.
+async fn max_change_id_header(State(state): State<HubState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Ok(max) = state.document.read(|conn| Ok(db::entity_changes::max_id(conn)?)) {
+        response.headers_mut().insert("trilium-max-entity-change-id", HeaderValue::from(max));
+    }
+    response
+}
+
+async fn require_session(State(state): State<HubState>, request: Request, next: Next) -> Response {
+    let token = session_token(request.headers());
+    let valid = token.is_some_and(|token| {
+        let mut sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.retain(|_, expires| *expires > Instant::now());
+        sessions.contains_key(&token)
+    });
+    if !valid {
+        return HubError::Text(StatusCode::UNAUTHORIZED, "Logged in session not found".into()).into_response();
+    }
+    next.run(request).await
+}
+
+/// Trilium clients send back the whole `Set-Cookie` string (attributes included) as `Cookie`.
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').map(str::trim).find_map(|pair| pair.strip_prefix("trilium.sid=")).map(str::to_owned)
+    })
+}
+
+async fn login(State(state): State<HubState>, body: Bytes) -> HubResult<Response> {
+    let request: LoginRequest = serde_json::from_slice(&body)
+        .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync login request: {e}")))?;
+    let in_sync = hashing::parse_utc_date_time(&request.timestamp)
+        .is_some_and(|t| (chrono::Utc::now() - t).num_milliseconds().abs() <= CLOCK_TOLERANCE_MS);
+    if !in_sync {
+        return Err(HubError::Json(
+            StatusCode::UNAUTHORIZED,
+            "Auth request time is out of sync, please check that both client and server have correct time. \
+             The difference between clocks has to be smaller than 5 minutes."
+                .into(),
+        ));
+    }
+    if request.sync_version != serde_json::json!(crate::SYNC_VERSION) {
+        return Err(HubError::Json(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Non-matching sync versions, local is version {}, remote is {}. It is recommended to run same \
+                 version of Trilium on both sides of sync.",
+                crate::SYNC_VERSION,
+                request.sync_version
+            ),
+        ));
+    }
+    let local_db_version = state.document.db_version();
+    if let Some(remote) = request.canopy_db_version.filter(|v| *v != local_db_version) {
+        return Err(HubError::Json(StatusCode::BAD_REQUEST, super::db_version_mismatch(local_db_version, remote)));
+    }
+    let secret = state
+        .document
+        .read(|conn| options::get(conn, "documentSecret"))?
+        .ok_or_else(|| HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, "DB schema does not exist, can't sync.".into()))?;
+    if !hmac_matches(&secret, &request.timestamp, &request.hash) {
+        return Err(HubError::Json(
+            StatusCode::BAD_REQUEST,
+            "Sync login credentials are incorrect. It looks like you're trying to sync two different initialized \
+             documents which is not possible."
+                .into(),
+        ));
+    }
+    let token = format!("s%3A{}", hashing::random_string(32));
+    state.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), Instant::now() + SESSION_TTL);
+    let max_entity_change_id = state.document.read(|conn| {
+        Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?)
+    })?;
+    let expires = (chrono::Utc::now() + chrono::Duration::from_std(SESSION_TTL).unwrap_or_default())
+        .format("%a, %d %b %Y %H:%M:%S GMT");
+    let cookie = format!("trilium.sid={token}; Path=/; Expires={expires}; HttpOnly");
+    let body = LoginResponse {
+        instance_id: state.instance_id.to_string(),
+        max_entity_change_id,
+        canopy_db_version: Some(local_db_version),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// `base64(HMAC-SHA256(key = documentSecret as stored, msg = timestamp))`, compared in constant time.
+pub fn login_hash(document_secret: &str, timestamp: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(document_secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn hmac_matches(document_secret: &str, timestamp: &str, given: &str) -> bool {
+    let Ok(given) = base64::engine::general_purpose::STANDARD.decode(given) else { return false };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(document_secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.as_bytes());
+    mac.verify_slice(&given).is_ok()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangedQuery {
+    instance_id: String,
+    last_entity_change_id: String,
+}
+
+async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery>) -> HubResult<Json<ChangedResponse>> {
+    let after: i64 = query.last_entity_change_id.trim().parse().map_err(|_| {
+        HubError::Json(StatusCode::BAD_REQUEST, format!("lastEntityChangeId '{}' is not a number", query.last_entity_change_id))
+    })?;
+    let source = ChangeSource::new(&state.instance_id).with_component("sync");
+    let response = state.document.write(&source, |tx| {
+        ancestry::ensure_table(tx.conn())?;
+        let (mut entity_changes, last_entity_change_id) = records::batch_after(tx.conn(), after, &query.instance_id)?;
+        for record in &mut entity_changes {
+            super::attach_parent(tx.conn(), record)?;
+        }
+        let outstanding_pull_count = tx.conn().query_row(
+            "SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1 AND instanceId != ?1 AND id > ?2",
+            rusqlite::params![query.instance_id, last_entity_change_id],
+            |r| r.get(0),
+        )?;
+        Ok(ChangedResponse { entity_changes, last_entity_change_id, outstanding_pull_count })
+    })?;
+    Ok(Json(response))
+}
+
+async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) -> HubResult<StatusCode> {
+    let header_number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    let page_count = header_number("pageCount").unwrap_or(1);
+    let page_index = header_number("pageIndex").unwrap_or(0);
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| HubError::Json(StatusCode::BAD_REQUEST, "sync update body is not UTF-8".into()))?;
+    let payload = if page_count > 1 {
+        let request_id = headers
+            .get("requestId")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| HubError::Json(StatusCode::BAD_REQUEST, "multi-page sync update without requestId".into()))?
+            .to_owned();
+        let mut partial = state.partial_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        partial.retain(|_, (started, _)| started.elapsed() < PARTIAL_TTL);
+        if page_index == 0 {
+            partial.insert(request_id.clone(), (Instant::now(), String::new()));
+        }
+        let Some((_, so_far)) = partial.get_mut(&request_id) else {
+            return Err(HubError::Json(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Partial request {request_id}, page {} of {page_count} of pages does not have expected record.",
+                    page_index + 1
+                ),
+            ));
+        };
+        so_far.push_str(&body);
+        if page_index + 1 < page_count {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        partial.remove(&request_id).map(|(_, payload)| payload).unwrap_or_default()
+    } else {
+        body
+    };
+    let request: UpdateRequest = serde_json::from_str(&payload)
+        .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync update body: {e}")))?;
+    let source = ChangeSource::new(&state.instance_id).with_component("sync");
+    let outcome = state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id))?;
+    tracing::info!(
+        "sync push from {}: {} updated, {} already applied, {} erased, {} kept local, {} conflicts",
+        request.instance_id,
+        outcome.updated,
+        outcome.already_applied,
+        outcome.erased,
+        outcome.kept_local,
+        outcome.conflicts.len()
+    );
+    state.sync.record_conflicts(&outcome.conflicts);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn finished(State(state): State<HubState>) -> HubResult<StatusCode> {
+    let source = ChangeSource::new(&state.instance_id);
+    state.document.write(&source, |tx| {
+        if options::get(tx.conn(), "initialized")?.as_deref() != Some("true") {
+            options::set(tx, "initialized", "true")?;
+        }
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn check_hashes(State(state): State<HubState>) -> HubResult<Json<CheckResponse>> {
+    let (entity_hashes, max_entity_change_id) = check::local_hashes(&state.document, &state.instance_id)?;
+    Ok(Json(CheckResponse { entity_hashes, max_entity_change_id }))
+}
+
+async fn queue_sector(
+    State(state): State<HubState>,
+    Path((entity_name, sector)): Path<(String, String)>,
+) -> HubResult<StatusCode> {
+    let count = check::requeue_sector(&state.document, &state.instance_id, &entity_name, &sector)?;
+    tracing::info!("queued sector {sector} of '{entity_name}' ({count} entities) for sync");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn check_entity_changes(State(state): State<HubState>) -> HubResult<StatusCode> {
+    let report = check::repair_entity_changes(&state.document, &state.instance_id)?;
+    if !report.is_empty() {
+        tracing::warn!("entity change checks repaired: {}", report.join("; "));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn setup_status(State(state): State<HubState>) -> HubResult<Json<SetupStatus>> {
+    let is_initialized = state.document.read(|conn| Ok(options::get(conn, "initialized")?.as_deref() == Some("true")))?;
+    Ok(Json(SetupStatus { is_initialized, schema_exists: true, sync_version: crate::SYNC_VERSION as i64 }))
+}
+
+async fn stats(State(state): State<HubState>) -> HubResult<Json<serde_json::Value>> {
+    let initialized = state.document.read(|conn| Ok(options::get(conn, "initialized")?.as_deref() == Some("true")))?;
+    Ok(Json(serde_json::json!({
+        "initialized": initialized,
+        "outstandingPullCount": state.sync.status().outstanding_pull_count,
+    })))
+}
+
+/// The seed (`documentId`, `documentSecret`) for a new client; requires the password in `trilium-cred`.
+async fn sync_seed(State(state): State<HubState>, headers: HeaderMap) -> HubResult<Response> {
+    let cred = headers.get("trilium-cred").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(cred).unwrap_or_default();
+    let decoded = String::from_utf8_lossy(&decoded);
+    let password = decoded.split_once(':').map(|(_, p)| p).unwrap_or("");
+    let document = state.document.clone();
+    let password = password.to_owned();
+    // scrypt is deliberately slow: keep it off the async workers.
+    let checked = tokio::task::spawn_blocking(move || -> db::SqlResult<Result<serde_json::Value, HubError>> {
+        document.read(|conn| {
+            if options::get(conn, "initialized")?.as_deref() != Some("true") {
+                return Ok(Err(HubError::Text(StatusCode::BAD_REQUEST, "Database is not initialized yet.".into())));
+            }
+            if !password::is_password_set(conn)? {
+                return Ok(Err(HubError::Text(
+                    StatusCode::BAD_REQUEST,
+                    "Password has not been set yet. Please set a password and repeat the action".into(),
+                )));
+            }
+            if !password::verify_password(conn, &password)? {
+                return Ok(Err(HubError::Text(StatusCode::UNAUTHORIZED, "Incorrect password".into())));
+            }
+            let mut seed = Vec::new();
+            for name in ["documentId", "documentSecret"] {
+                let row = conn.query_row(
+                    "SELECT name, value, isSynced, utcDateModified FROM options WHERE name = ?1",
+                    [name],
+                    |r| {
+                        Ok(serde_json::json!({
+                            "name": r.get::<_, String>(0)?,
+                            "value": r.get::<_, String>(1)?,
+                            "isSynced": r.get::<_, i64>(2)? != 0,
+                            "utcDateModified": r.get::<_, String>(3)?,
+                        }))
+                    },
+                )?;
+                seed.push(row);
+            }
+            Ok(Ok(serde_json::json!({ "options": seed, "syncVersion": crate::SYNC_VERSION })))
+        })
+    })
+    .await
+    .map_err(|e| HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let seed = checked?;
+    tracing::info!("served the sync seed");
+    Ok(Json(seed).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitQuery {
+    instance_id: String,
+    after: i64,
+    timeout_ms: Option<u64>,
+}
+
+/// Canopy-only: answers as soon as there is a change after `after` that did not come from the caller,
+/// or after `timeoutMs` (at most 60 s). Lets clients pull within a second instead of a minute.
+async fn wait_for_changes(State(state): State<HubState>, Query(query): Query<WaitQuery>) -> HubResult<Json<wire::WaitResponse>> {
+    let timeout = Duration::from_millis(query.timeout_ms.unwrap_or(30_000).min(60_000));
+    let mut events = state.document.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let newest = state.document.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM entity_changes WHERE isSynced = 1 AND id > ?1 AND instanceId != ?2",
+                rusqlite::params![query.after, query.instance_id],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })?;
+        if newest > 0 {
+            return Ok(Json(wire::WaitResponse { max_entity_change_id: newest }));
+        }
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => return Ok(Json(wire::WaitResponse { max_entity_change_id: query.after })),
+            Ok(_) => continue, // a commit (or a lagged receiver): look again
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Star-topology sync, wire-compatible with Trilium's sync protocol 32.
+//!
+//! Every instance serves the hub endpoints ([`hub`]); an instance with a sync server configured also
+//! runs the client engine ([`client`]) against it. Received batches are applied by [`apply`], records
+//! built by [`records`], and every cycle ends with the hash check of [`check`].
+pub mod ancestry;
+pub mod apply;
+pub mod check;
+pub mod client;
+pub mod hub;
+pub mod local_api;
+pub mod records;
+pub mod wire;
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+
+use crate::db::SqlResult;
+use apply::Conflict;
+use wire::EntityChangeRecord;
+
+pub fn db_version_mismatch(local: i64, remote: i64) -> String {
+    format!(
+        "Non-matching database versions, local is version {local}, remote is {remote}. Run the same database \
+         version on both sides of sync."
+    )
+}
+
+/// Adds the Canopy-only parent hash to a note record about to be sent.
+pub(crate) fn attach_parent(conn: &rusqlite::Connection, record: &mut EntityChangeRecord) -> SqlResult<()> {
+    let change = &record.entity_change;
+    if change.entity_name == "notes" && !change.is_erased {
+        record.canopy_parent_hash = ancestry::parent_of(conn, &change.entity_id, &change.hash)?;
+    }
+    Ok(())
+}
+
+/// What the instance's own API shows about sync.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// The hub this instance syncs with; `None` on a hub.
+    pub sync_server_host: Option<String>,
+    /// The last login to the hub succeeded.
+    pub connected: bool,
+    pub in_progress: bool,
+    pub completed_cycles: u64,
+    pub last_cycle: Option<CycleSummary>,
+    /// The last failure, kept until a cycle succeeds.
+    pub last_error: Option<String>,
+    pub hash_check: Option<HashCheckResult>,
+    pub outstanding_pull_count: i64,
+    /// Conflicts resolved since the start (all of them are also in `canopy_sync_conflicts`).
+    pub recent_conflicts: Vec<Conflict>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleSummary {
+    pub finished_at: String,
+    pub pushed: usize,
+    pub pulled: usize,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HashCheckResult {
+    pub checked_at: String,
+    pub passed: bool,
+    /// Repair rounds this check needed (0 when it passed at once).
+    pub repair_rounds: u32,
+    /// `entityName/sector` still differing after the last round (empty when passed).
+    pub failed_sectors: Vec<String>,
+}
+
+/// Shared between the client engine, the hub routes and the local API.
+#[derive(Debug)]
+pub struct SyncState {
+    status: Mutex<SyncStatus>,
+    /// Wakes the client engine: a local write, "sync now", or the hub's notification.
+    pub(crate) wake: Notify,
+    /// Counts finished cycles (successful or not), so callers can wait for the next one.
+    pub(crate) cycles: watch::Sender<u64>,
+}
+
+impl SyncState {
+    pub fn new(sync_server_host: Option<String>) -> Self {
+        let status = SyncStatus { sync_server_host, ..Default::default() };
+        SyncState { status: Mutex::new(status), wake: Notify::new(), cycles: watch::channel(0).0 }
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut SyncStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub(crate) fn record_conflicts(&self, conflicts: &[Conflict]) {
+        if conflicts.is_empty() {
+            return;
+        }
+        self.update(|s| {
+            s.recent_conflicts.extend_from_slice(conflicts);
+            let excess = s.recent_conflicts.len().saturating_sub(100);
+            s.recent_conflicts.drain(..excess);
+        });
+    }
+
+    /// Asks the client engine for a cycle now.
+    pub fn request_sync(&self) {
+        self.wake.notify_one();
+    }
+}

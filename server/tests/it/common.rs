@@ -1,0 +1,35 @@
+//! Shared helpers: fixture location, copies, file digests, a change source.
+
+use std::path::{Path, PathBuf};
+
+use canopy::db::{ChangeSource, Document, InstanceId};
+use sha2::{Digest, Sha256};
+
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/trilium-0.63.7")
+}
+
+pub fn manifest() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture_dir().join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).expect("manifest parses")
+}
+
+/// Copies the fixture's `document.db` (alone: it is checkpointed) into `dir`.
+pub fn copy_fixture(dir: &Path) -> PathBuf {
+    let dest = dir.join("document.db");
+    std::fs::copy(fixture_dir().join("document.db"), &dest).expect("copy fixture");
+    dest
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read file");
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn source() -> ChangeSource {
+    ChangeSource::new(InstanceId::from("testInstance"))
+}
+
+pub fn new_document(dir: &Path) -> Document {
+    Document::open_or_create(&dir.join("document.db"), "testInstance").expect("create document")
+}
