@@ -1,4 +1,5 @@
 //! Canopy: a Trilium-compatible note server. The binary (`main.rs`) only parses flags and calls [`start`].
+mod backups;
 pub mod config;
 pub mod data_dir;
 pub mod db;
@@ -42,6 +43,8 @@ pub struct RunningInstance {
     pub sync: Arc<sync::SyncState>,
     /// The sync engine, when this instance is a client of a hub.
     pub client: Option<Arc<sync::client::SyncClient>>,
+    /// Sync engine and backup tasks, stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -53,13 +56,18 @@ impl RunningInstance {
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, .. } = self;
-        tokio::select! {
-            result = &mut task => return Ok(result??),
-            () = signal => {}
+        let RunningInstance { shutdown, mut task, background, .. } = self;
+        let result = tokio::select! {
+            result = &mut task => result,
+            () = signal => {
+                let _ = shutdown.send(());
+                (&mut task).await
+            }
+        };
+        for handle in background {
+            handle.abort();
         }
-        let _ = shutdown.send(());
-        Ok(task.await??)
+        Ok(result??)
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -97,6 +105,12 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
+    let mut background = Vec::new();
+    if config.no_backup {
+        tracing::info!("backups are off ([General] noBackup)");
+    } else {
+        background.push(backups::spawn(data_dir.path().to_path_buf()));
+    }
     let sync_state = Arc::new(sync::SyncState::new(None));
     let client = match sync_client_config(&config, &document)? {
         Some(client_config) => {
@@ -108,7 +122,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
                 client_config,
                 sync_state.clone(),
             )?;
-            client.spawn();
+            background.extend(client.spawn());
             Some(client)
         }
         None => None,
@@ -125,7 +139,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
             .await
     });
     tracing::info!("listening on http://{addr}");
-    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, shutdown, task })
+    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, background, shutdown, task })
 }
 
 /// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the

@@ -74,14 +74,16 @@ impl SyncClient {
         Ok(Arc::new(SyncClient { document, instance_id, config, state, http: http.build()?, lock: AsyncMutex::new(Session::default()) }))
     }
 
-    /// Runs the engine until the process ends.
-    pub fn spawn(self: &Arc<Self>) {
+    /// Starts the engine's tasks; aborting the handles stops it.
+    pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         let engine = self.clone();
-        tokio::spawn(async move { engine.run().await });
         let watcher = self.clone();
-        tokio::spawn(async move { watcher.watch_local_writes().await });
         let poller = self.clone();
-        tokio::spawn(async move { poller.watch_hub().await });
+        vec![
+            tokio::spawn(async move { engine.run().await }),
+            tokio::spawn(async move { watcher.watch_local_writes().await }),
+            tokio::spawn(async move { poller.watch_hub().await }),
+        ]
     }
 
     async fn run(self: Arc<Self>) {

@@ -1,8 +1,10 @@
-//! Integration tests of the document store on real SQLite files in temp directories.
+//! Integration tests: real SQLite files in temp directories, real servers on 127.0.0.1.
 
 mod backups;
 mod bad_files;
+mod cluster;
 mod common;
 mod fixture;
 mod new_document;
 mod scripted;
+mod sync;
