@@ -220,3 +220,218 @@ async fn sequential_edits_add_no_revisions() {
     assert!(hub.running().sync.status().recent_conflicts.is_empty());
     assert_converged(&[&hub, &a, &b]);
 }
+
+/// Signs a sync login the way a client does, with the hub's own document secret.
+fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>, skew: chrono::Duration) -> serde_json::Value {
+    let secret = hub.document().read(|c| canopy::db::options::get(c, "documentSecret")).unwrap().unwrap();
+    let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now() + skew);
+    let mut body = serde_json::json!({
+        "timestamp": timestamp,
+        "syncVersion": sync_version,
+        "hash": canopy::sync::hub::login_hash(&secret, &timestamp),
+    });
+    if let Some(v) = db_version {
+        body["canopyDbVersion"] = v.into();
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_mismatches_and_clock_skew_are_refused_and_nothing_is_written() {
+    let hub = Node::hub().await;
+    let http = reqwest::Client::new();
+    let max_before = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+    let cases = [
+        (login_body(&hub, 31.into(), Some(228), chrono::Duration::zero()), 400, "local is version 32, remote is 31"),
+        (login_body(&hub, 32.into(), Some(229), chrono::Duration::zero()), 400, "local is version 228, remote is 229"),
+        (login_body(&hub, 32.into(), None, chrono::Duration::minutes(6)), 401, "The difference between clocks has to be smaller than 5 minutes"),
+    ];
+    for (body, status, message) in cases {
+        let response = http.post(format!("{}/api/login/sync", hub.url())).json(&body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        assert!(response.headers().get("set-cookie").is_none(), "no session for a refused login");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(message), "{text}");
+    }
+    // A wrong signature, and garbage.
+    let mut forged = login_body(&hub, 32.into(), None, chrono::Duration::zero());
+    forged["hash"] = "AAAA".into();
+    let response = http.post(format!("{}/api/login/sync", hub.url())).json(&forged).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("Sync login credentials are incorrect"));
+    let response = http.post(format!("{}/api/login/sync", hub.url())).body("{not json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    // Without a session nothing else answers.
+    let response = http.get(format!("{}/api/sync/changed?instanceId=x&lastEntityChangeId=0", hub.url())).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = http
+        .put(format!("{}/api/sync/update", hub.url()))
+        .body(r#"{"entities":[],"instanceId":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let max_after = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+    assert_eq!(max_before, max_after, "nothing was written");
+
+    // The right versions log in.
+    let good = login_body(&hub, 32.into(), Some(228), chrono::Duration::zero());
+    let response = http.post(format!("{}/api/login/sync", hub.url())).json(&good).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("trilium-max-entity-change-id").is_some());
+    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("trilium.sid="));
+    // Trilium clients send the whole Set-Cookie string back as the Cookie header.
+    let response = http
+        .get(format!("{}/api/sync/changed?instanceId=x&lastEntityChangeId=0", hub.url()))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_entity_change_is_found_and_repaired() {
+    let (hub, a, b) = cluster().await;
+    let note = a.create_note("root", "Will lose its change row", "<p>x</p>");
+    relay(&a, &b).await;
+    // Damage on b: its change row for the note disappears (as a crash of some older tool might leave it).
+    {
+        let conn = rusqlite::Connection::open(b.data_dir().join("document.db")).unwrap();
+        conn.execute("DELETE FROM entity_changes WHERE entityName = 'notes' AND entityId = ?1", [&note]).unwrap();
+    }
+    b.sync().await;
+    let check = b.running().sync.status().hash_check.unwrap();
+    assert!(check.passed, "{check:?}");
+    assert!(check.repair_rounds >= 1, "the mismatch was seen and repaired: {check:?}");
+    a.sync().await;
+    assert_converged(&[&hub, &a, &b]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_changed_behind_syncs_back_is_named_by_the_deep_check() {
+    let (_hub, a, _b) = cluster().await;
+    let note = a.create_note("root", "Tampered", "<p>x</p>");
+    a.sync().await;
+    {
+        let conn = rusqlite::Connection::open(a.data_dir().join("document.db")).unwrap();
+        conn.execute("UPDATE notes SET title = 'changed behind our back' WHERE noteId = ?1", [&note]).unwrap();
+    }
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/canopy/deep-check", a.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["passed"], false);
+    let findings = response["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["entityName"], "notes");
+    assert_eq!(findings[0]["entityId"], note.as_str());
+
+    let status: serde_json::Value =
+        reqwest::get(format!("{}/api/canopy/sync-status", a.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(status["connected"], true);
+    assert!(status["lastCycle"]["finishedAt"].is_string());
+}
+
+/// The real binary as a client, killed with SIGKILL in the middle of a long pull, then restarted:
+/// at the moment of the kill every change its cursor covers is committed, and after the restart
+/// the client ends equal to the hub.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_killed_mid_sync_loses_nothing() {
+    use std::process::{Command, Stdio};
+
+    let hub = Node::hub().await;
+    let client_dir = tempfile::tempdir().unwrap();
+    canopy::db::backup::backup_to(hub.document().path(), &client_dir.path().join("document.db")).unwrap();
+    crate::cluster::write_config(client_dir.path(), &hub.url());
+
+    // Enough content for many pull batches (~1 MB each).
+    let filler = "<p>".to_string() + &"lorem ipsum dolor sit amet ".repeat(200) + "</p>";
+    let source = ChangeSource::new(hub.instance_id());
+    hub.document()
+        .write(&source, |tx| {
+            for i in 0..3000 {
+                tree::create_note(tx, tree::NewNote::text("root", &format!("Bulk {i}"), &format!("{filler}{i}")))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let hub_max: i64 = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+
+    let start_client = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Command::new(env!("CARGO_BIN_EXE_canopy"))
+            .env("TRILIUM_DATA_DIR", client_dir.path())
+            .env("TRILIUM_PORT", port.to_string())
+            .env("TRILIUM_HOST", "127.0.0.1")
+            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let cursor = || -> Option<i64> {
+        let conn = rusqlite::Connection::open_with_flags(
+            client_dir.path().join("document.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        conn.busy_timeout(Duration::from_secs(5)).ok()?;
+        conn.query_row("SELECT CAST(value AS INTEGER) FROM options WHERE name = 'lastSyncedPull'", [], |r| r.get(0)).ok()
+    };
+
+    let mut child = start_client();
+    let started = std::time::Instant::now();
+    let killed_at = loop {
+        let c = cursor().unwrap_or(0);
+        if c > 0 && c < hub_max {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            break cursor().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the client never started pulling");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(killed_at < hub_max, "killed after the pull finished; the test proves nothing");
+
+    // Everything the cursor covers is there.
+    let missing: i64 = {
+        let conn = rusqlite::Connection::open(client_dir.path().join("document.db")).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS hub", [hub.document().path().to_str().unwrap()]).unwrap();
+        conn.query_row(
+            "SELECT COUNT(*) FROM hub.entity_changes h
+             WHERE h.isSynced = 1 AND h.id <= ?1
+               AND NOT EXISTS (SELECT 1 FROM main.entity_changes c WHERE c.changeId = h.changeId)",
+            [killed_at],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(missing, 0, "changes covered by the cursor were lost");
+
+    let mut child = start_client();
+    let done = eventually(Duration::from_secs(60), || cursor().unwrap_or(0) >= hub_max).await;
+    assert!(done, "the restarted client did not finish the pull");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let client = canopy::db::Document::open_existing(&client_dir.path().join("document.db")).unwrap();
+    let count = |doc: &canopy::db::Document| -> i64 {
+        doc.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM notes WHERE title LIKE 'Bulk %'", [], |r| r.get(0))?)).unwrap()
+    };
+    assert_eq!(count(&client), 3000);
+    let hashes = |doc: &canopy::db::Document| {
+        doc.write(&ChangeSource::new("checker"), |tx| {
+            deletion::erase_unused_blobs(tx.conn())?;
+            canopy::db::entity_changes::sector_hashes(tx.conn())
+        })
+        .unwrap()
+    };
+    assert_eq!(hashes(&client), hashes(hub.document()));
+}
