@@ -33,6 +33,20 @@ pub struct StartOptions {
     pub site_root: PathBuf,
     /// Overrides `[Network]` (tests listen on port 0).
     pub listen: Option<SocketAddr>,
+    /// Set up a new data directory as a client of this hub (`--sync-from-server`).
+    pub sync_from_server: Option<SyncFromServer>,
+}
+
+#[derive(Clone)]
+pub struct SyncFromServer {
+    pub sync_server_host: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SyncFromServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncFromServer").field("sync_server_host", &self.sync_server_host).finish_non_exhaustive()
+    }
 }
 
 /// A started instance; dropping it does not stop it, [`RunningInstance::stop`] does.
@@ -83,12 +97,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
     let config = config::load_or_create(data_dir.path())?;
     let instance_id = data_dir.instance_id(hashing::random_id)?;
     let document_path = data_dir.document_path();
-    let is_new = !document_path.exists();
-    let document = Document::open_or_create(&document_path, &instance_id)?;
-    if is_new {
-        welcome::add(&document, &instance_id)?;
-        tracing::info!("created a new document with welcome notes");
-    }
+    let document = open_document(&options, &config, &document_path, &instance_id).await?;
     tracing::info!(
         "document: {} (database version {}, sync protocol version {SYNC_VERSION}, instance {instance_id})",
         document_path.display(),
@@ -129,7 +138,13 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
     };
     let hub = sync::hub::HubState::new(document.clone(), db::InstanceId::from(&instance_id), sync_state.clone());
     let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
-    let router = web::router(&options.site_root, document.clone(), hub, local_api);
+    let setup = sync::setup::SetupState {
+        document: document.clone(),
+        instance_id: db::InstanceId::from(&instance_id),
+        sync: sync_state.clone(),
+        sync_server_host: sync_state.status().sync_server_host,
+    };
+    let router = web::router(&options.site_root, document.clone(), hub, local_api, setup);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -171,4 +186,50 @@ fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::R
         None => option("syncProxy")?,
     };
     Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy }))
+}
+
+/// Opens the document, or makes one: a new document with welcome notes; with `--sync-from-server`, the
+/// shell of a client that the first sync fills; with a sync server configured but no document, a
+/// shell waiting for `POST /api/setup/sync-from-server`.
+async fn open_document(
+    options: &StartOptions,
+    config: &config::Config,
+    path: &std::path::Path,
+    instance_id: &str,
+) -> anyhow::Result<Document> {
+    let configured_host = config.sync.server_host.clone().filter(|h| h != "disabled");
+    if path.exists() {
+        let document = Document::open_existing(path)?;
+        if let Some(setup) = &options.sync_from_server {
+            let initialized = document.read(|c| Ok(db::options::get(c, "initialized")?.as_deref() == Some("true")))?;
+            anyhow::ensure!(
+                !initialized,
+                "{} is already a document; --sync-from-server {} needs a new data directory",
+                path.display(),
+                setup.sync_server_host
+            );
+            tracing::info!("resuming the first sync with {}", setup.sync_server_host);
+        }
+        return Ok(document);
+    }
+    if let Some(setup) = &options.sync_from_server {
+        let host = setup.sync_server_host.trim_end_matches('/');
+        let proxy = config.sync.proxy.as_deref();
+        let seed = sync::setup::fetch_seed(host, proxy, &setup.password).await.map_err(anyhow::Error::msg)?;
+        let document = db::open::create_for_sync(path, &instance_id.into(), &seed, host, proxy.unwrap_or(""))?;
+        tracing::info!("set up as a client of {host}; the first sync pulls the document");
+        return Ok(document);
+    }
+    if let Some(host) = configured_host {
+        let document = db::open::create_for_sync(path, &instance_id.into(), &[], &host, "")?;
+        tracing::warn!(
+            "no document yet and a sync server is configured: set this instance up with \
+             `canopy --sync-from-server {host}` or POST /api/setup/sync-from-server with the hub's password"
+        );
+        return Ok(document);
+    }
+    let document = Document::open_or_create(path, instance_id)?;
+    welcome::add(&document, instance_id)?;
+    tracing::info!("created a new document with welcome notes");
+    Ok(document)
 }

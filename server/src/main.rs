@@ -16,6 +16,10 @@ struct Cli {
     /// The built front end. Default: `site` beside the binary's directory (target/site for a cargo build).
     #[arg(long, env = "CANOPY_SITE_ROOT")]
     site_root: Option<PathBuf>,
+    /// Set up a new data directory as a client of this sync server (hub), e.g. http://hub:8080.
+    /// Asks for the hub's password (or reads CANOPY_SYNC_PASSWORD), then pulls the whole document.
+    #[arg(long, value_name = "URL")]
+    sync_from_server: Option<String>,
 }
 
 #[tokio::main]
@@ -41,7 +45,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => path,
         None => default_site_root()?,
     };
-    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None }).await?;
+    let sync_from_server = match cli.sync_from_server {
+        Some(url) => Some(canopy::SyncFromServer { sync_server_host: url, password: sync_password()? }),
+        None => None,
+    };
+    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None, sync_from_server }).await?;
     instance
         .serve_until(async {
             match shutdown_signal().await {
@@ -50,6 +58,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         })
         .await
+}
+
+/// The hub's password: `CANOPY_SYNC_PASSWORD`, or one line from standard input.
+fn sync_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("CANOPY_SYNC_PASSWORD") {
+        return Ok(password);
+    }
+    eprint!("Password of the sync server: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password given (set CANOPY_SYNC_PASSWORD or type it)");
+    Ok(password)
 }
 
 fn default_site_root() -> anyhow::Result<PathBuf> {

@@ -7,13 +7,13 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::db::Document;
-use crate::sync::{hub::HubState, local_api::LocalApiState};
+use crate::sync::{hub::HubState, local_api::LocalApiState, setup::SetupState};
 use crate::ui::DocumentNotes;
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
 
-pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: LocalApiState) -> Router {
+pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: LocalApiState, setup: SetupState) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(site_root.to_string_lossy().as_ref())
@@ -35,5 +35,6 @@ pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: Lo
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .merge(crate::sync::hub::router(hub))
         .merge(crate::sync::local_api::router(local_api))
+        .merge(crate::sync::setup::router(setup))
         .merge(ui)
 }

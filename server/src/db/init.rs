@@ -46,20 +46,7 @@ pub fn initialize_new_document(conn: &mut Connection, instance_id: &InstanceId) 
         options::create(tx, "documentId", &hashing::random_secure_token(16), false)?;
         options::create(tx, "documentSecret", &hashing::random_secure_token(16), false)?;
 
-        // initNotSyncedOptions(initialized = true)
-        options::create(tx, "openNoteContexts", r#"[{"notePath":"root","active":true}]"#, false)?;
-        let now = tx.utc_now();
-        for name in ["lastDailyBackupDate", "lastWeeklyBackupDate", "lastMonthlyBackupDate"] {
-            options::create(tx, name, &now, false)?;
-        }
-        options::create_numeric(tx, "dbVersion", TRILIUM_DB_VERSION, false)?;
-        options::create(tx, "initialized", "true", false)?;
-        options::create(tx, "lastSyncedPull", "0", false)?;
-        options::create(tx, "lastSyncedPush", "0", false)?;
-        options::create(tx, "theme", "dark", false)?;
-        options::create(tx, "syncServerHost", "", false)?;
-        options::create(tx, "syncServerTimeout", "120000", false)?;
-        options::create(tx, "syncProxy", "", false)?;
+        not_synced_options(tx, true, "", "")?;
 
         // initStartupOptions
         for (name, value, synced) in options::DEFAULT_OPTIONS {
@@ -82,6 +69,75 @@ pub fn initialize_new_document(conn: &mut Connection, instance_id: &InstanceId) 
             None => r#"[{"active":true}]"#.to_owned(),
         };
         options::set(tx, "openNoteContexts", &contexts)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// `initNotSyncedOptions`: the options every document has and never syncs.
+fn not_synced_options(tx: &mut super::WriteTx<'_>, initialized: bool, sync_server_host: &str, sync_proxy: &str) -> SqlResult<()> {
+    options::create(tx, "openNoteContexts", r#"[{"notePath":"root","active":true}]"#, false)?;
+    let now = tx.utc_now();
+    for name in ["lastDailyBackupDate", "lastWeeklyBackupDate", "lastMonthlyBackupDate"] {
+        options::create(tx, name, &now, false)?;
+    }
+    options::create_numeric(tx, "dbVersion", TRILIUM_DB_VERSION, false)?;
+    options::create(tx, "initialized", if initialized { "true" } else { "false" }, false)?;
+    options::create(tx, "lastSyncedPull", "0", false)?;
+    options::create(tx, "lastSyncedPush", "0", false)?;
+    options::create(tx, "theme", "dark", false)?;
+    options::create(tx, "syncServerHost", sync_server_host, false)?;
+    options::create(tx, "syncServerTimeout", "120000", false)?;
+    options::create(tx, "syncProxy", sync_proxy, false)?;
+    Ok(())
+}
+
+/// An option row as the sync seed carries it (`GET /api/setup/sync-seed`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedOption {
+    pub name: String,
+    pub value: String,
+}
+
+/// Writes `documentId` and `documentSecret` from a sync seed (never synced themselves).
+pub fn store_seed(tx: &mut super::WriteTx<'_>, seed: &[SeedOption]) -> SqlResult<()> {
+    for name in ["documentId", "documentSecret"] {
+        let option = seed
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| super::DbError::Invalid(format!("the sync seed has no {name}")))?;
+        options::create(tx, name, &option.value, false)?;
+    }
+    Ok(())
+}
+
+/// `createDatabaseForSync`: a document that is only a shell until the first sync fills it: the
+/// not-synced options (`initialized` false, the hub's address) and the seed (`documentId`,
+/// `documentSecret`). Everything else, root note and synced options included, comes from the hub.
+pub fn initialize_for_sync(
+    conn: &mut Connection,
+    instance_id: &InstanceId,
+    seed: &[SeedOption],
+    sync_server_host: &str,
+    sync_proxy: &str,
+) -> SqlResult<()> {
+    let source = ChangeSource::new(instance_id.clone());
+    run_write(conn, &source, None, |tx| {
+        not_synced_options(tx, false, sync_server_host, sync_proxy)?;
+        if !seed.is_empty() {
+            store_seed(tx, seed)?;
+        }
+        // Options Trilium creates at every start when missing, all of them local to this instance.
+        for (name, value) in options::keyboard_shortcut_options() {
+            options::create(tx, &name, value, false)?;
+        }
+        for (name, value, synced) in options::DEFAULT_OPTIONS {
+            if !*synced {
+                options::create(tx, name, value, false)?;
+            }
+        }
+        // No password options: a password set on the hub is synced and arrives with the first pull.
         Ok(())
     })?;
     Ok(())

@@ -64,6 +64,26 @@ pub fn open_existing(path: &Path) -> SqlResult<Document> {
 /// Builds the new document under a temporary name and renames it into place, so a crash
 /// never leaves a half-initialised file at `path`.
 fn create_new(path: &Path, instance_id: &InstanceId) -> SqlResult<()> {
+    create_with(path, |conn| init::initialize_new_document(conn, instance_id))
+}
+
+/// Creates the shell of a document that the first sync with `sync_server_host` fills; refuses if a
+/// document exists already.
+pub fn create_for_sync(
+    path: &Path,
+    instance_id: &InstanceId,
+    seed: &[init::SeedOption],
+    sync_server_host: &str,
+    sync_proxy: &str,
+) -> SqlResult<Document> {
+    if path.exists() {
+        return Err(DbError::Invalid(format!("{} exists already; setting up sync needs a new data directory", path.display())));
+    }
+    create_with(path, |conn| init::initialize_for_sync(conn, instance_id, seed, sync_server_host, sync_proxy))?;
+    open_existing(path)
+}
+
+fn create_with(path: &Path, initialize: impl FnOnce(&mut Connection) -> SqlResult<()>) -> SqlResult<()> {
     let tmp = temp_sibling(path);
     let _ = std::fs::remove_file(&tmp);
     {
@@ -71,7 +91,7 @@ fn create_new(path: &Path, instance_id: &InstanceId) -> SqlResult<()> {
         configure(&conn)?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         schema::migrations().to_latest(&mut conn)?;
-        init::initialize_new_document(&mut conn, instance_id)?;
+        initialize(&mut conn)?;
         // Fold the WAL into the main file before the rename; the -wal/-shm names
         // follow the file name and would not move along with it.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

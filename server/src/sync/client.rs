@@ -235,6 +235,7 @@ impl SyncClient {
             self.repair(session, &failed).await?;
         };
         self.state.update(|s| s.hash_check = Some(check));
+        self.finish_setup()?;
         let summary = CycleSummary {
             finished_at: now(),
             pushed,
@@ -247,6 +248,22 @@ impl SyncClient {
             summary.duration_ms
         );
         Ok(summary)
+    }
+
+    /// The first complete cycle of a new client makes its document usable, as in Trilium.
+    fn finish_setup(&self) -> Result<(), SyncError> {
+        let source = ChangeSource::new(&self.instance_id);
+        let newly = self.document.write(&source, |tx| {
+            if options::get(tx.conn(), "initialized")?.as_deref() == Some("true") {
+                return Ok(false);
+            }
+            options::set(tx, "initialized", "true")?;
+            Ok(true)
+        })?;
+        if newly {
+            tracing::info!("the first sync finished: this instance is set up");
+        }
+        Ok(())
     }
 
     async fn login(&self, session: &mut Session) -> Result<String, SyncError> {
@@ -265,7 +282,14 @@ impl SyncClient {
         let secret = self
             .document
             .read(|conn| options::get(conn, "documentSecret"))?
-            .ok_or_else(|| SyncError::Refused("this document has no documentSecret".into()))?;
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                SyncError::Refused(
+                    "this instance is not set up yet: run `canopy --sync-from-server <hub>` or POST \
+                     /api/setup/sync-from-server with the hub's password"
+                        .into(),
+                )
+            })?;
         let timestamp = hashing::utc_date_time_str(chrono::Utc::now());
         let local_db_version = self.document.db_version();
         let body = LoginRequest {
@@ -391,6 +415,9 @@ impl SyncClient {
             .map_err(|e| SyncError::Refused(e.to_string()))??;
             self.state.record_conflicts(&outcome.conflicts);
             self.state.update(|s| s.outstanding_pull_count = response.outstanding_pull_count);
+            if response.outstanding_pull_count > 0 {
+                tracing::info!("pulled {count} changes, {} outstanding", response.outstanding_pull_count);
+            }
             pulled += outcome.updated + outcome.erased;
             if count == 0 {
                 return Ok(pulled);

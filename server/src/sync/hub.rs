@@ -307,8 +307,14 @@ async fn check_entity_changes(State(state): State<HubState>) -> HubResult<Status
 }
 
 async fn setup_status(State(state): State<HubState>) -> HubResult<Json<SetupStatus>> {
-    let is_initialized = state.document.read(|conn| Ok(options::get(conn, "initialized")?.as_deref() == Some("true")))?;
-    Ok(Json(SetupStatus { is_initialized, schema_exists: true, sync_version: crate::SYNC_VERSION as i64 }))
+    let (is_initialized, has_seed) = state.document.read(|conn| {
+        Ok((
+            options::get(conn, "initialized")?.as_deref() == Some("true"),
+            options::get(conn, "documentSecret")?.is_some_and(|s| !s.is_empty()),
+        ))
+    })?;
+    // A shell still waiting for its seed has no document to sync with yet.
+    Ok(Json(SetupStatus { is_initialized, schema_exists: has_seed, sync_version: crate::SYNC_VERSION as i64 }))
 }
 
 async fn stats(State(state): State<HubState>) -> HubResult<Json<serde_json::Value>> {

@@ -10,6 +10,7 @@ pub mod client;
 pub mod hub;
 pub mod local_api;
 pub mod records;
+pub mod setup;
 pub mod wire;
 
 use std::sync::Mutex;

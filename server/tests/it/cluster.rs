@@ -39,6 +39,7 @@ impl Node {
             data_dir: dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(listen),
+            sync_from_server: None,
         })
         .await
         .expect("instance starts");
@@ -79,6 +80,7 @@ impl Node {
             data_dir: self.dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(self.listen),
+            sync_from_server: None,
         })
         .await
         .expect("instance restarts");

@@ -7,5 +7,6 @@ mod common;
 mod fixture;
 mod new_document;
 mod scripted;
+mod setup;
 mod sync;
 mod web;

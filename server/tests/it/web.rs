@@ -12,6 +12,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         data_dir: data_dir.clone(),
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
+        sync_from_server: None,
     })
     .await
     .unwrap();
@@ -78,6 +79,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         data_dir: data_dir.clone(),
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
+        sync_from_server: None,
     })
     .await
     .unwrap();
