@@ -45,6 +45,8 @@ pub struct SyncConfig {
     /// `None` means: use the document option, then the default of 120 s.
     pub timeout: Option<Duration>,
     pub proxy: Option<String>,
+    /// Canopy-only: the one-time token an empty hub printed, to send it this document (`canopySeedToken`).
+    pub seed_token: Option<String>,
 }
 
 impl Default for Config {
@@ -54,7 +56,7 @@ impl Default for Config {
             no_backup: false,
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
-            sync: SyncConfig { server_host: None, timeout: None, proxy: None },
+            sync: SyncConfig { server_host: None, timeout: None, proxy: None, seed_token: None },
         }
     }
 }
@@ -62,7 +64,7 @@ impl Default for Config {
 /// What a new data directory gets: every key Canopy reads, documented, with its default.
 pub const DEFAULT_CONFIG_INI: &str = r#"; Canopy configuration. Section and key names are Trilium's, so a Trilium config.ini works here too.
 ; Environment variables override these values: TRILIUM_HOST, TRILIUM_PORT, TRILIUM_SYNC_SERVER_HOST,
-; TRILIUM_SYNC_SERVER_TIMEOUT, TRILIUM_SYNC_SERVER_PROXY.
+; TRILIUM_SYNC_SERVER_TIMEOUT, TRILIUM_SYNC_SERVER_PROXY, CANOPY_SEED_TOKEN.
 
 [General]
 ; A name for this instance, shown in logs.
@@ -84,6 +86,8 @@ syncServerHost=
 syncServerTimeout=
 ; An HTTP proxy for reaching the hub, e.g. http://proxy.example:3128.
 syncProxy=
+; To send this document to an empty hub started with --wait-for-seed: the one-time token it printed.
+canopySeedToken=
 "#;
 
 /// Reads `config.ini` in `data_dir`, creating it from [`DEFAULT_CONFIG_INI`] if missing.
@@ -147,6 +151,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some((key, v)) = proxy {
         config.sync.proxy = Some(parse_url(&v).map_err(|p| bad("Sync", key, p))?);
     }
+    config.sync.seed_token = get("Sync", "canopySeedToken");
     Ok(config)
 }
 
@@ -165,6 +170,9 @@ fn apply_env(config: &mut Config, var: impl Fn(&str) -> Option<String>) -> Resul
     }
     if let Some(v) = get("TRILIUM_SYNC_SERVER_TIMEOUT") {
         config.sync.timeout = Some(parse_timeout(&v).map_err(|p| bad("TRILIUM_SYNC_SERVER_TIMEOUT", p))?);
+    }
+    if let Some(v) = get("CANOPY_SEED_TOKEN") {
+        config.sync.seed_token = Some(v);
     }
     if let Some(v) = get("TRILIUM_SYNC_SERVER_PROXY") {
         config.sync.proxy = Some(parse_url(&v).map_err(|p| bad("TRILIUM_SYNC_SERVER_PROXY", p))?);

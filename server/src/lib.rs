@@ -35,6 +35,8 @@ pub struct StartOptions {
     pub listen: Option<SocketAddr>,
     /// Set up a new data directory as a client of this hub (`--sync-from-server`).
     pub sync_from_server: Option<SyncFromServer>,
+    /// Start a new data directory as an empty hub that a client fills (`--wait-for-seed`).
+    pub wait_for_seed: bool,
 }
 
 #[derive(Clone)]
@@ -57,6 +59,8 @@ pub struct RunningInstance {
     pub sync: Arc<sync::SyncState>,
     /// The sync engine, when this instance is a client of a hub.
     pub client: Option<Arc<sync::client::SyncClient>>,
+    /// The one-time token a client needs to send its document to this empty hub.
+    pub seed_token: Option<String>,
     /// Sync engine and backup tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: oneshot::Sender<()>,
@@ -136,7 +140,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         }
         None => None,
     };
-    let hub = sync::hub::HubState::new(document.clone(), db::InstanceId::from(&instance_id), sync_state.clone());
+    let seed_token = awaited_seed_token(&document, client.is_some())?;
+    let hub = sync::hub::HubState::new(document.clone(), db::InstanceId::from(&instance_id), sync_state.clone(), seed_token.clone());
     let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
     let setup = sync::setup::SetupState {
         document: document.clone(),
@@ -154,7 +159,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
             .await
     });
     tracing::info!("listening on http://{addr}");
-    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, background, shutdown, task })
+    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, seed_token, background, shutdown, task })
 }
 
 /// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the
@@ -185,7 +190,7 @@ fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::R
         Some(proxy) => Some(proxy),
         None => option("syncProxy")?,
     };
-    Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy }))
+    Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy, seed_token: config.sync.seed_token.clone() }))
 }
 
 /// Opens the document, or makes one: a new document with welcome notes; with `--sync-from-server`, the
@@ -220,6 +225,11 @@ async fn open_document(
         tracing::info!("set up as a client of {host}; the first sync pulls the document");
         return Ok(document);
     }
+    if options.wait_for_seed {
+        let document = db::open::create_for_sync(path, &instance_id.into(), &[], "", "")?;
+        tracing::info!("created an empty document that waits for a client to send it its document");
+        return Ok(document);
+    }
     if let Some(host) = configured_host {
         let document = db::open::create_for_sync(path, &instance_id.into(), &[], &host, "")?;
         tracing::warn!(
@@ -232,4 +242,19 @@ async fn open_document(
     welcome::add(&document, instance_id)?;
     tracing::info!("created a new document with welcome notes");
     Ok(document)
+}
+
+/// An empty hub (no seed, not a client) accepts a client's document only with a one-time token that it
+/// prints here: Trilium lets whoever comes first seed an empty server; Canopy does not.
+fn awaited_seed_token(document: &Document, is_client: bool) -> anyhow::Result<Option<String>> {
+    let has_seed = document.read(|c| Ok(db::options::get(c, "documentSecret")?.is_some_and(|s| !s.is_empty())))?;
+    if has_seed || is_client {
+        return Ok(None);
+    }
+    let token = hashing::random_string(20);
+    tracing::warn!(
+        "this instance is empty and waits for a client's document; give that client the one-time seed token {token} \
+         ([Sync] canopySeedToken in its config.ini, or CANOPY_SEED_TOKEN)"
+    );
+    Ok(Some(token))
 }

@@ -18,8 +18,12 @@ struct Cli {
     site_root: Option<PathBuf>,
     /// Set up a new data directory as a client of this sync server (hub), e.g. http://hub:8080.
     /// Asks for the hub's password (or reads CANOPY_SYNC_PASSWORD), then pulls the whole document.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "wait_for_seed")]
     sync_from_server: Option<String>,
+    /// Start a new data directory as an empty sync server (hub) that receives its document from the
+    /// first client; prints the one-time token that client needs.
+    #[arg(long)]
+    wait_for_seed: bool,
 }
 
 #[tokio::main]
@@ -49,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(url) => Some(canopy::SyncFromServer { sync_server_host: url, password: sync_password()? }),
         None => None,
     };
-    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None, sync_from_server }).await?;
+    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None, sync_from_server, wait_for_seed: cli.wait_for_seed }).await?;
     instance
         .serve_until(async {
             match shutdown_signal().await {

@@ -45,6 +45,8 @@ pub struct ClientConfig {
     pub sync_server_host: String,
     pub timeout: Duration,
     pub proxy: Option<String>,
+    /// Sent with this document's seed to an empty hub (see `hub::receive_seed`).
+    pub seed_token: Option<String>,
 }
 
 pub struct SyncClient {
@@ -279,6 +281,9 @@ impl SyncClient {
                 status.sync_version
             )));
         }
+        if !status.schema_exists {
+            self.send_seed(session).await?;
+        }
         let secret = self
             .document
             .read(|conn| options::get(conn, "documentSecret"))?
@@ -340,6 +345,34 @@ impl SyncClient {
         }
         session.hub_instance_id = Some(login.instance_id.clone());
         Ok(login.instance_id)
+    }
+
+    /// `sendSeedToSyncServer`: gives an empty hub this document's identity, then starts both cursors
+    /// over so the whole document is pushed.
+    async fn send_seed(&self, session: &Session) -> Result<(), SyncError> {
+        let Some(token) = self.config.seed_token.clone() else {
+            return Err(SyncError::Refused(format!(
+                "the sync server {} is empty: it takes this document only with the one-time seed token it printed \
+                 when started with --wait-for-seed ([Sync] canopySeedToken or CANOPY_SEED_TOKEN)",
+                self.config.sync_server_host
+            )));
+        };
+        let seed = self.document.read(|conn| {
+            let mut seed = Vec::new();
+            for name in ["documentId", "documentSecret"] {
+                let value = options::get(conn, name)?.unwrap_or_default();
+                seed.push(serde_json::json!({ "name": name, "value": value, "isSynced": false }));
+            }
+            Ok(seed)
+        })?;
+        let body = serde_json::json!({ "options": seed, "syncVersion": crate::SYNC_VERSION, "canopySeedToken": token });
+        self.request::<serde_json::Value>(session, Method::POST, "/api/setup/sync-seed", Some(body.to_string())).await?;
+        self.document.write(&ChangeSource::new(&self.instance_id), |tx| {
+            set_cursor(tx.conn(), "lastSyncedPush", 0)?;
+            set_cursor(tx.conn(), "lastSyncedPull", 0)
+        })?;
+        tracing::info!("sent this document's seed to the empty sync server {}", self.config.sync_server_host);
+        Ok(())
     }
 
     /// Sends local changes in batches; the cursor moves only after the hub accepted a batch.

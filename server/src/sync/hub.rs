@@ -35,11 +35,20 @@ pub struct HubState {
     pub sync: Arc<SyncState>,
     sessions: Arc<Mutex<HashMap<String, Instant>>>,
     partial_pushes: Arc<Mutex<HashMap<String, (Instant, String)>>>,
+    /// Set while this instance is an empty hub waiting for a client's document; used once.
+    seed_token: Arc<Mutex<Option<String>>>,
 }
 
 impl HubState {
-    pub fn new(document: Document, instance_id: InstanceId, sync: Arc<SyncState>) -> Self {
-        HubState { document, instance_id, sync, sessions: Default::default(), partial_pushes: Default::default() }
+    pub fn new(document: Document, instance_id: InstanceId, sync: Arc<SyncState>, seed_token: Option<String>) -> Self {
+        HubState {
+            document,
+            instance_id,
+            sync,
+            sessions: Default::default(),
+            partial_pushes: Default::default(),
+            seed_token: Arc::new(Mutex::new(seed_token)),
+        }
     }
 }
 
@@ -50,6 +59,8 @@ pub enum HubError {
     Json(StatusCode, String),
     /// `text/plain`, as the auth middlewares send.
     Text(StatusCode, String),
+    /// Any other JSON body.
+    Raw(StatusCode, serde_json::Value),
 }
 
 impl IntoResponse for HubError {
@@ -57,6 +68,7 @@ impl IntoResponse for HubError {
         match self {
             HubError::Json(status, message) => (status, Json(wire::ErrorBody { message })).into_response(),
             HubError::Text(status, message) => (status, [(header::CONTENT_TYPE, "text/plain")], message).into_response(),
+            HubError::Raw(status, body) => (status, Json(body)).into_response(),
         }
     }
 }
@@ -88,7 +100,7 @@ pub fn router(state: HubState) -> Router {
     Router::new()
         .route("/api/login/sync", post(login))
         .route("/api/setup/status", get(setup_status))
-        .route("/api/setup/sync-seed", get(sync_seed))
+        .route("/api/setup/sync-seed", get(sync_seed).post(receive_seed))
         .route("/api/sync/stats", get(stats))
         .merge(authenticated)
         .layer(middleware::from_fn_with_state(state.clone(), max_change_id_header))
@@ -404,4 +416,51 @@ async fn wait_for_changes(State(state): State<HubState>, Query(query): Query<Wai
             Ok(_) => continue, // a commit (or a lagged receiver): look again
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedRequest {
+    options: Vec<crate::db::init::SeedOption>,
+    sync_version: serde_json::Value,
+    #[serde(default)]
+    canopy_seed_token: Option<String>,
+}
+
+/// `POST /api/setup/sync-seed`: a client sends its document's seed to this empty hub. Trilium accepts
+/// it from anyone; Canopy wants the one-time token this hub printed at start.
+async fn receive_seed(State(state): State<HubState>, headers: HeaderMap, body: Bytes) -> HubResult<StatusCode> {
+    let request: SeedRequest = serde_json::from_slice(&body)
+        .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync seed: {e}")))?;
+    if request.sync_version != serde_json::json!(crate::SYNC_VERSION) {
+        let message = format!(
+            "Could not setup sync since local sync protocol version is {} while remote is {}. To fix this issue, use \
+             same Trilium version on all instances.",
+            crate::SYNC_VERSION,
+            request.sync_version
+        );
+        // Trilium answers this one as `{error}`.
+        return Err(HubError::Raw(StatusCode::BAD_REQUEST, serde_json::json!({ "error": message })));
+    }
+    let given = request
+        .canopy_seed_token
+        .or_else(|| headers.get("canopy-seed-token").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    {
+        let mut expected = state.seed_token.lock().unwrap_or_else(|p| p.into_inner());
+        match (expected.as_deref(), given.as_deref()) {
+            (None, _) => return Err(HubError::Json(StatusCode::BAD_REQUEST, "DB is already initialized.".into())),
+            (Some(expected), Some(given)) if expected == given => {}
+            _ => {
+                return Err(HubError::Json(
+                    StatusCode::UNAUTHORIZED,
+                    "This empty sync server accepts a document only with the one-time seed token printed in its log."
+                        .into(),
+                ))
+            }
+        }
+        *expected = None;
+    }
+    state.document.write(&ChangeSource::new(&state.instance_id), |tx| crate::db::init::store_seed(tx, &request.options))?;
+    tracing::info!("received a client's sync seed; its document arrives with its first push");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -40,6 +40,7 @@ impl Node {
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(listen),
             sync_from_server: None,
+            wait_for_seed: false,
         })
         .await
         .expect("instance starts");
@@ -81,6 +82,7 @@ impl Node {
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(self.listen),
             sync_from_server: None,
+            wait_for_seed: false,
         })
         .await
         .expect("instance restarts");

@@ -21,7 +21,7 @@ async fn hub_with_content() -> (Node, Vec<String>) {
 }
 
 fn start_options(data_dir: PathBuf, sync_from_server: Option<SyncFromServer>) -> StartOptions {
-    StartOptions { data_dir, site_root: "/nonexistent-site".into(), listen: Some("127.0.0.1:0".parse().unwrap()), sync_from_server }
+    StartOptions { data_dir, site_root: "/nonexistent-site".into(), listen: Some("127.0.0.1:0".parse().unwrap()), sync_from_server, wait_for_seed: false }
 }
 
 fn initialized(document: &canopy::db::Document) -> bool {
@@ -108,4 +108,65 @@ async fn triliums_setup_endpoint_sets_up_a_new_instance() {
     let stats: serde_json::Value = http.get(format!("{}/api/sync/stats", client.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["initialized"], true);
     client.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_hub_takes_a_clients_document_only_with_its_one_time_token() {
+    let empty = tempfile::tempdir().unwrap();
+    let hub = canopy::start(StartOptions {
+        data_dir: empty.path().join("hub"),
+        site_root: "/nonexistent-site".into(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        sync_from_server: None,
+        wait_for_seed: true,
+    })
+    .await
+    .unwrap();
+    let token = hub.seed_token.clone().expect("an empty hub prints a token");
+    let http = reqwest::Client::new();
+    let status: serde_json::Value = http.get(format!("{}/api/setup/status", hub.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["schemaExists"], false);
+
+    // Trilium's unauthenticated seed is refused, and nothing is stored.
+    let trilium_style = serde_json::json!({
+        "options": [{"name": "documentId", "value": "x"}, {"name": "documentSecret", "value": "y"}],
+        "syncVersion": 32
+    });
+    let response = http.post(format!("{}/api/setup/sync-seed", hub.url())).json(&trilium_style).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(hub.document.read(|c| options::get(c, "documentSecret")).unwrap().is_none());
+
+    // A client with the token sends its whole document.
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = canopy::start(start_options(client_dir.path().to_path_buf(), None)).await.unwrap();
+    let note = {
+        let source = ChangeSource::new(client.data_dir.instance_id(|| unreachable!()).unwrap());
+        client
+            .document
+            .write(&source, |tx| {
+                Ok(canopy::db::tree::create_note(tx, canopy::db::tree::NewNote::text("root", "From the client", "<p>seeded</p>"))?.0.note_id)
+            })
+            .unwrap()
+    };
+    client.stop().await.unwrap();
+    std::fs::write(
+        client_dir.path().join("config.ini"),
+        format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost={}\ncanopySeedToken={token}\n", hub.url()),
+    )
+    .unwrap();
+    let client = canopy::start(start_options(client_dir.path().to_path_buf(), None)).await.unwrap();
+    client.client.as_ref().unwrap().sync_now().await.expect("the first sync sends everything");
+    assert_eq!(crate::cluster::content_of(&hub.document, &note).as_deref(), Some("<p>seeded</p>"));
+    assert!(initialized(&hub.document), "the hub is set up after the first sync");
+    let hub_hashes = canopy::sync::check::local_hashes(&hub.document, &"checker".into()).unwrap().0;
+    let client_hashes = canopy::sync::check::local_hashes(&client.document, &"checker".into()).unwrap().0;
+    assert_eq!(hub_hashes, client_hashes);
+
+    // The token was for one use.
+    let mut with_token = trilium_style.clone();
+    with_token["canopySeedToken"] = token.into();
+    let response = http.post(format!("{}/api/setup/sync-seed", hub.url())).json(&with_token).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    client.stop().await.unwrap();
+    hub.stop().await.unwrap();
 }

@@ -13,6 +13,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         sync_from_server: None,
+            wait_for_seed: false,
     })
     .await
     .unwrap();
@@ -80,6 +81,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         sync_from_server: None,
+            wait_for_seed: false,
     })
     .await
     .unwrap();
