@@ -74,7 +74,7 @@ impl RunningInstance {
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, background, .. } = self;
+        let RunningInstance { shutdown, mut task, background, document, .. } = self;
         let result = tokio::select! {
             result = &mut task => result,
             () = signal => {
@@ -84,6 +84,9 @@ impl RunningInstance {
         };
         for handle in background {
             handle.abort();
+        }
+        if let Err(e) = document.checkpoint() {
+            tracing::warn!("could not fold the write-ahead log into the document: {e}");
         }
         Ok(result??)
     }

@@ -149,6 +149,14 @@ impl Document {
     }
 
     /// Subscribe to committed writes.
+    /// Folds the WAL into `document.db`, so that the file alone is the whole document (users copy it
+    /// to make a client). Called on shutdown.
+    pub fn checkpoint(&self) -> SqlResult<()> {
+        let conn = self.inner.writer.lock().map_err(|_| DbError::Poisoned)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedChanges> {
         self.inner.events.subscribe()
     }
