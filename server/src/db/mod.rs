@@ -152,7 +152,7 @@ impl Document {
     /// Folds the WAL into `document.db`, so that the file alone is the whole document (users copy it
     /// to make a client). Called on shutdown.
     pub fn checkpoint(&self) -> SqlResult<()> {
-        let conn = self.inner.writer.lock().map_err(|_| DbError::Poisoned)?;
+        let conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
