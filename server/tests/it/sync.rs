@@ -435,3 +435,70 @@ async fn a_client_killed_mid_sync_loses_nothing() {
     };
     assert_eq!(hashes(&client), hashes(hub.document()));
 }
+
+/// The README's way to make a client, with the real binary: stop, copy `document.db` alone, set
+/// `syncServerHost`, start hub and client; the client's log says the connection is established and
+/// its first cycle has nothing to move.
+#[cfg(unix)]
+#[test]
+fn the_readme_client_setup_works_with_the_binary() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (hub_dir, client_dir) = (tmp.path().join("hub"), tmp.path().join("client"));
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hub_port = free_port();
+    let spawn = |dir: &std::path::Path, port: u16| -> Child {
+        Command::new(env!("CARGO_BIN_EXE_canopy"))
+            .env("TRILIUM_DATA_DIR", dir)
+            .env("TRILIUM_PORT", port.to_string())
+            .env("TRILIUM_HOST", "127.0.0.1")
+            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Reads the log until a line matches; returns the lines read.
+    let wait_for = |child: &mut Child, needle: &str| -> Vec<String> {
+        let stdout = child.stdout.as_mut().unwrap();
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains(needle);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+        panic!("the log ended without '{needle}': {lines:#?}");
+    };
+    let stop = |mut child: Child| {
+        sigterm(child.id());
+        child.wait().unwrap();
+    };
+
+    let mut hub = spawn(&hub_dir, hub_port);
+    wait_for(&mut hub, "listening on");
+    stop(hub);
+    std::fs::create_dir(&client_dir).unwrap();
+    std::fs::copy(hub_dir.join("document.db"), client_dir.join("document.db")).unwrap();
+    std::fs::write(client_dir.join("config.ini"), format!("[Sync]\nsyncServerHost=http://127.0.0.1:{hub_port}\n")).unwrap();
+
+    let mut hub = spawn(&hub_dir, hub_port);
+    wait_for(&mut hub, "listening on");
+    let mut client = spawn(&client_dir, free_port());
+    let lines = wait_for(&mut client, &format!("Sync connection established with http://127.0.0.1:{hub_port}"));
+    assert!(!lines.iter().any(|l| l.contains("ERROR")), "{lines:#?}");
+    let cycle = wait_for(&mut client, "sync with");
+    assert!(cycle.last().unwrap().contains("pushed 0, pulled 0"), "a copied document has nothing to move: {cycle:#?}");
+    stop(client);
+    stop(hub);
+}
+
+#[cfg(unix)]
+fn sigterm(pid: u32) {
+    // std has no SIGTERM; `kill` is on every Unix.
+    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+}
