@@ -15,6 +15,7 @@ pub mod open;
 pub mod options;
 pub mod password;
 pub mod schema;
+pub mod sector_cache;
 pub mod tree;
 pub mod deletion;
 pub mod revisions;
@@ -112,6 +113,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     db_version: i64,
     events: broadcast::Sender<CommittedChanges>,
+    sector_cache: Mutex<Option<sector_cache::Cache>>,
 }
 
 impl std::fmt::Debug for Document {
@@ -135,7 +137,14 @@ impl Document {
 
     pub(crate) fn from_parts(path: PathBuf, writer: Connection, db_version: i64) -> Self {
         let (events, _) = broadcast::channel(1024);
-        let inner = Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), db_version, events };
+        let inner = Inner {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            db_version,
+            events,
+            sector_cache: Mutex::new(None),
+        };
         Document { inner: Arc::new(inner) }
     }
 
@@ -149,6 +158,24 @@ impl Document {
     }
 
     /// Subscribe to committed writes.
+    /// What the sync hash check compares: unused blobs are erased first (each side does it on its
+    /// own, as Trilium does, or the `blobs` sectors differ), then the sector hashes, kept current
+    /// incrementally, and the newest synced change id.
+    pub fn hash_check_state(&self, source: &ChangeSource) -> SqlResult<(sector_cache::SectorHashes, i64)> {
+        self.write(source, |tx| {
+            let erased = deletion::erase_unused_blobs(tx.conn())?;
+            if !erased.is_empty() {
+                tracing::info!("erased {} unused blobs", erased.len());
+            }
+            let mut cache = self.inner.sector_cache.lock().unwrap_or_else(|e| e.into_inner());
+            let hashes = sector_cache::current(tx.conn(), &mut cache)?;
+            let max: i64 = tx
+                .conn()
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?;
+            Ok((hashes, max))
+        })
+    }
+
     /// Folds the WAL into `document.db`, so that the file alone is the whole document (users copy it
     /// to make a client). Called on shutdown.
     pub fn checkpoint(&self) -> SqlResult<()> {

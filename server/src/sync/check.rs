@@ -1,23 +1,13 @@
 //! The hash check after every sync, its repair steps, and the deep check that compares rows with
 //! their `entity_changes`.
-use crate::db::{consistency, deletion, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult};
+use crate::db::{consistency, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult};
 
 use super::wire::SectorHashes;
 
-/// Sector hashes after purging unused blobs (each side purges on its own; without it the `blobs`
-/// sectors differ), and the newest synced change id.
+/// Sector hashes after purging unused blobs, and the newest synced change id (see
+/// [`Document::hash_check_state`]).
 pub fn local_hashes(document: &Document, instance_id: &InstanceId) -> SqlResult<(SectorHashes, i64)> {
-    document.write(&ChangeSource::new(instance_id), |tx| {
-        let erased = deletion::erase_unused_blobs(tx.conn())?;
-        if !erased.is_empty() {
-            tracing::info!("erased {} unused blobs", erased.len());
-        }
-        let hashes = entity_changes::sector_hashes(tx.conn())?;
-        let max: i64 = tx
-            .conn()
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?;
-        Ok((hashes, max))
-    })
+    document.hash_check_state(&ChangeSource::new(instance_id))
 }
 
 /// `(entityName, sector)` pairs whose hashes differ, including sectors only one side has.

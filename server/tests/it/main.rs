@@ -7,6 +7,7 @@ mod common;
 mod fixture;
 mod new_document;
 mod scripted;
+mod sector_cache;
 mod setup;
 mod sync;
 mod web;
