@@ -8,3 +8,4 @@ mod fixture;
 mod new_document;
 mod scripted;
 mod sync;
+mod transcript;
