@@ -874,18 +874,41 @@ async fn hub_refuses_as_trilium_does() {
 /// A replay of the recorded Trilium server: answers each request with the next recorded answer
 /// for the same method and route (for pulls: the same `lastEntityChangeId`), repeating the last
 /// one when the recording runs out. Authenticated routes need the session of the last login
-/// served, as Trilium's `checkApiAuth`. Anything not recorded gets 404.
-#[derive(Clone)]
+/// served, as Trilium's `checkApiAuth`. Anything not recorded gets 404, with one exception: a pull
+/// from the cursor where the session's last (empty) pull ended gets that same empty answer, which
+/// is what Trilium answers there (nothing after it, cursor unchanged, nothing outstanding).
+#[derive(Clone, Default)]
 struct Replay {
-    exchanges: Arc<Vec<Exchange>>,
     state: Arc<Mutex<ReplayState>>,
 }
 
 #[derive(Default)]
 struct ReplayState {
+    exchanges: Vec<Exchange>,
     served: HashMap<String, usize>,
     session: Option<String>,
     log: Vec<Received>,
+}
+
+impl Replay {
+    /// Starts replaying another recorded session (the log is kept).
+    fn load(&self, exchanges: Vec<Exchange>) {
+        let mut state = self.state.lock().unwrap();
+        state.exchanges = exchanges;
+        state.served.clear();
+        state.session = None;
+    }
+
+    fn log(&self) -> Vec<Received> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    async fn serve(&self) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = axum::Router::new().fallback(replay_handler).with_state(self.clone());
+        (url, tokio::spawn(async move { axum::serve(listener, router).await.unwrap() }))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -911,7 +934,18 @@ async fn replay_handler(State(replay): State<Replay>, method: Method, uri: Uri, 
     let key = replay_key(method.as_str(), &path);
     let cookie = headers.get("cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let mut state = replay.state.lock().unwrap();
-    let candidates: Vec<&Exchange> = replay.exchanges.iter().filter(|ex| replay_key(&ex.method, &ex.path) == key).collect();
+    let mut candidates: Vec<Exchange> =
+        state.exchanges.iter().filter(|ex| replay_key(&ex.method, &ex.path) == key).cloned().collect();
+    if candidates.is_empty() && uri.path() == "/api/sync/changed" {
+        let last = state.exchanges.iter().rev().find(|ex| ex.is("GET", "/api/sync/changed"));
+        if let Some(last) = last.filter(|ex| {
+            ex.records().is_empty()
+                && query_param(&path, "lastEntityChangeId").map(|c| json!(c.parse::<i64>().ok()))
+                    == Some(ex.response_body["lastEntityChangeId"].clone())
+        }) {
+            candidates.push(last.clone());
+        }
+    }
     let response = if candidates.is_empty() {
         (StatusCode::NOT_FOUND, "not in the recording").into_response()
     } else if uri.path().starts_with("/api/sync/")
@@ -920,7 +954,7 @@ async fn replay_handler(State(replay): State<Replay>, method: Method, uri: Uri, 
         (StatusCode::UNAUTHORIZED, [("content-type", "text/plain")], "Logged in session not found").into_response()
     } else {
         let index = state.served.entry(key.clone()).or_default();
-        let ex = candidates[(*index).min(candidates.len() - 1)];
+        let ex = &candidates[(*index).min(candidates.len() - 1)];
         *index += 1;
         if let Some(set_cookie) = ex.response_header("set-cookie") {
             state.session = set_cookie.split(';').next().map(str::to_owned);
@@ -975,6 +1009,21 @@ fn seeded_client_document(dir: &std::path::Path, fx: &Fixture) {
         .unwrap();
 }
 
+/// A Canopy client of `hub_url` on a [`seeded_client_document`].
+async fn start_seeded_client(fx: &Fixture, hub_url: &str) -> (tempfile::TempDir, RunningInstance) {
+    let dir = tempfile::tempdir().unwrap();
+    seeded_client_document(dir.path(), fx);
+    crate::cluster::write_config(dir.path(), hub_url);
+    let instance = canopy::start(StartOptions {
+        data_dir: dir.path().to_path_buf(),
+        site_root: PathBuf::from("/nonexistent-site"),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+    })
+    .await
+    .expect("client starts");
+    (dir, instance)
+}
+
 fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<BTreeMap<String, Sql>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
@@ -994,24 +1043,10 @@ fn rows(conn: &rusqlite::Connection, sql: &str) -> Vec<BTreeMap<String, Sql>> {
 async fn client_applies_the_recorded_trilium_answers() {
     let fx = fixture();
     let exchanges = transcript("sync-from-server");
-    let replay = Replay { exchanges: Arc::new(exchanges.clone()), state: Default::default() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let replay_url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn({
-        let router = axum::Router::new().fallback(replay_handler).with_state(replay.clone());
-        async move { axum::serve(listener, router).await.unwrap() }
-    });
-
-    let dir = tempfile::tempdir().unwrap();
-    seeded_client_document(dir.path(), &fx);
-    crate::cluster::write_config(dir.path(), &replay_url);
-    let instance = canopy::start(StartOptions {
-        data_dir: dir.path().to_path_buf(),
-        site_root: PathBuf::from("/nonexistent-site"),
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-    })
-    .await
-    .expect("client starts");
+    let replay = Replay::default();
+    replay.load(exchanges.clone());
+    let (replay_url, server) = replay.serve().await;
+    let (dir, instance) = start_seeded_client(&fx, &replay_url).await;
     let client = instance.client.clone().expect("a sync client");
     // Two cycles, as the recording has (setup, then the post-init timer).
     // The outcomes are asserted after the data comparisons below, which say more about a failure.
@@ -1022,7 +1057,7 @@ async fn client_applies_the_recorded_trilium_answers() {
     let status = instance.sync.status();
 
     // What the client sent: nothing to push, logins signed with the document secret.
-    let log = replay.state.lock().unwrap().log.clone();
+    let log = replay.log();
     let mut unrecorded = Vec::new();
     for request in &log {
         let known = request.status != 404 || request.path.starts_with("/api/canopy/");
@@ -1110,6 +1145,88 @@ async fn client_applies_the_recorded_trilium_answers() {
         assert!(outcome.is_ok(), "cycle {} against the recorded Trilium server: {outcome:?}", cycle + 1);
     }
     assert!(status.hash_check.as_ref().is_some_and(|c| c.passed && c.repair_rounds == 0), "hash check: {:?}", status.hash_check);
+    instance.stop().await.unwrap();
+    server.abort();
+}
+
+/// The push-and-pull session from the client's side: after the recorded setup, the client has the
+/// recorded client edit (as local changes) and syncs against the recorded server answers. It must
+/// push what the Trilium client pushed, apply the server's changes and pass the hash check.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_pushes_and_pulls_as_the_trilium_client_did() {
+    let fx = fixture();
+    let replay = Replay::default();
+    replay.load(transcript("sync-from-server"));
+    let (replay_url, server) = replay.serve().await;
+    let (dir, instance) = start_seeded_client(&fx, &replay_url).await;
+    let client = instance.client.clone().expect("a sync client");
+    client.sync_now().await.expect("setup cycle");
+    let instance_id = std::fs::read_to_string(dir.path().join("instance-id")).unwrap().trim().to_owned();
+    let document = instance.document.clone();
+
+    let session = transcript("push-and-pull");
+    let push = session.iter().find(|ex| ex.is("PUT", "/api/sync/update")).unwrap();
+    let pushed = push.records();
+    let pulled: Vec<Value> = session.iter().filter(|ex| ex.is("GET", "/api/sync/changed")).flat_map(Exchange::records).collect();
+    let check = session.iter().rev().find(|ex| ex.is("GET", "/api/sync/check")).unwrap();
+    replay.load(session.clone());
+    let before = replay.log().len();
+    // The client's edit, made as the Trilium client made it (same rows, same changes).
+    document
+        .write(&ChangeSource::new(InstanceId::from(instance_id.as_str())), |tx| {
+            for record in &pushed {
+                let mut change: EntityChange = serde_json::from_value(record["entityChange"].clone()).unwrap();
+                change.instance_id = instance_id.clone();
+                canopy::sync::records::store_row(tx.conn(), &change.entity_name, &record["entity"])?;
+                entity_changes::put_raw(tx, &change)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let outcome = client.sync_now().await;
+    let log: Vec<Received> = replay.log().split_off(before);
+
+    // The push: one page, the recorded records (the sender's ids and instance id aside).
+    let pushes: Vec<&Received> = log.iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(pushes.len(), 1, "one push: {:?}", log.iter().map(|r| (&r.method, &r.path, r.status)).collect::<Vec<_>>());
+    let body: Value = serde_json::from_slice(&pushes[0].body).expect("push body is JSON");
+    let mut expected = push.request_body.clone();
+    assert_eq!(expected["instanceId"], json!(fx.client_instance_id));
+    expected["instanceId"] = json!(instance_id);
+    let mut actual = body.clone();
+    for list in [&mut expected["entities"], &mut actual["entities"]] {
+        for record in list.as_array_mut().unwrap() {
+            record["entityChange"]["id"] = Value::Null;
+            if record["entityChange"]["instanceId"] == json!(fx.client_instance_id) {
+                record["entityChange"]["instanceId"] = json!(instance_id);
+            }
+        }
+    }
+    assert_matches("push body", &expected, &actual);
+    for name in ["pageCount", "pageIndex", "requestId", "Content-Type"] {
+        assert_eq!(
+            header_of(&pushes[0].headers, name).is_some(),
+            push.request_header(name).is_some(),
+            "push header {name}"
+        );
+    }
+    assert_eq!(header_of(&pushes[0].headers, "pageCount"), push.request_header("pageCount"));
+    assert!(outcome.is_ok(), "push-and-pull cycle against the recorded server: {outcome:?}");
+    let status = instance.sync.status();
+    assert!(status.hash_check.as_ref().is_some_and(|c| c.passed && c.repair_rounds == 0), "hash check: {:?}", status.hash_check);
+
+    // The server's changes are applied as sent.
+    for record in &pulled {
+        let change = &record["entityChange"];
+        let (table, id) = (change["entityName"].as_str().unwrap(), change["entityId"].as_str().unwrap());
+        let row = document.read(|c| Ok(wire_row(c, table, primary_key(table), id))).unwrap();
+        assert_matches(&format!("client row of {table} {id}"), &record["entity"], &row.unwrap_or(Value::Null));
+        let ec = document.read(|c| entity_changes::get(c, table, id)).unwrap().expect("entity change");
+        assert_eq!(json!(ec.change_id), change["changeId"], "{table} {id}: changeId");
+        assert_eq!(json!(ec.hash), change["hash"], "{table} {id}: hash");
+    }
+    let (hashes, _) = canopy::sync::check::local_hashes(&document, &InstanceId::from(instance_id.as_str())).unwrap();
+    assert_matches("client sector hashes vs the recorded check", &check.response_body["entityHashes"], &serde_json::to_value(hashes).unwrap());
     instance.stop().await.unwrap();
     server.abort();
 }
