@@ -496,10 +496,9 @@ impl Wire {
         self.send(&ex.method, path, &ex.request_headers, body).await
     }
 
-    async fn login(&mut self, fx: &Fixture, timestamp: &str, sync_version: Value, secret: &str) -> Answer {
+    async fn login(&mut self, timestamp: &str, sync_version: Value, secret: &str) -> Answer {
         let body = json!({ "timestamp": timestamp, "syncVersion": sync_version, "hash": hmac_b64(secret, timestamp) });
         let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-        let _ = fx;
         self.send("POST", "/api/login/sync", &headers, Some(body.to_string())).await
     }
 }
@@ -829,13 +828,13 @@ async fn hub_refuses_as_trilium_does() {
     let message = |a: &Answer| a.json("login error")["message"].as_str().unwrap_or_default().to_owned();
 
     // Bad HMAC: 400 {message}.
-    let answer = wire.login(&fx, &now, json!(fx.sync_version), &format!("{}x", fx.document_secret)).await;
+    let answer = wire.login(&now, json!(fx.sync_version), &format!("{}x", fx.document_secret)).await;
     assert_eq!(answer.status, 400);
     assert!(message(&answer).starts_with("Sync login credentials are incorrect."), "{}", answer.text());
     assert!(answer.header("set-cookie").is_none());
 
     // Other sync version: 400 naming both versions.
-    let answer = wire.login(&fx, &now, json!(fx.sync_version - 1), &fx.document_secret).await;
+    let answer = wire.login(&now, json!(fx.sync_version - 1), &fx.document_secret).await;
     assert_eq!(answer.status, 400);
     assert!(
         message(&answer).starts_with(&format!(
@@ -851,14 +850,14 @@ async fn hub_refuses_as_trilium_does() {
     for minutes in [6, -6] {
         let skewed = utc_now_str(chrono::Duration::minutes(minutes));
         for version in [fx.sync_version, fx.sync_version - 1] {
-            let answer = wire.login(&fx, &skewed, json!(version), &fx.document_secret).await;
+            let answer = wire.login(&skewed, json!(version), &fx.document_secret).await;
             assert_eq!(answer.status, 401, "skew {minutes} min, version {version}: {}", answer.text());
             assert!(message(&answer).starts_with("Auth request time is out of sync"), "{}", answer.text());
         }
     }
 
     // Within 5 minutes and correctly signed: a session, and the seed carries the documentId.
-    let answer = wire.login(&fx, &utc_now_str(chrono::Duration::minutes(4)), json!(fx.sync_version), &fx.document_secret).await;
+    let answer = wire.login(&utc_now_str(chrono::Duration::minutes(4)), json!(fx.sync_version), &fx.document_secret).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let answer = wire.send("GET", &changed.path, &changed.request_headers, None).await;
     assert_eq!(answer.status, 200, "the new session works: {}", answer.text());
