@@ -10,4 +10,5 @@ mod scripted;
 mod sector_cache;
 mod setup;
 mod sync;
+mod transcript;
 mod web;
