@@ -3,6 +3,7 @@ pub mod config;
 pub mod data_dir;
 pub mod db;
 pub mod entities;
+pub mod etapi;
 pub mod hashing;
 mod ui;
 pub mod web;

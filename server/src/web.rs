@@ -19,7 +19,7 @@ pub fn router(site_root: &Path, document: Document) -> Router {
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(app::App);
-    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document }));
+    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document: document.clone() }));
     let shell_options = leptos_options.clone();
     Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -31,4 +31,5 @@ pub fn router(site_root: &Path, document: Document) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(leptos_options)
+        .nest("/etapi", crate::etapi::router(document.clone(), crate::etapi::instance_id_for(&document)))
 }
