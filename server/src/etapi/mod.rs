@@ -11,6 +11,7 @@ pub mod auth;
 pub mod branches;
 pub mod error;
 pub mod graph;
+pub mod links;
 pub mod notes;
 pub mod search;
 pub mod special_notes;

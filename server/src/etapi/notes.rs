@@ -123,6 +123,7 @@ async fn create_note(State(state): State<EtapiState>, RawBody(body): RawBody) ->
             branch.is_expanded = true;
             entities::save(tx, &branch)?;
         }
+        super::links::scan_for_links(tx, &note.note_id)?;
         Ok(NoteWithBranch { note: note_json(tx.conn(), &note.note_id)?, branch: BranchJson::from(&branch) })
     })?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -287,7 +288,7 @@ async fn put_content(
         }
         let content = content_for(&note.note_type, &note.mime, body.to_vec());
         tree::set_note_content(tx, &mut note, content)?;
-        Ok(())
+        super::links::scan_for_links(tx, &note_id)
     })?;
     Ok(StatusCode::NO_CONTENT)
 }

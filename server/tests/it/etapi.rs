@@ -950,3 +950,32 @@ async fn etapi_serves_trilium_document_like_trilium() {
     assert_eq!(munich["results"][0]["noteId"], manifest["notes"]["München"]);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn etapi_content_links_become_relations() {
+    let api = Api::start().await;
+    let target = api.create_note("root", "Target", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let link = format!(r#"<p><a class="reference-link" href="http://elsewhere:8080/#root/{target}">Target</a></p>"#);
+    let created = api.create_note("root", "Linking", json!({"content": link})).await;
+    let id = created["note"]["noteId"].as_str().unwrap().to_owned();
+    let links = |note: &Value| -> Vec<(String, String)> {
+        note["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "relation")
+            .map(|a| (a["name"].as_str().unwrap().to_owned(), a["value"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    assert_eq!(links(&created["note"]), [("internalLink".to_owned(), target.clone())]);
+    // The server part of the URL is dropped, as Trilium does.
+    let stored = api.get(&format!("/notes/{id}/content")).await.text();
+    assert!(stored.contains(&format!(r##"href="#root/{target}""##)), "{stored}");
+    // Replacing the content without the link removes the relation; links to missing notes are ignored.
+    let put = api
+        .raw(Method::PUT, &format!("/notes/{id}/content"), Some(&api.token), Some((br##"<p><a href="#root/missing0001">x</a></p>"##.to_vec(), "text/html")))
+        .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT);
+    assert!(links(&api.get(&format!("/notes/{id}")).await.json()).is_empty());
+    api.stop().await;
+}
