@@ -332,5 +332,6 @@ async fn search_notes(
             })
             .collect::<EtapiResult<Vec<_>>>()
     })?;
-    Ok(Json(super::wire::SearchResponse { results, debug_info: None }))
+    let debug_info = params.debug.then(|| search::debug_info(&params));
+    Ok(Json(super::wire::SearchResponse { results, debug_info }))
 }

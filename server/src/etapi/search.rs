@@ -622,7 +622,16 @@ fn distance_to(g: &mut Graph<'_>, id: &str, ancestor: &str) -> EtapiResult<Optio
     Ok(None)
 }
 
-/// Note ids matching the query, ordered and limited.
+/// What `debug=true` adds to the answer: the parsed query, or why it did not parse.
+pub fn debug_info(params: &SearchParams) -> serde_json::Value {
+    match parse(&params.query) {
+        Ok(expr) => serde_json::json!({ "query": params.query, "expression": format!("{expr:?}") }),
+        Err(error) => serde_json::json!({ "query": params.query, "error": error }),
+    }
+}
+
+/// Note ids matching the query, ordered and limited. A query that does not parse finds
+/// nothing (Trilium records the error in the search context and returns no results).
 pub fn run(g: &mut Graph<'_>, params: &SearchParams) -> EtapiResult<Vec<String>> {
     let Ok(expr) = parse(&params.query) else { return Ok(Vec::new()) };
     let scope = match &params.ancestor_note_id {
@@ -657,25 +666,27 @@ pub fn run(g: &mut Graph<'_>, params: &SearchParams) -> EtapiResult<Vec<String>>
         let depth = ev.ancestors(&id)?.len();
         hits.push((id, score, depth, title));
     }
-    match &params.order_by {
+    match params.order_by.as_deref().filter(|p| *p != "relevancy") {
         Some(prop) => {
             let mut keyed = Vec::new();
             for h in hits {
                 let key = ev.value_of(&h.0, prop)?;
                 keyed.push((key, h));
             }
-            keyed.sort_by(|(a, ha), (b, hb)| {
+            // Trilium's OrderByAndLimitExp: a missing value sorts after present ones
+            // (before them when descending), numbers numerically, text as is.
+            keyed.sort_by(|(a, _), (b, _)| {
+                use std::cmp::Ordering::*;
                 let ord = match (a, b) {
-                    (Some(x), Some(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
-                        (Ok(p), Ok(q)) => p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal),
-                        _ => normalize(x).cmp(&normalize(y)),
+                    (None, None) => Equal,
+                    (Some(_), None) => Less,
+                    (None, Some(_)) => Greater,
+                    (Some(x), Some(y)) => match (x.trim().parse::<f64>(), y.trim().parse::<f64>()) {
+                        (Ok(p), Ok(q)) => p.partial_cmp(&q).unwrap_or(Equal),
+                        _ => x.cmp(y),
                     },
-                    (None, Some(_)) => std::cmp::Ordering::Less,
-                    (Some(_), None) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
                 };
-                let ord = if params.descending { ord.reverse() } else { ord };
-                ord.then_with(|| ha.0.cmp(&hb.0))
+                if params.descending { ord.reverse() } else { ord }
             });
             hits = keyed.into_iter().map(|(_, h)| h).collect();
         }

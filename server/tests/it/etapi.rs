@@ -718,6 +718,15 @@ async fn etapi_search() {
     api.get("/notes?search=x&limit=many").await.error(400, "SEARCH_PARAM_VALIDATION_ERROR");
     // An unparseable query finds nothing (as in Trilium), it does not fail.
     assert!(s(format!("search={}", q("#year = "))).await.is_empty());
+    // debug=true adds debugInfo; without it there is none.
+    let dbg = api.get(&format!("/notes?search={}&debug=true", q("#year = "))).await.json();
+    assert!(dbg["debugInfo"]["error"].is_string(), "{dbg}");
+    assert!(api.get(&format!("/notes?search={}", q("#year"))).await.json().get("debugInfo").is_none());
+    // Ordering by a label some notes lack: those come last, first when descending.
+    label(&hobbit, "rank", "2").await;
+    label(&dune, "rank", "10").await;
+    assert_eq!(s(format!("search={}&orderBy={}", q("#year"), q("#rank"))).await, ["The Hobbit", "Dune", "The Two Towers"]);
+    assert_eq!(s(format!("search={}&orderBy={}&orderDirection=desc", q("#year"), q("#rank"))).await, ["The Two Towers", "Dune", "The Hobbit"]);
     api.stop().await;
 }
 
