@@ -101,7 +101,12 @@ async fn login(State(state): State<EtapiState>, RawBody(body): RawBody) -> Etapi
         Some(name) if !name.is_empty() => name.to_owned(),
         _ => "ETAPI login".to_owned(),
     };
-    let verified = !password.is_empty() && state.read(|conn| Ok(password::verify_password(conn, &password)?))?;
+    // scrypt takes a while: keep it off the async workers.
+    let checker = state.clone();
+    let verified = !password.is_empty()
+        && tokio::task::spawn_blocking(move || checker.read(|conn| Ok(password::verify_password(conn, &password)?)))
+            .await
+            .map_err(|e| EtapiError::internal(e.to_string()))??;
     if !verified {
         return Err(EtapiError::new(StatusCode::UNAUTHORIZED, "WRONG_PASSWORD", "Wrong password."));
     }
