@@ -273,6 +273,11 @@ async fn etapi_create_read_patch_delete_note() {
     assert_eq!(note["parentBranchIds"], json!([format!("root_{id}")]));
     // The write went through the one write path, stamped with component "etapi".
     assert!(api.count("SELECT COUNT(*) FROM entity_changes WHERE entityName = 'notes' AND entityId = ?1 AND componentId = 'etapi'", &id) == 1);
+    // ... and with this server's persisted instance id, so sync attributes it correctly.
+    let instance = api.inst.as_ref().unwrap().data_dir.instance_id(|| panic!("instance id file exists")).unwrap();
+    assert!(instance.chars().all(|c| c.is_ascii_alphanumeric()));
+    let sql = format!("SELECT COUNT(*) FROM entity_changes WHERE entityId = ?1 AND instanceId = '{instance}'");
+    assert_eq!(api.count(&sql, &id), 1);
 
     // GET returns the same note.
     let got = api.get(&format!("/notes/{id}")).await;
