@@ -4,6 +4,7 @@ pub mod config;
 pub mod data_dir;
 pub mod db;
 pub mod entities;
+pub mod etapi;
 pub mod hashing;
 pub mod sync;
 mod ui;
@@ -26,7 +27,7 @@ pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const SYNC_VERSION: u32 = 32;
 
 /// What `start` needs beyond the data directory's own `config.ini`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct StartOptions {
     pub data_dir: PathBuf,
     /// The built front end (`pkg/canopy.js`, `pkg/canopy_bg.wasm`, `pkg/canopy.css`).

@@ -20,7 +20,7 @@ pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: Lo
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(app::App);
-    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document }));
+    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document: document.clone() }));
     let shell_options = leptos_options.clone();
     let ui = Router::new()
         .leptos_routes_with_context(
@@ -31,8 +31,10 @@ pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: Lo
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(leptos_options);
+    let etapi = crate::etapi::router(document, hub.instance_id.clone());
     Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .nest("/etapi", etapi)
         .merge(crate::sync::hub::router(hub))
         .merge(crate::sync::local_api::router(local_api))
         .merge(crate::sync::setup::router(setup))
