@@ -5,6 +5,8 @@
 //! ([`super::ancestry`]), the losing title and content are kept as a revision of the note, whichever
 //! side loses; the revision's id and dates derive from the losing version, so every instance that
 //! discovers the same conflict writes the same revision.
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
@@ -38,10 +40,14 @@ pub struct Conflict {
 }
 
 /// Applies `records` from the peer `peer_instance_id` in one transaction (the caller's).
+/// `peer_has` is what this instance knows the peer holds (noteId → version hash, from what it sent
+/// the peer): for a Trilium peer, which does not say what an edit was based on, it tells a sequential
+/// edit from a concurrent one.
 pub fn apply_records(
     tx: &mut WriteTx<'_>,
     records: &[EntityChangeRecord],
     peer_instance_id: &str,
+    peer_has: Option<&HashMap<String, String>>,
 ) -> SqlResult<ApplyOutcome> {
     ancestry::ensure_table(tx.conn())?;
     let mut outcome = ApplyOutcome::default();
@@ -63,7 +69,7 @@ pub fn apply_records(
         let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
         if let Some(local) = &local {
-            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id)? {
+            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, peer_has)? {
                 losers.push((winner, loser, remote_wins));
             }
         }
@@ -139,6 +145,7 @@ fn concurrent_note_edit(
     local: &EntityChange,
     remote_wins: bool,
     peer_instance_id: &str,
+    peer_has: Option<&HashMap<String, String>>,
 ) -> SqlResult<Option<(Note, Note)>> {
     let remote = &record.entity_change;
     if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
@@ -151,9 +158,12 @@ fn concurrent_note_edit(
         // Ours was edited from the incoming one (it is an old version coming back).
         _ if ancestry::parent_of(conn, &local.entity_id, &local.hash)?.as_deref() == Some(remote.hash.as_str()) => true,
         Some(_) => false,
-        // A Trilium peer does not say what it edited from. Safe fallback: only our version having come
-        // from that same peer proves it saw it; anything else keeps the loser as a revision.
-        None => local.instance_id == peer_instance_id,
+        // A Trilium peer does not say what it edited from. Only proof that it held our version (it
+        // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
+        None => {
+            local.instance_id == peer_instance_id
+                || peer_has.and_then(|has| has.get(&local.entity_id)) == Some(&local.hash)
+        }
     };
     if sequential {
         return Ok(None);

@@ -439,7 +439,7 @@ impl SyncClient {
             let hub = hub_instance_id.to_owned();
             let outcome = tokio::task::spawn_blocking(move || {
                 document.write(&source, |tx| {
-                    let outcome = apply_records(tx, &response.entity_changes, &hub)?;
+                    let outcome = apply_records(tx, &response.entity_changes, &hub, None)?;
                     set_cursor(tx.conn(), "lastSyncedPull", response.last_entity_change_id)?;
                     Ok(outcome)
                 })

@@ -37,6 +37,9 @@ pub struct HubState {
     partial_pushes: Arc<Mutex<HashMap<String, (Instant, String)>>>,
     /// Set while this instance is an empty hub waiting for a client's document; used once.
     seed_token: Arc<Mutex<Option<String>>>,
+    /// Per client instance: the version of each note it is known to hold (sent to it or received
+    /// from it). Kept in memory: after a restart the safe fallback applies (see `apply`).
+    peer_versions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
 }
 
 impl HubState {
@@ -48,6 +51,24 @@ impl HubState {
             sessions: Default::default(),
             partial_pushes: Default::default(),
             seed_token: Arc::new(Mutex::new(seed_token)),
+            peer_versions: Default::default(),
+        }
+    }
+}
+
+impl HubState {
+    fn remember_notes(&self, peer: &str, records: &[wire::EntityChangeRecord]) {
+        let mut versions = self.peer_versions.lock().unwrap_or_else(|p| p.into_inner());
+        let known = versions.entry(peer.to_owned()).or_default();
+        for record in records {
+            let change = &record.entity_change;
+            if change.entity_name == "notes" {
+                if change.is_erased {
+                    known.remove(&change.entity_id);
+                } else {
+                    known.insert(change.entity_id.clone(), change.hash.clone());
+                }
+            }
         }
     }
 }
@@ -231,6 +252,7 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
         )?;
         Ok(ChangedResponse { entity_changes, last_entity_change_id, outstanding_pull_count })
     })?;
+    state.remember_notes(&query.instance_id, &response.entity_changes);
     Ok(Json(response))
 }
 
@@ -271,7 +293,10 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     let request: UpdateRequest = serde_json::from_str(&payload)
         .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync update body: {e}")))?;
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
-    let outcome = state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id))?;
+    let known = state.peer_versions.lock().unwrap_or_else(|p| p.into_inner()).get(&request.instance_id).cloned();
+    let outcome =
+        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, known.as_ref()))?;
+    state.remember_notes(&request.instance_id, &request.entities);
     tracing::info!(
         "sync push from {}: {} updated, {} already applied, {} erased, {} kept local, {} conflicts",
         request.instance_id,

@@ -502,3 +502,61 @@ fn sigterm(pid: u32) {
     // std has no SIGTERM; `kill` is on every Unix.
     std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
 }
+
+/// A Trilium peer does not say which version it edited. The hub remembers what it sent each peer:
+/// an edit of the version the peer pulled is sequential; an edit of an older one keeps the loser.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
+    let hub = Node::hub().await;
+    let note = hub.create_note("root", "Edited by Trilium", "<p>v0</p>");
+    let http = reqwest::Client::new();
+    let login = http.post(format!("{}/api/login/sync", hub.url())).json(&login_body(&hub, 32.into(), None, chrono::Duration::zero())).send().await.unwrap();
+    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let peer = "tRiLiUmPeer1";
+    let pulled: serde_json::Value = http
+        .get(format!("{}/api/sync/changed?instanceId={peer}&lastEntityChangeId=0", hub.url()))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = pulled["entityChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["entityChange"]["entityName"] == "notes" && r["entityChange"]["entityId"] == note.as_str())
+        .expect("the note was pulled")
+        .clone();
+    // The peer renames the note, the way Trilium would send it: no canopy* fields.
+    let edit = |record: &serde_json::Value, title: &str| {
+        let mut r = record.clone();
+        let now = canopy::hashing::utc_date_time_str(chrono::Utc::now() + chrono::Duration::seconds(1));
+        r.as_object_mut().unwrap().remove("canopyParentHash");
+        r["entity"]["title"] = title.into();
+        r["entity"]["utcDateModified"] = now.clone().into();
+        r["entityChange"]["utcDateChanged"] = now.into();
+        r["entityChange"]["hash"] = canopy::hashing::random_string(10).into();
+        r["entityChange"]["changeId"] = canopy::hashing::random_string(12).into();
+        r["entityChange"]["instanceId"] = peer.into();
+        r
+    };
+    let push = |records: Vec<serde_json::Value>| {
+        http.put(format!("{}/api/sync/update", hub.url()))
+            .header("Cookie", &cookie)
+            .json(&serde_json::json!({ "entities": records, "instanceId": peer }))
+            .send()
+    };
+    assert_eq!(push(vec![edit(&record, "Renamed after pulling")]).await.unwrap().status(), 204);
+    assert_eq!(hub.note(&note).unwrap().title, "Renamed after pulling");
+    assert!(hub.revision_texts(&note).is_empty(), "a sequential edit adds no revision");
+
+    // Meanwhile the hub's own user edits; the peer, without pulling, renames again from its old copy.
+    hub.set_title(&note, "Renamed on the hub");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(push(vec![edit(&record, "Renamed again by the peer")]).await.unwrap().status(), 204);
+    assert_eq!(hub.note(&note).unwrap().title, "Renamed again by the peer");
+    let kept: Vec<String> = hub.revision_texts(&note).into_iter().map(|(title, _)| title).collect();
+    assert!(kept.contains(&"Renamed on the hub".to_string()), "the concurrent loser is kept: {kept:?}");
+}
