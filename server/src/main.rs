@@ -53,13 +53,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(url) => Some(canopy::SyncFromServer { sync_server_host: url, password: sync_password()? }),
         None => None,
     };
-    let instance = canopy::start(canopy::StartOptions { data_dir, site_root, listen: None, sync_from_server, wait_for_seed: cli.wait_for_seed }).await?;
+    // Signal handlers first: a SIGTERM right after "listening on" must still shut down cleanly
+    // (folding the WAL into document.db), not kill the process.
+    let shutdown = shutdown_signal()?;
+    let instance = canopy::start(canopy::StartOptions {
+        data_dir,
+        site_root,
+        listen: None,
+        sync_from_server,
+        wait_for_seed: cli.wait_for_seed,
+    })
+    .await?;
     instance
         .serve_until(async {
-            match shutdown_signal().await {
-                Ok(()) => tracing::info!("shutting down"),
-                Err(e) => tracing::error!("cannot wait for a shutdown signal: {e}"),
-            }
+            shutdown.await;
+            tracing::info!("shutting down");
         })
         .await
 }
@@ -83,15 +91,23 @@ fn default_site_root() -> anyhow::Result<PathBuf> {
     Ok(target_dir.join("site"))
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+/// Completes on SIGINT or SIGTERM; the handlers are in place when this returns.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -244,6 +244,11 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
         let (mut entity_changes, last_entity_change_id) = records::batch_after(tx.conn(), after, &query.instance_id)?;
         for record in &mut entity_changes {
             super::attach_parent(tx.conn(), record)?;
+            // From now on a peer knows this version: later local edits derive from it.
+            let change = &record.entity_change;
+            if change.entity_name == "notes" && !change.is_erased {
+                ancestry::mark_exchanged(tx.conn(), &change.entity_id, &change.hash, record.canopy_parent_hash.as_deref())?;
+            }
         }
         let outstanding_pull_count = tx.conn().query_row(
             "SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1 AND instanceId != ?1 AND id > ?2",

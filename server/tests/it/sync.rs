@@ -213,8 +213,15 @@ async fn sequential_edits_add_no_revisions() {
     relay(&a, &b).await;
     b.set_title(&note, "Taking turns, renamed");
     relay(&b, &a).await;
+    // The hub's own user takes turns too.
+    hub.set_content(&note, "<p>4</p>");
+    relay(&a, &b).await;
+    hub.set_content(&note, "<p>5</p>");
+    relay(&b, &a).await;
+    a.set_content(&note, "<p>6</p>");
+    relay(&a, &b).await;
     for node in [&hub, &a, &b] {
-        assert_eq!(node.content(&note).as_deref(), Some("<p>3</p>"));
+        assert_eq!(node.content(&note).as_deref(), Some("<p>6</p>"));
         assert!(node.revision_texts(&note).is_empty(), "no revisions for sequential edits");
     }
     assert!(hub.running().sync.status().recent_conflicts.is_empty());
