@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use canopy::db::{ChangeSource, Document, InstanceId};
 use sha2::{Digest, Sha256};
 
+/// The Trilium fixture: `CANOPY_TRILIUM_FIXTURES`, else `shared/` beside the repository.
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/trilium-0.63.7")
+    match std::env::var_os("CANOPY_TRILIUM_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/trilium-0.63.7"),
+    }
 }
 
 pub fn manifest() -> serde_json::Value {

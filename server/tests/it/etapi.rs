@@ -1,12 +1,10 @@
 //! ETAPI over HTTP against a real server (`canopy::start` on port 0).
 //!
 //! Shapes are checked against the ETAPI calls recorded from Trilium 0.63.7 in
-//! `/work/shared/fixtures/trilium-0.63.7/build-calls.jsonl` (override with
-//! `CANOPY_TRILIUM_FIXTURES`): the key sets and JSON types of our answers must equal the
+//! the fixture's `build-calls.jsonl` (see `common::fixture_dir`): the key sets and JSON types of our answers must equal the
 //! recorded ones. Values are always read from the live server, never hard-coded.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use base64::Engine;
 use canopy::db::{ChangeSource, InstanceId};
@@ -122,8 +120,7 @@ impl Api {
 // ------------------------------------------------------------------ golden shapes
 
 fn fixture_calls() -> Vec<Value> {
-    let dir = std::env::var("CANOPY_TRILIUM_FIXTURES").unwrap_or_else(|_| "/work/shared/fixtures/trilium-0.63.7".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("build-calls.jsonl")).expect("fixture build-calls.jsonl");
+    let text = std::fs::read_to_string(crate::common::fixture_dir().join("build-calls.jsonl")).expect("fixture build-calls.jsonl");
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -889,7 +886,7 @@ async fn etapi_protected_notes_and_attachments_are_refused() {
 /// token Trilium issued and answer reads exactly as Trilium answered while building it.
 #[tokio::test]
 async fn etapi_serves_trilium_document_like_trilium() {
-    let fixtures = PathBuf::from(std::env::var("CANOPY_TRILIUM_FIXTURES").unwrap_or_else(|_| "/work/shared/fixtures/trilium-0.63.7".into()));
+    let fixtures = crate::common::fixture_dir();
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("manifest.json")).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
