@@ -79,17 +79,18 @@ impl NoteReader for DocumentNotes {
 }
 
 fn note_body(note_type: &str, content: ValueRef<'_>) -> NoteBody {
-    match content {
-        ValueRef::Text(bytes) => {
-            let text = String::from_utf8_lossy(bytes);
-            if note_type == "text" {
-                // Note HTML comes from other instances too: never let it run script in this page.
-                NoteBody::Html(ammonia::clean(&text))
-            } else {
-                NoteBody::Text(text.into_owned())
-            }
+    // Trilium stores blobs that arrived by sync as BLOBs even when they are text; the note type decides.
+    let bytes = match content {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes,
+        _ => return NoteBody::Text(String::new()),
+    };
+    let is_binary_type = matches!(note_type, "file" | "image");
+    match std::str::from_utf8(bytes) {
+        Ok(text) if note_type == "text" => {
+            // Note HTML comes from other instances too: never let it run script in this page.
+            NoteBody::Html(ammonia::clean(text))
         }
-        ValueRef::Blob(bytes) => NoteBody::Binary { bytes: bytes.len() },
-        _ => NoteBody::Text(String::new()),
+        Ok(text) if !is_binary_type => NoteBody::Text(text.to_owned()),
+        _ => NoteBody::Binary { bytes: bytes.len() },
     }
 }

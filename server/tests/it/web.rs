@@ -182,3 +182,28 @@ fn bad_start_conditions_stop_with_one_clear_line_and_touch_nothing() {
     assert!(out.contains("229") && out.contains("228"), "{out}");
     assert_eq!(crate::common::sha256_file(&db), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_stored_as_a_blob_by_trilium_reads_as_text() {
+    let hub = Node::hub().await;
+    let id = hub.create_note("root", "Synced by Trilium", "<p>stored as BLOB</p>");
+    {
+        // What Trilium's sync does with every pulled blob.
+        let conn = rusqlite::Connection::open(hub.data_dir().join("document.db")).unwrap();
+        conn.execute("UPDATE blobs SET content = CAST(content AS BLOB) WHERE blobId = (SELECT blobId FROM notes WHERE noteId = ?1)", [&id]).unwrap();
+        let kind: String = conn
+            .query_row("SELECT typeof(content) FROM blobs WHERE blobId = (SELECT blobId FROM notes WHERE noteId = ?1)", [&id], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob");
+    }
+    let note: Option<app::notes::NoteDetail> = reqwest::Client::new()
+        .post(format!("{}/ui/note", hub.url()))
+        .form(&[("note_id", id.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(note.unwrap().body, app::notes::NoteBody::Html("<p>stored as BLOB</p>".into()));
+}
