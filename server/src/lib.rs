@@ -13,7 +13,6 @@ mod welcome;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -128,11 +127,11 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
     } else {
         background.push(backups::spawn(data_dir.path().to_path_buf()));
     }
-    let sync_state = Arc::new(sync::SyncState::new(None));
-    let client = match sync_client_config(&config, &document)? {
+    let client_config = sync_client_config(&config, &document)?;
+    let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
+    let client = match client_config {
         Some(client_config) => {
             tracing::info!("syncing with the sync server {}", client_config.sync_server_host);
-            sync_state.update(|s| s.sync_server_host = Some(client_config.sync_server_host.clone()));
             let client = sync::client::SyncClient::new(
                 document.clone(),
                 db::InstanceId::from(&instance_id),
