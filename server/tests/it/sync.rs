@@ -567,3 +567,53 @@ async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
     let kept: Vec<String> = hub.revision_texts(&note).into_iter().map(|(title, _)| title).collect();
     assert!(kept.contains(&"Renamed on the hub".to_string()), "the concurrent loser is kept: {kept:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_in_pages_is_reassembled() {
+    let hub = Node::hub().await;
+    let source_hub = Node::hub().await;
+    let note = source_hub.create_note("root", "Sent in pages", "<p>paged</p>");
+    let http = reqwest::Client::new();
+    let login = |node: &Node| http.post(format!("{}/api/login/sync", node.url())).json(&login_body(node, 32.into(), None, chrono::Duration::zero())).send();
+    // Real records: what another document's hub would send for the new note.
+    let source_cookie = login(&source_hub).await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
+    let changed: serde_json::Value = http
+        .get(format!("{}/api/sync/changed?instanceId=pager&lastEntityChangeId=0", source_hub.url()))
+        .header("Cookie", source_cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records: Vec<serde_json::Value> = changed["entityChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["entity"]["noteId"] == note.as_str() || r["entity"]["blobId"].is_string())
+        .cloned()
+        .collect();
+    let body = serde_json::json!({ "entities": records, "instanceId": "pager" }).to_string();
+    let cookie = login(&hub).await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
+    let put = |page: &str, index: usize, count: usize, request_id: &str| {
+        http.put(format!("{}/api/sync/update?logMarkerId=x", hub.url()))
+            .header("Cookie", &cookie)
+            .header("Content-Type", "text/plain")
+            .header("pageCount", count.to_string())
+            .header("pageIndex", index.to_string())
+            .header("requestId", request_id)
+            .body(page.to_owned())
+            .send()
+    };
+    // A later page of an unknown request is refused.
+    assert_eq!(put("{}", 1, 3, "unknownReq").await.unwrap().status(), 400);
+    let third = body.len() / 3;
+    let pages = [&body[..third], &body[third..2 * third], &body[2 * third..]];
+    for (i, page) in pages.iter().enumerate() {
+        assert_eq!(put(page, i, 3, "pagedReq01").await.unwrap().status(), 204, "page {i}");
+        if i < 2 {
+            assert!(hub.note(&note).is_none(), "nothing is applied before the last page");
+        }
+    }
+    assert_eq!(hub.content(&note).as_deref(), Some("<p>paged</p>"));
+}
