@@ -29,6 +29,24 @@ pub struct Attribute {
     pub is_inheritable: bool,
 }
 
+impl Attribute {
+    /// A new attribute with a fresh id, not yet saved; its position and date are the saver's to set.
+    pub fn new(note_id: &str, attr_type: &str, name: &str, value: &str) -> Self {
+        Attribute {
+            attribute_id: crate::hashing::new_entity_id(),
+            note_id: note_id.to_owned(),
+            attr_type: attr_type.to_owned(),
+            name: name.to_owned(),
+            value: value.to_owned(),
+            position: 0,
+            utc_date_modified: String::new(),
+            is_deleted: false,
+            delete_id: None,
+            is_inheritable: false,
+        }
+    }
+}
+
 impl Entity for Attribute {
     const ENTITY_NAME: &'static str = "attributes";
     const PRIMARY_KEY: &'static str = "attributeId";

@@ -11,7 +11,6 @@ use super::error::EtapiResult;
 use super::graph::Graph;
 use crate::db::{tree, WriteTx};
 use crate::entities::{self, Attribute, BlobContent, Note};
-use crate::hashing;
 
 const LINK_NAMES: [&str; 4] = ["internalLink", "imageLink", "relationMapLink", "includeNoteLink"];
 
@@ -133,19 +132,7 @@ pub fn scan_for_links(tx: &mut WriteTx<'_>, note_id: &str) -> EtapiResult<()> {
         if !live || kept.iter().any(|(n, v)| n == name && v == target) {
             continue;
         }
-        let attr = Attribute {
-            attribute_id: hashing::new_entity_id(),
-            note_id: note_id.to_owned(),
-            attr_type: "relation".into(),
-            name: (*name).to_owned(),
-            value: target.clone(),
-            position: 0,
-            utc_date_modified: String::new(),
-            is_deleted: false,
-            delete_id: None,
-            is_inheritable: false,
-        };
-        save_attribute(tx, attr, None)?;
+        save_attribute(tx, Attribute::new(note_id, "relation", name, target), None)?;
         kept.push(((*name).to_owned(), target.clone()));
     }
     for mut a in existing {

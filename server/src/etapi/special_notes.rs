@@ -17,7 +17,6 @@ use super::EtapiState;
 use crate::db::tree::{self, NewNote};
 use crate::db::WriteTx;
 use crate::entities::{self, Attribute};
-use crate::hashing;
 
 pub fn routes() -> Router<EtapiState> {
     Router::new()
@@ -70,19 +69,7 @@ fn note_with_label(tx: &WriteTx<'_>, name: &str, value: Option<&str>, within: Op
 }
 
 fn add_attr(tx: &mut WriteTx<'_>, note_id: &str, attr_type: &str, name: &str, value: &str) -> EtapiResult<()> {
-    let attr = Attribute {
-        attribute_id: hashing::new_entity_id(),
-        note_id: note_id.to_owned(),
-        attr_type: attr_type.to_owned(),
-        name: name.to_owned(),
-        value: value.to_owned(),
-        position: 0,
-        utc_date_modified: String::new(),
-        is_deleted: false,
-        delete_id: None,
-        is_inheritable: false,
-    };
-    save_attribute(tx, attr, None)?;
+    save_attribute(tx, Attribute::new(note_id, attr_type, name, value), None)?;
     Ok(())
 }
 

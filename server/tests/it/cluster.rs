@@ -39,8 +39,7 @@ impl Node {
             data_dir: dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(listen),
-            sync_from_server: None,
-            wait_for_seed: false,
+            ..Default::default()
         })
         .await
         .expect("instance starts");
@@ -81,8 +80,7 @@ impl Node {
             data_dir: self.dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some(self.listen),
-            sync_from_server: None,
-            wait_for_seed: false,
+            ..Default::default()
         })
         .await
         .expect("instance restarts");

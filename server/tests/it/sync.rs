@@ -56,18 +56,8 @@ async fn every_kind_of_change_reaches_the_other_client() {
     let attribute_id = a
         .document()
         .write(&source, |tx| {
-            let attribute = Attribute {
-                attribute_id: canopy::hashing::new_entity_id(),
-                note_id: child.clone(),
-                attr_type: "label".into(),
-                name: "status".into(),
-                value: "active".into(),
-                position: 10,
-                utc_date_modified: tx.utc_now(),
-                is_deleted: false,
-                delete_id: None,
-                is_inheritable: false,
-            };
+            let mut attribute = Attribute::new(&child, "label", "status", "active");
+            attribute.utc_date_modified = tx.utc_now();
             entities::save(tx, &attribute)?;
             Ok(attribute.attribute_id)
         })

@@ -307,8 +307,7 @@ impl Hub {
             data_dir: dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),
             listen: Some("127.0.0.1:0".parse().unwrap()),
-            sync_from_server: None,
-            wait_for_seed: false,
+            ..Default::default()
         })
         .await
         .expect("hub starts on the fixture");
@@ -1019,8 +1018,7 @@ async fn start_seeded_client(fx: &Fixture, hub_url: &str) -> (tempfile::TempDir,
         data_dir: dir.path().to_path_buf(),
         site_root: PathBuf::from("/nonexistent-site"),
         listen: Some("127.0.0.1:0".parse().unwrap()),
-        sync_from_server: None,
-        wait_for_seed: false,
+        ..Default::default()
     })
     .await
     .expect("client starts");

@@ -4,19 +4,30 @@ use std::process::Command;
 
 use crate::cluster::Node;
 
+/// Calls one of the UI's server functions the way the hydrated page does (a form POST).
+async fn server_fn<T: serde::de::DeserializeOwned>(base: &str, name: &str, field: (&str, &str)) -> T {
+    reqwest::Client::new()
+        .post(format!("{base}/ui/{name}"))
+        .form(&[field])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn first_start_creates_the_data_directory_and_renders_the_tree() {
     let parent = tempfile::tempdir().unwrap();
     let data_dir = parent.path().join("trilium-data");
-    let instance = canopy::start(canopy::StartOptions {
+    let options = canopy::StartOptions {
         data_dir: data_dir.clone(),
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
-        sync_from_server: None,
-            wait_for_seed: false,
-    })
-    .await
-    .unwrap();
+        ..Default::default()
+    };
+    let instance = canopy::start(options.clone()).await.unwrap();
 
     #[cfg(unix)]
     {
@@ -37,37 +48,15 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
     assert!(!html.contains("_hidden"));
 
     // The server functions behind expanding a note and opening one.
-    let children: Vec<app::notes::TreeEntry> = http
-        .post(format!("{}/ui/children", instance.url()))
-        .form(&[("parent_note_id", "root")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let children: Vec<app::notes::TreeEntry> = server_fn(&instance.url(), "children", ("parent_note_id", "root")).await;
     let welcome = children.iter().find(|c| c.title == "Welcome to Canopy").expect("welcome note");
     assert!(welcome.has_children);
-    let grandchildren: Vec<app::notes::TreeEntry> = http
-        .post(format!("{}/ui/children", instance.url()))
-        .form(&[("parent_note_id", welcome.note_id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let grandchildren: Vec<app::notes::TreeEntry> =
+        server_fn(&instance.url(), "children", ("parent_note_id", welcome.note_id.as_str())).await;
     let titles: Vec<&str> = grandchildren.iter().map(|c| c.title.as_str()).collect();
     assert_eq!(titles, ["Getting started", "Syncing with Trilium", "Where things are stored"]);
-    let note: Option<app::notes::NoteDetail> = http
-        .post(format!("{}/ui/note", instance.url()))
-        .form(&[("note_id", grandchildren[0].note_id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Option<app::notes::NoteDetail> =
+        server_fn(&instance.url(), "note", ("note_id", grandchildren[0].note_id.as_str())).await;
     let note = note.expect("the note exists");
     assert_eq!(note.title, "Getting started");
     assert!(matches!(note.body, app::notes::NoteBody::Html(ref html) if html.contains("make run")));
@@ -76,15 +65,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
 
     // A second start keeps the document and adds no second set of welcome notes.
     instance.stop().await.unwrap();
-    let again = canopy::start(canopy::StartOptions {
-        data_dir: data_dir.clone(),
-        site_root: "/nonexistent-site".into(),
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        sync_from_server: None,
-            wait_for_seed: false,
-    })
-    .await
-    .unwrap();
+    let again = canopy::start(options).await.unwrap();
     let count: i64 = again
         .document
         .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM notes WHERE title = 'Welcome to Canopy'", [], |r| r.get(0))?))
@@ -97,15 +78,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
 async fn note_html_from_elsewhere_cannot_run_script() {
     let hub = Node::hub().await;
     let id = hub.create_note("root", "Hostile", "<p>hi</p><script>alert(1)</script><img src=x onerror=alert(2)>");
-    let note: Option<app::notes::NoteDetail> = reqwest::Client::new()
-        .post(format!("{}/ui/note", hub.url()))
-        .form(&[("note_id", id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Option<app::notes::NoteDetail> = server_fn(&hub.url(), "note", ("note_id", id.as_str())).await;
     let app::notes::NoteBody::Html(html) = note.unwrap().body else { panic!("a text note") };
     assert!(html.contains("<p>hi</p>"));
     assert!(!html.contains("script") && !html.contains("onerror"), "{html}");
@@ -196,14 +169,6 @@ async fn text_stored_as_a_blob_by_trilium_reads_as_text() {
             .unwrap();
         assert_eq!(kind, "blob");
     }
-    let note: Option<app::notes::NoteDetail> = reqwest::Client::new()
-        .post(format!("{}/ui/note", hub.url()))
-        .form(&[("note_id", id.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let note: Option<app::notes::NoteDetail> = server_fn(&hub.url(), "note", ("note_id", id.as_str())).await;
     assert_eq!(note.unwrap().body, app::notes::NoteBody::Html("<p>stored as BLOB</p>".into()));
 }
