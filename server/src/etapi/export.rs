@@ -790,7 +790,7 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest[..rest.len().min(12)].find(';');
+        let end = rest.char_indices().take(12).find(|&(_, c)| c == ';').map(|(i, _)| i);
         let decoded = end.and_then(|e| {
             let ent = &rest[1..e];
             let c = match ent {
@@ -1182,6 +1182,7 @@ mod tests {
     #[test]
     fn markdown_basics() {
         let md = html_to_markdown("<h2>Head</h2><p>Some <strong>bold</strong> and <a href=\"x.html\">link</a></p><ul><li>one</li><li>two</li></ul><pre><code class=\"language-python\">a = 1\n</code></pre>");
+        assert_eq!(decode_entities("&amp;&#233;&#xE9;&nbsp;&bogus; é&éééééééééé;"), "&éé\u{a0}&bogus; é&éééééééééé;");
         assert_eq!(md, "Head\n----\n\nSome **bold** and [link](x.html)\n\n*   one\n*   two\n\n```python\na = 1\n```");
     }
 }

@@ -1072,6 +1072,12 @@ async fn export_fixture(api: &Api) -> ExportFixture {
     let token = api.token.clone();
     let put = api.raw(Method::PUT, &format!("/attachments/{att_id}/content"), Some(&token), Some((blob.clone(), "application/octet-stream"))).await;
     assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
+    // Alpha links to Code and shows the attachment: export and import rewrite both.
+    let html = format!(
+        "<p>Some <strong>bold</strong> text</p><p><a class=\"reference-link\" href=\"#root/{root}/{alpha}/{code}\">Code</a></p><p><img src=\"api/attachments/{att_id}/image/blob.bin\"></p>"
+    );
+    let put = api.raw(Method::PUT, &format!("/notes/{alpha}/content"), Some(&token), Some((html.into_bytes(), "text/html"))).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
     ExportFixture { root, alpha, code, outside, blob, code_src }
 }
 
@@ -1131,6 +1137,8 @@ async fn etapi_export_zip_structure() {
     assert!(page.contains("<h1 data-trilium-h1>Alpha</h1>"), "{page}");
     assert!(page.contains("<p>Some <strong>bold</strong> text</p>"), "{page}");
     assert!(page.contains("href=\"../style.css\""), "{page}");
+    assert!(page.contains("<a class=\"reference-link\" href=\"pre%20-%20Alpha/Code.js\">Code</a>"), "{page}");
+    assert!(page.contains("<img src=\"pre - Alpha_blob.bin\">"), "{page}");
     let att = &alpha["attachments"][0];
     assert_eq!(att["title"], json!("blob.bin"));
     assert_eq!(att["role"], json!("file"));
@@ -1167,7 +1175,8 @@ async fn etapi_export_zip_structure() {
     let (alpha_md, dir) = find_meta(md_meta["files"].as_array().unwrap(), &fx.alpha, "", false).unwrap();
     assert_eq!(alpha_md["format"], json!("markdown"));
     let text = String::from_utf8(md_files[&format!("{dir}{}", alpha_md["dataFileName"].as_str().unwrap())].clone()).unwrap();
-    assert_eq!(text, "# Alpha\r\nSome **bold** text");
+    assert!(text.starts_with("# Alpha\r\nSome **bold** text\n\n[Code](pre%20-%20Alpha/Code.js)"), "{text}");
+    assert!(text.contains("![](pre - Alpha_blob.bin)"), "{text}");
     api.stop().await;
 }
 
@@ -1250,6 +1259,11 @@ async fn etapi_import_round_trips_an_export() {
         assert_eq!(atts[0]["mime"], json!("application/octet-stream"));
         let bytes = api.get(&format!("/attachments/{}/content", atts[0]["attachmentId"].as_str().unwrap())).await.bytes;
         assert_eq!(bytes, fx.blob, "{format}: attachment bytes");
+        // Links point at the imported notes and attachment.
+        let new_att = atts[0]["attachmentId"].as_str().unwrap();
+        assert!(html.contains(&format!("href=\"#root/{code_id}\"")), "{format}: {html}");
+        assert!(html.contains(&format!("src=\"api/attachments/{new_att}/image/")), "{format}: {html}");
+        assert!(!html.contains(&fx.code) && !html.contains(&fx.root), "{format}: old ids left: {html}");
     }
     api.stop().await;
 }
