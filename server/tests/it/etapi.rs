@@ -1048,6 +1048,10 @@ async fn export_fixture(api: &Api) -> ExportFixture {
         .unwrap()
         .to_owned();
     let outside = api.create_note("root", "Outside", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    // A child marked #excludeFromExport is left out of the export.
+    let skipped = api.create_note(&root, "Skipped", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let a = api.send(Method::POST, "/attributes", Some(json!({"noteId": skipped, "type": "label", "name": "excludeFromExport"}))).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
     for (t, name, value, inh) in [
         ("label", "color", "red", true),
         ("label", "tag", "", false),
