@@ -10,7 +10,9 @@ pub mod attributes;
 pub mod auth;
 pub mod branches;
 pub mod error;
+pub mod export;
 pub mod graph;
+pub mod import;
 pub mod links;
 pub mod notes;
 pub mod search;
@@ -103,6 +105,8 @@ pub fn router(document: Document, instance_id: InstanceId) -> Router {
         .merge(branches::routes())
         .merge(attributes::routes())
         .merge(attachments::routes())
+        .merge(export::routes())
+        .merge(import::routes())
         .merge(special_notes::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()

@@ -991,3 +991,341 @@ async fn etapi_content_links_become_relations() {
     assert!(links(&api.get(&format!("/notes/{id}")).await.json()).is_empty());
     api.stop().await;
 }
+
+// ------------------------------------------------------------------ export / import
+
+fn unzip(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let mut files = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let mut content = Vec::new();
+        f.read_to_end(&mut content).unwrap();
+        files.insert(f.name().to_owned(), content);
+    }
+    files
+}
+
+/// The meta entry (not a clone) of a note anywhere in the meta tree, with its zip directory.
+fn find_meta<'a>(metas: &'a [Value], note_id: &str, dir: &str, clone: bool) -> Option<(&'a Value, String)> {
+    for m in metas {
+        if m["noteId"] == json!(note_id) && m["isClone"] == json!(clone) {
+            return Some((m, dir.to_owned()));
+        }
+        if let Some(children) = m["children"].as_array() {
+            let sub = format!("{dir}{}/", m["dirFileName"].as_str().unwrap());
+            if let Some(found) = find_meta(children, note_id, &sub, clone) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+struct ExportFixture {
+    root: String,
+    alpha: String,
+    code: String,
+    outside: String,
+    blob: Vec<u8>,
+    code_src: String,
+}
+
+async fn export_fixture(api: &Api) -> ExportFixture {
+    let root = api.create_note("root", "Export Root", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let alpha = api
+        .create_note(&root, "Alpha", json!({"content": "<p>Some <strong>bold</strong> text</p>", "prefix": "pre"}))
+        .await["note"]["noteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code_src = format!("console.log('{}');\n", rand_suffix());
+    let code = api
+        .create_note(&root, "Code", json!({"type": "code", "mime": "application/javascript;env=frontend", "content": code_src}))
+        .await["note"]["noteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outside = api.create_note("root", "Outside", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    // A child marked #excludeFromExport is left out of the export.
+    let skipped = api.create_note(&root, "Skipped", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let a = api.send(Method::POST, "/attributes", Some(json!({"noteId": skipped, "type": "label", "name": "excludeFromExport"}))).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    for (t, name, value, inh) in [
+        ("label", "color", "red", true),
+        ("label", "tag", "", false),
+        ("relation", "rel", code.as_str(), false),
+        ("relation", "away", outside.as_str(), false),
+    ] {
+        let a = api
+            .send(Method::POST, "/attributes", Some(json!({"noteId": alpha, "type": t, "name": name, "value": value, "isInheritable": inh})))
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    }
+    // Code is cloned under Alpha too.
+    let b = api.send(Method::POST, "/branches", Some(json!({"noteId": code, "parentNoteId": alpha}))).await;
+    assert!(b.status.is_success(), "{}", b.text());
+    // A binary attachment on Alpha.
+    let att = api
+        .send(Method::POST, "/attachments", Some(json!({"ownerId": alpha, "role": "file", "mime": "application/octet-stream", "title": "blob.bin", "content": ""})))
+        .await;
+    assert_eq!(att.status, StatusCode::CREATED, "{}", att.text());
+    let att_id = att.json()["attachmentId"].as_str().unwrap().to_owned();
+    let blob: Vec<u8> = (0..=255u8).rev().chain([0, 0xff, 0xfe, 0x80]).collect();
+    let token = api.token.clone();
+    let put = api.raw(Method::PUT, &format!("/attachments/{att_id}/content"), Some(&token), Some((blob.clone(), "application/octet-stream"))).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
+    // Alpha links to Code and shows the attachment: export and import rewrite both.
+    let html = format!(
+        "<p>Some <strong>bold</strong> text</p><p><a class=\"reference-link\" href=\"#root/{root}/{alpha}/{code}\">Code</a></p><p><img src=\"api/attachments/{att_id}/image/blob.bin\"></p>"
+    );
+    let put = api.raw(Method::PUT, &format!("/notes/{alpha}/content"), Some(&token), Some((html.into_bytes(), "text/html"))).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
+    ExportFixture { root, alpha, code, outside, blob, code_src }
+}
+
+fn rand_suffix() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[tokio::test]
+async fn etapi_export_zip_structure() {
+    let api = Api::start().await;
+    let fx = export_fixture(&api).await;
+    let a = api.get(&format!("/notes/{}/export", fx.root)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.headers["content-type"], "application/zip");
+    assert!(a.headers["content-disposition"].to_str().unwrap().contains("Export%20Root.zip"));
+    let files = unzip(&a.bytes);
+    let meta: Value = serde_json::from_slice(&files["!!!meta.json"]).expect("meta json");
+    assert_eq!(meta["formatVersion"], json!(2));
+    assert_eq!(meta["appVersion"], json!("0.63.7"));
+    let list = meta["files"].as_array().unwrap();
+    assert_eq!(list.len(), 4, "root + navigation, index, style: {meta}");
+    for (i, name) in ["navigation.html", "index.html", "style.css"].iter().enumerate() {
+        assert_eq!(list[i + 1]["dataFileName"], json!(name));
+        assert_eq!(list[i + 1]["noImport"], json!(true));
+        assert!(files.contains_key(*name), "{name} in zip");
+    }
+    let root = &list[0];
+    assert_eq!(root["noteId"], json!(fx.root));
+    assert_eq!(root["notePath"], json!([fx.root]));
+    assert_eq!(root["title"], json!("Export Root"));
+    assert_eq!(root["type"], json!("text"));
+    assert_eq!(root["mime"], json!("text/html"));
+    assert_eq!(root["format"], json!("html"));
+    let children = root["children"].as_array().unwrap();
+    let titles: Vec<&str> = children.iter().map(|c| c["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Alpha", "Code"]);
+
+    // Alpha: prefix, attributes (the relation leaving the export dropped), attachment.
+    let (alpha, alpha_dir) = find_meta(list, &fx.alpha, "", false).unwrap();
+    assert_eq!(alpha["prefix"], json!("pre"));
+    assert_eq!(alpha["notePath"], json!([fx.root, fx.alpha]));
+    let attrs: Vec<(String, String, String)> = alpha["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["type"].as_str().unwrap().into(), a["name"].as_str().unwrap().into(), a["value"].as_str().unwrap().into()))
+        .collect();
+    assert!(attrs.contains(&("label".into(), "color".into(), "red".into())), "{attrs:?}");
+    assert!(attrs.contains(&("label".into(), "tag".into(), "".into())));
+    assert!(attrs.contains(&("relation".into(), "rel".into(), fx.code.clone())));
+    assert!(!attrs.iter().any(|a| a.2 == fx.outside), "relation out of the export kept: {attrs:?}");
+    let color = alpha["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "color").unwrap();
+    assert_eq!(color["isInheritable"], json!(true));
+    let alpha_file = alpha["dataFileName"].as_str().unwrap();
+    assert_eq!(alpha_file, "pre - Alpha.html");
+    let page = String::from_utf8(files[&format!("{alpha_dir}{alpha_file}")].clone()).unwrap();
+    assert!(page.contains("<h1 data-trilium-h1>Alpha</h1>"), "{page}");
+    assert!(page.contains("<p>Some <strong>bold</strong> text</p>"), "{page}");
+    assert!(page.contains("href=\"../style.css\""), "{page}");
+    assert!(page.contains("<a class=\"reference-link\" href=\"pre%20-%20Alpha/Code.js\">Code</a>"), "{page}");
+    assert!(page.contains("<img src=\"pre - Alpha_blob.bin\">"), "{page}");
+    let att = &alpha["attachments"][0];
+    assert_eq!(att["title"], json!("blob.bin"));
+    assert_eq!(att["role"], json!("file"));
+    assert_eq!(files[&format!("{alpha_dir}{}", att["dataFileName"].as_str().unwrap())], fx.blob, "attachment bytes");
+
+    // Code: raw content, a .js data file; its clone under Alpha is a link page.
+    let (code, code_dir) = find_meta(list, &fx.code, "", false).unwrap();
+    assert_eq!(code["type"], json!("code"));
+    assert_eq!(code["mime"], json!("application/javascript;env=frontend"));
+    assert!(code.get("format").is_none());
+    let code_file = code["dataFileName"].as_str().unwrap();
+    assert!(code_file.ends_with(".js"), "{code_file}");
+    assert_eq!(files[&format!("{code_dir}{code_file}")], fx.code_src.as_bytes());
+    // Depth-first, Code is met first under Alpha: that is the full entry; the one under
+    // the root is the clone, a page linking to it.
+    let root_dir = format!("{}/", root["dirFileName"].as_str().unwrap());
+    assert_eq!(code_dir, format!("{root_dir}{}/", alpha["dirFileName"].as_str().unwrap()));
+    assert_eq!(code["notePath"], json!([fx.root, fx.alpha, fx.code]));
+    let (clone, clone_dir) = find_meta(list, &fx.code, "", true).unwrap();
+    assert_eq!(clone_dir, root_dir);
+    assert_eq!(clone["notePath"], json!([fx.root, fx.code]));
+    assert_eq!(clone["type"], json!("text"));
+    let clone_page = String::from_utf8(files[&format!("{clone_dir}{}", clone["dataFileName"].as_str().unwrap())].clone()).unwrap();
+    assert!(clone_page.contains(&format!("href=\"pre%20-%20Alpha/{code_file}\"")), "{clone_page}");
+    // Directory entries exist for notes with children.
+    assert!(files.contains_key(&format!("{}/", root["dirFileName"].as_str().unwrap())));
+
+    // Markdown: .md files, no frame files, content converted.
+    let md = api.get(&format!("/notes/{}/export?format=markdown", fx.root)).await;
+    assert_eq!(md.status, StatusCode::OK);
+    let md_files = unzip(&md.bytes);
+    let md_meta: Value = serde_json::from_slice(&md_files["!!!meta.json"]).unwrap();
+    assert_eq!(md_meta["files"].as_array().unwrap().len(), 1);
+    let (alpha_md, dir) = find_meta(md_meta["files"].as_array().unwrap(), &fx.alpha, "", false).unwrap();
+    assert_eq!(alpha_md["format"], json!("markdown"));
+    let text = String::from_utf8(md_files[&format!("{dir}{}", alpha_md["dataFileName"].as_str().unwrap())].clone()).unwrap();
+    assert!(text.starts_with("# Alpha\r\nSome **bold** text\n\n[Code](pre%20-%20Alpha/Code.js)"), "{text}");
+    assert!(text.contains("![](pre - Alpha_blob.bin)"), "{text}");
+    api.stop().await;
+}
+
+async fn import_zip(api: &Api, parent: &str, zip: Vec<u8>) -> Answer {
+    let token = api.token.clone();
+    api.raw(Method::POST, &format!("/notes/{parent}/import"), Some(&token), Some((zip, "application/octet-stream"))).await
+}
+
+async fn child_by_title(api: &Api, parent: &str, title: &str) -> Value {
+    let p = api.get(&format!("/notes/{parent}")).await.json();
+    for id in p["childNoteIds"].as_array().unwrap() {
+        let n = api.get(&format!("/notes/{}", id.as_str().unwrap())).await.json();
+        if n["title"] == json!(title) {
+            return n;
+        }
+    }
+    panic!("no child '{title}' under {parent}");
+}
+
+#[tokio::test]
+async fn etapi_import_round_trips_an_export() {
+    let api = Api::start().await;
+    let fx = export_fixture(&api).await;
+    for format in ["html", "markdown"] {
+        let zip = api.get(&format!("/notes/{}/export?format={format}", fx.root)).await;
+        assert_eq!(zip.status, StatusCode::OK);
+        let target = api.create_note("root", &format!("Target {format}"), json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+        let a = import_zip(&api, &target, zip.bytes.clone()).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        let v = a.json();
+        let new_root = v["note"]["noteId"].as_str().unwrap().to_owned();
+        assert_ne!(new_root, fx.root);
+        assert_eq!(v["note"]["title"], json!("Export Root"));
+        assert_eq!(v["branch"]["parentNoteId"], json!(target));
+        assert_eq!(v["branch"]["noteId"], json!(new_root));
+        assert_eq!(api.get(&format!("/notes/{target}")).await.json()["childNoteIds"], json!([new_root]));
+
+        let alpha = child_by_title(&api, &new_root, "Alpha").await;
+        let code = child_by_title(&api, &new_root, "Code").await;
+        let alpha_id = alpha["noteId"].as_str().unwrap();
+        let code_id = code["noteId"].as_str().unwrap();
+        assert_ne!(alpha_id, fx.alpha);
+        assert_ne!(code_id, fx.code);
+        // Hierarchy: Alpha (prefixed) before Code, Code cloned under Alpha.
+        let kids = api.get(&format!("/notes/{new_root}")).await.json()["childNoteIds"].clone();
+        assert_eq!(kids, json!([alpha_id, code_id]));
+        let mut parents: Vec<String> = code["parentNoteIds"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect();
+        parents.sort();
+        let mut expected = vec![new_root.clone(), alpha_id.to_owned()];
+        expected.sort();
+        assert_eq!(parents, expected, "Code under the new root and cloned under Alpha");
+        let alpha_branch = api.get(&format!("/branches/{}", alpha["parentBranchIds"][0].as_str().unwrap())).await.json();
+        assert_eq!(alpha_branch["prefix"], json!("pre"));
+
+        // Contents.
+        assert_eq!(code["type"], json!("code"));
+        assert_eq!(code["mime"], json!("application/javascript;env=frontend"));
+        assert_eq!(api.get(&format!("/notes/{code_id}/content")).await.bytes, fx.code_src.as_bytes());
+        let html = api.get(&format!("/notes/{alpha_id}/content")).await.text();
+        assert!(html.contains("<strong>bold</strong>"), "{format}: {html}");
+        assert!(!html.contains("data-trilium-h1") && !html.contains("<html"), "{format}: wrapper kept: {html}");
+
+        // Attributes: labels, relation re-pointed at the imported Code, none to outside.
+        let attrs = alpha["attributes"].as_array().unwrap();
+        let find = |name: &str| attrs.iter().find(|a| a["name"] == json!(name) && a["noteId"] == json!(alpha_id)).cloned();
+        let color = find("color").expect("color label");
+        assert_eq!(color["value"], json!("red"));
+        assert_eq!(color["isInheritable"], json!(true));
+        assert_eq!(find("tag").expect("tag label")["type"], json!("label"));
+        let rel = find("rel").expect("relation");
+        assert_eq!(rel["type"], json!("relation"));
+        assert_eq!(rel["value"], json!(code_id));
+        assert!(find("away").is_none());
+
+        // Attachment bytes exact.
+        let atts = api.get(&format!("/notes/{alpha_id}/attachments")).await.json();
+        let atts = atts.as_array().unwrap();
+        assert_eq!(atts.len(), 1);
+        assert_eq!(atts[0]["title"], json!("blob.bin"));
+        assert_eq!(atts[0]["mime"], json!("application/octet-stream"));
+        let bytes = api.get(&format!("/attachments/{}/content", atts[0]["attachmentId"].as_str().unwrap())).await.bytes;
+        assert_eq!(bytes, fx.blob, "{format}: attachment bytes");
+        // Links point at the imported notes and attachment.
+        let new_att = atts[0]["attachmentId"].as_str().unwrap();
+        assert!(html.contains(&format!("href=\"#root/{code_id}\"")), "{format}: {html}");
+        assert!(html.contains(&format!("src=\"api/attachments/{new_att}/image/")), "{format}: {html}");
+        assert!(!html.contains(&fx.code) && !html.contains(&fx.root), "{format}: old ids left: {html}");
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn etapi_export_import_errors() {
+    let api = Api::start().await;
+    let id = api.create_note("root", "Err", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    api.get("/notes/doesNotExist1/export").await.error(404, "NOTE_NOT_FOUND");
+    let msg = api.get(&format!("/notes/{id}/export?format=pdf")).await.error(400, "UNRECOGNIZED_EXPORT_FORMAT");
+    assert!(msg.contains("'pdf'"), "{msg}");
+    let ok = api.get(&format!("/notes/{id}/export")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let zip = ok.bytes.clone();
+    assert_eq!(import_zip(&api, "doesNotExist1", zip.clone()).await.status, StatusCode::NOT_FOUND);
+    let garbage = import_zip(&api, &id, b"this is not a zip at all".to_vec()).await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text());
+    garbage.error(400, "GENERIC");
+    let empty = import_zip(&api, &id, Vec::new()).await;
+    assert!(empty.status.is_client_error(), "{}", empty.text());
+    // A truncated zip and a zip with a broken meta file are refused too.
+    let truncated = import_zip(&api, &id, zip[..zip.len() / 2].to_vec()).await;
+    assert!(truncated.status.is_client_error(), "{}", truncated.text());
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("!!!meta.json", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, b"{\"files\": 7}").unwrap();
+    let bad_meta = w.finish().unwrap().into_inner();
+    import_zip(&api, &id, bad_meta).await.error(400, "GENERIC");
+    // Nothing was created by the failures.
+    assert_eq!(api.get(&format!("/notes/{id}")).await.json()["childNoteIds"], json!([]));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn etapi_import_zip_without_meta() {
+    let api = Api::start().await;
+    let id = api.create_note("root", "Plain", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    w.start_file("Folder/b.png", o).unwrap();
+    std::io::Write::write_all(&mut w, &[0x89, b'P', b'N', b'G', 0, 1]).unwrap();
+    w.start_file("Folder/a.pdf", o).unwrap();
+    std::io::Write::write_all(&mut w, b"%PDF-1").unwrap();
+    let a = import_zip(&api, &id, w.finish().unwrap().into_inner()).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let folder = a.json()["note"].clone();
+    assert_eq!(folder["title"], json!("Folder"));
+    let kids: Vec<Value> = {
+        let mut v = Vec::new();
+        for k in folder["childNoteIds"].as_array().unwrap() {
+            v.push(api.get(&format!("/notes/{}", k.as_str().unwrap())).await.json());
+        }
+        v
+    };
+    let titles: Vec<&str> = kids.iter().map(|k| k["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["a.pdf", "b.png"], "sorted by title");
+    assert_eq!(kids[1]["type"], json!("image"));
+    assert_eq!(kids[0]["type"], json!("file"));
+    assert!(kids[1]["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "originalFileName" && a["value"] == "b.png"));
+    api.stop().await;
+}
