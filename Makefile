@@ -1,6 +1,6 @@
 # The two commands of the README: `make run` and `make test`. Both set up whatever is missing first.
 .DEFAULT_GOAL := run
-.PHONY: run test build setup setup-test clean
+.PHONY: run test build bench setup setup-test clean
 
 run: build
 	scripts/run.sh
@@ -10,6 +10,10 @@ test: setup-test build
 
 build: setup
 	scripts/build.sh
+
+# Speed and memory at scale (release build): NOTES=100000 by default.
+bench: setup
+	scripts/bench.sh $(NOTES)
 
 setup:
 	@scripts/bootstrap.sh

@@ -261,3 +261,15 @@ fn awaited_seed_token(document: &Document, is_client: bool) -> anyhow::Result<Op
     );
     Ok(Some(token))
 }
+
+/// Sets the password of the document in `data_dir` (which must exist and have none yet).
+pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyhow::Result<()> {
+    let data_dir = DataDir::prepare(data_dir)?;
+    let instance_id = data_dir.instance_id(hashing::random_id)?;
+    let path = data_dir.document_path();
+    anyhow::ensure!(path.exists(), "{} does not exist yet: start Canopy once first", path.display());
+    let document = Document::open_existing(&path)?;
+    document.write(&db::ChangeSource::new(&instance_id), |tx| db::password::set_password(tx, password))?;
+    document.checkpoint()?;
+    Ok(())
+}

@@ -24,6 +24,10 @@ struct Cli {
     /// first client; prints the one-time token that client needs.
     #[arg(long)]
     wait_for_seed: bool,
+    /// Set the document's password (for ETAPI logins and sync setup) and exit. Asks for it, or reads
+    /// CANOPY_PASSWORD. Only for a document without one: changing a password comes with the UI.
+    #[arg(long, conflicts_with_all = ["sync_from_server", "wait_for_seed"])]
+    set_password: bool,
 }
 
 #[tokio::main]
@@ -45,12 +49,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = canopy::DataDir::resolve(cli.data_dir)?;
+    if cli.set_password {
+        let password = read_secret("CANOPY_PASSWORD", "New password for the document")?;
+        canopy::set_initial_password(&data_dir, &password)?;
+        tracing::info!("the document's password is set");
+        return Ok(());
+    }
     let site_root = match cli.site_root {
         Some(path) => path,
         None => default_site_root()?,
     };
     let sync_from_server = match cli.sync_from_server {
-        Some(url) => Some(canopy::SyncFromServer { sync_server_host: url, password: sync_password()? }),
+        Some(url) => Some(canopy::SyncFromServer {
+            sync_server_host: url,
+            password: read_secret("CANOPY_SYNC_PASSWORD", "Password of the sync server")?,
+        }),
         None => None,
     };
     // Signal handlers first: a SIGTERM right after "listening on" must still shut down cleanly
@@ -72,17 +85,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
 }
 
-/// The hub's password: `CANOPY_SYNC_PASSWORD`, or one line from standard input.
-fn sync_password() -> anyhow::Result<String> {
-    if let Ok(password) = std::env::var("CANOPY_SYNC_PASSWORD") {
-        return Ok(password);
+/// A password from the environment variable `var`, or one line from standard input.
+fn read_secret(var: &str, prompt: &str) -> anyhow::Result<String> {
+    if let Ok(secret) = std::env::var(var) {
+        return Ok(secret);
     }
-    eprint!("Password of the sync server: ");
+    eprint!("{prompt}: ");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(!password.is_empty(), "no password given (set CANOPY_SYNC_PASSWORD or type it)");
-    Ok(password)
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!secret.is_empty(), "no password given (set {var} or type it)");
+    Ok(secret)
 }
 
 fn default_site_root() -> anyhow::Result<PathBuf> {

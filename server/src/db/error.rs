@@ -38,7 +38,7 @@ pub enum DbError {
     NotFound { entity: &'static str, id: String },
     #[error("invalid operation: {0}")]
     Invalid(String),
-    #[error("password is already set")]
+    #[error("the document already has a password")]
     PasswordAlreadySet,
 }
 

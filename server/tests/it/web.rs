@@ -172,3 +172,46 @@ async fn text_stored_as_a_blob_by_trilium_reads_as_text() {
     let note: Option<app::notes::NoteDetail> = server_fn(&hub.url(), "note", ("note_id", id.as_str())).await;
     assert_eq!(note.unwrap().body, app::notes::NoteBody::Html("<p>stored as BLOB</p>".into()));
 }
+
+#[test]
+fn the_binary_sets_the_first_password_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set_password = |password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_canopy"))
+            .arg("--set-password")
+            .env("TRILIUM_DATA_DIR", tmp.path())
+            .env("CANOPY_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    // No document yet: refused with a hint.
+    let output = set_password("first");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("start Canopy once first"));
+
+    crate::common::copy_fixture(tmp.path());
+    let db = tmp.path().join("document.db");
+    let mut permissions = std::fs::metadata(&db).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&db, permissions).unwrap();
+    // The fixture has a password already: it is kept.
+    let output = set_password("second");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("already has a password"));
+
+    // A new document gets one, and it unlocks the document.
+    let fresh = tempfile::tempdir().unwrap();
+    let document = canopy::db::Document::open_or_create(&fresh.path().join("document.db"), "aaaaaaaaaaaa").unwrap();
+    drop(document);
+    let output = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .arg("--set-password")
+        .env("TRILIUM_DATA_DIR", fresh.path())
+        .env("CANOPY_PASSWORD", "correct horse")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let document = canopy::db::Document::open_existing(&fresh.path().join("document.db")).unwrap();
+    assert!(document.read(|c| canopy::db::password::verify_password(c, "correct horse")).unwrap());
+    assert!(!document.read(|c| canopy::db::password::verify_password(c, "wrong")).unwrap());
+}
