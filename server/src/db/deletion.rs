@@ -219,13 +219,21 @@ pub fn erase_revisions(tx: &mut WriteTx<'_>, revision_ids: &[String]) -> SqlResu
 /// `eraseUnusedBlobs`: blobs referenced by no note, attachment or revision are deleted
 /// together with their entity change (no tombstone). Run before computing sector hashes.
 pub fn erase_unused_blobs(conn: &Connection) -> SqlResult<Vec<String>> {
+    erase_unused_blobs_in(conn, "SELECT blobId FROM blobs")
+}
+
+/// Like [`erase_unused_blobs`], looking only at the blobs `candidates_sql` selects.
+pub(crate) fn erase_unused_blobs_in(conn: &Connection, candidates_sql: &str) -> SqlResult<Vec<String>> {
     let ids = column(
         conn,
-        "SELECT blobs.blobId FROM blobs
-         LEFT JOIN notes ON notes.blobId = blobs.blobId
-         LEFT JOIN attachments ON attachments.blobId = blobs.blobId
-         LEFT JOIN revisions ON revisions.blobId = blobs.blobId
-         WHERE notes.noteId IS NULL AND attachments.attachmentId IS NULL AND revisions.revisionId IS NULL",
+        &format!(
+            "SELECT blobs.blobId FROM blobs
+             LEFT JOIN notes ON notes.blobId = blobs.blobId
+             LEFT JOIN attachments ON attachments.blobId = blobs.blobId
+             LEFT JOIN revisions ON revisions.blobId = blobs.blobId
+             WHERE blobs.blobId IN ({candidates_sql})
+               AND notes.noteId IS NULL AND attachments.attachmentId IS NULL AND revisions.revisionId IS NULL"
+        ),
         [],
     )?;
     for id in &ids {

@@ -82,11 +82,12 @@ pub fn put(tx: &mut WriteTx<'_>, c: NewChange<'_>) -> SqlResult<i64> {
 /// Writes an entity change exactly as given (sync applies remote changes this way,
 /// keeping their changeId); `id` is ignored and reassigned.
 pub fn put_raw(tx: &mut WriteTx<'_>, ec: &EntityChange) -> SqlResult<i64> {
-    tx.conn().execute(
+    tx.conn().prepare_cached(
         "INSERT OR REPLACE INTO entity_changes
            (entityName, entityId, hash, isErased, changeId, componentId, instanceId, isSynced, utcDateChanged)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+    )?
+    .execute(params![
             ec.entity_name,
             ec.entity_id,
             ec.hash,
@@ -145,11 +146,8 @@ pub fn mark_erased(tx: &mut WriteTx<'_>, entity_name: &str, entity_id: &str) -> 
 
 pub fn get(conn: &Connection, entity_name: &str, entity_id: &str) -> SqlResult<Option<EntityChange>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM entity_changes WHERE entityName = ?1 AND entityId = ?2"),
-            params![entity_name, entity_id],
-            EntityChange::from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM entity_changes WHERE entityName = ?1 AND entityId = ?2"))?
+        .query_row(params![entity_name, entity_id], EntityChange::from_row)
         .optional()?)
 }
 

@@ -163,11 +163,11 @@ impl Document {
     /// incrementally, and the newest synced change id.
     pub fn hash_check_state(&self, source: &ChangeSource) -> SqlResult<(sector_cache::SectorHashes, i64)> {
         self.write(source, |tx| {
-            let erased = deletion::erase_unused_blobs(tx.conn())?;
+            let mut cache = self.inner.sector_cache.lock().unwrap_or_else(|e| e.into_inner());
+            let erased = sector_cache::erase_unused_blobs(tx.conn(), &cache)?;
             if !erased.is_empty() {
                 tracing::info!("erased {} unused blobs", erased.len());
             }
-            let mut cache = self.inner.sector_cache.lock().unwrap_or_else(|e| e.into_inner());
             let hashes = sector_cache::current(tx.conn(), &mut cache)?;
             let max: i64 = tx
                 .conn()

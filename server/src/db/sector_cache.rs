@@ -1,9 +1,11 @@
-//! Sector hashes kept current instead of recomputed from every `entity_changes` row at each check.
+//! The hash check's inputs kept current instead of recomputed from every row at each check.
 //!
-//! Trilium rehashes all rows for every hash check (about a second per cycle at 100,000 notes). Here the
-//! writer connection carries TEMP triggers that note which (entityName, sector) a write touched; a check
-//! rehashes only those sectors. Writes from outside this process cannot fire our TEMP triggers, but they
-//! change `PRAGMA data_version` of the writer connection, and then everything is recomputed.
+//! Trilium rehashes all `entity_changes` rows and looks at every blob for every hash check (about a
+//! second per cycle at 100,000 notes). Here the writer connection carries TEMP triggers that note
+//! which (entityName, sector) a write touched and which blobs may have lost their last user; a check
+//! rehashes only those sectors and looks only at those blobs. Writes from outside this process cannot
+//! fire our TEMP triggers, but they change `PRAGMA data_version` of the writer connection, and then
+//! everything is recomputed.
 use std::collections::BTreeMap;
 
 use rusqlite::Connection;
@@ -20,22 +22,70 @@ pub struct Cache {
 }
 
 /// Installs the dirty-sector log on the writer connection (TEMP: nothing is added to the document).
+/// (`INSERT OR IGNORE` would not do inside these triggers: the conflict clause of the statement that
+/// fires a trigger overrides the trigger's own, so an upsert would turn IGNORE into ABORT.)
 pub fn install(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS canopy_dirty_sectors (
              entityName TEXT NOT NULL, sector TEXT NOT NULL, PRIMARY KEY (entityName, sector)
          ) WITHOUT ROWID;
          CREATE TEMP TRIGGER IF NOT EXISTS canopy_dirty_on_insert AFTER INSERT ON main.entity_changes BEGIN
-             INSERT OR IGNORE INTO canopy_dirty_sectors VALUES (NEW.entityName, substr(NEW.entityId, 1, 1));
+             INSERT INTO canopy_dirty_sectors SELECT NEW.entityName, substr(NEW.entityId, 1, 1)
+                 WHERE NOT EXISTS (SELECT 1 FROM canopy_dirty_sectors
+                                   WHERE entityName = NEW.entityName AND sector = substr(NEW.entityId, 1, 1));
          END;
          CREATE TEMP TRIGGER IF NOT EXISTS canopy_dirty_on_update AFTER UPDATE ON main.entity_changes BEGIN
-             INSERT OR IGNORE INTO canopy_dirty_sectors VALUES (OLD.entityName, substr(OLD.entityId, 1, 1));
-             INSERT OR IGNORE INTO canopy_dirty_sectors VALUES (NEW.entityName, substr(NEW.entityId, 1, 1));
+             INSERT INTO canopy_dirty_sectors SELECT OLD.entityName, substr(OLD.entityId, 1, 1)
+                 WHERE NOT EXISTS (SELECT 1 FROM canopy_dirty_sectors
+                                   WHERE entityName = OLD.entityName AND sector = substr(OLD.entityId, 1, 1));
+             INSERT INTO canopy_dirty_sectors SELECT NEW.entityName, substr(NEW.entityId, 1, 1)
+                 WHERE NOT EXISTS (SELECT 1 FROM canopy_dirty_sectors
+                                   WHERE entityName = NEW.entityName AND sector = substr(NEW.entityId, 1, 1));
          END;
          CREATE TEMP TRIGGER IF NOT EXISTS canopy_dirty_on_delete AFTER DELETE ON main.entity_changes BEGIN
-             INSERT OR IGNORE INTO canopy_dirty_sectors VALUES (OLD.entityName, substr(OLD.entityId, 1, 1));
+             INSERT INTO canopy_dirty_sectors SELECT OLD.entityName, substr(OLD.entityId, 1, 1)
+                 WHERE NOT EXISTS (SELECT 1 FROM canopy_dirty_sectors
+                                   WHERE entityName = OLD.entityName AND sector = substr(OLD.entityId, 1, 1));
+         END;
+         CREATE TEMP TABLE IF NOT EXISTS canopy_blob_candidates (blobId TEXT PRIMARY KEY) WITHOUT ROWID;
+         CREATE TEMP TRIGGER IF NOT EXISTS canopy_blob_on_insert AFTER INSERT ON main.blobs BEGIN
+             INSERT INTO canopy_blob_candidates SELECT NEW.blobId
+                 WHERE NOT EXISTS (SELECT 1 FROM canopy_blob_candidates WHERE blobId = NEW.blobId);
          END;",
-    )
+    )?;
+    // A blob can lose its last user when a note, attachment or revision changes its blobId, is
+    // deleted, or is replaced whole (sync's INSERT OR REPLACE, which fires no UPDATE or DELETE trigger).
+    for (table, pk) in [("notes", "noteId"), ("attachments", "attachmentId"), ("revisions", "revisionId")] {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS canopy_blob_{table}_update AFTER UPDATE OF blobId ON main.{table} BEGIN
+                 INSERT INTO canopy_blob_candidates SELECT OLD.blobId WHERE OLD.blobId IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM canopy_blob_candidates WHERE blobId = OLD.blobId);
+             END;
+             CREATE TEMP TRIGGER IF NOT EXISTS canopy_blob_{table}_delete AFTER DELETE ON main.{table} BEGIN
+                 INSERT INTO canopy_blob_candidates SELECT OLD.blobId WHERE OLD.blobId IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM canopy_blob_candidates WHERE blobId = OLD.blobId);
+             END;
+             CREATE TEMP TRIGGER IF NOT EXISTS canopy_blob_{table}_replace BEFORE INSERT ON main.{table} BEGIN
+                 INSERT INTO canopy_blob_candidates
+                     SELECT blobId FROM main.{table} WHERE {pk} = NEW.{pk} AND blobId IS NOT NULL
+                         AND blobId NOT IN (SELECT blobId FROM canopy_blob_candidates);
+             END;"
+        ))?;
+    }
+    Ok(())
+}
+
+/// `eraseUnusedBlobs` before a hash check: only the candidate blobs while `cache` is valid, else all.
+pub fn erase_unused_blobs(conn: &Connection, cache: &Option<Cache>) -> SqlResult<Vec<String>> {
+    let data_version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    let erased = match cache {
+        Some(c) if c.data_version == data_version => {
+            super::deletion::erase_unused_blobs_in(conn, "SELECT blobId FROM temp.canopy_blob_candidates")?
+        }
+        _ => super::deletion::erase_unused_blobs(conn)?,
+    };
+    conn.execute("DELETE FROM temp.canopy_blob_candidates", [])?;
+    Ok(erased)
 }
 
 /// The current sector hashes, equal to [`entity_changes::sector_hashes`], updating `cache`.

@@ -57,7 +57,7 @@ pub fn load<E: Entity>(conn: &Connection, id: &str) -> SqlResult<Option<E>> {
         E::ENTITY_NAME,
         E::PRIMARY_KEY
     );
-    Ok(conn.query_row(&sql, [id], E::from_row).optional()?)
+    Ok(conn.prepare_cached(&sql)?.query_row([id], E::from_row).optional()?)
 }
 
 /// Loads one row or fails with `NotFound`.
@@ -86,7 +86,7 @@ pub fn upsert_row<E: Entity>(conn: &Connection, e: &E) -> SqlResult<()> {
         E::PRIMARY_KEY,
         updates.join(", ")
     );
-    conn.execute(&sql, rusqlite::params_from_iter(e.values()))?;
+    conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(e.values()))?;
     Ok(())
 }
 

@@ -27,23 +27,20 @@ pub fn ensure_table(conn: &Connection) -> SqlResult<()> {
 /// The parent of the note's current version (`current_hash`), if known.
 pub fn parent_of(conn: &Connection, note_id: &str, current_hash: &str) -> SqlResult<Option<String>> {
     let row: Option<(String, Option<String>)> = conn
-        .query_row(
-            "SELECT syncedHash, parentHash FROM canopy_note_sync WHERE noteId = ?1",
-            [note_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT syncedHash, parentHash FROM canopy_note_sync WHERE noteId = ?1")?
+        .query_row([note_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(row.and_then(|(synced, parent)| if synced == current_hash { parent } else { Some(synced) }))
 }
 
 /// Records that `hash` (based on `parent`) is now known to a peer.
 pub fn mark_exchanged(conn: &Connection, note_id: &str, hash: &str, parent: Option<&str>) -> SqlResult<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO canopy_note_sync (noteId, syncedHash, parentHash) VALUES (?1, ?2, ?3)
          ON CONFLICT (noteId) DO UPDATE SET syncedHash = excluded.syncedHash, parentHash = excluded.parentHash
          WHERE canopy_note_sync.syncedHash != excluded.syncedHash",
-        params![note_id, hash, parent],
-    )?;
+    )?
+    .execute(params![note_id, hash, parent])?;
     Ok(())
 }
 

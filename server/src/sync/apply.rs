@@ -116,7 +116,8 @@ pub fn apply_records(
 fn change_known(tx: &WriteTx<'_>, change_id: &str) -> SqlResult<bool> {
     Ok(tx
         .conn()
-        .query_row("SELECT 1 FROM entity_changes WHERE changeId = ?1", [change_id], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM entity_changes WHERE changeId = ?1")?
+        .query_row([change_id], |_| Ok(()))
         .optional()?
         .is_some())
 }

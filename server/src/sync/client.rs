@@ -429,11 +429,15 @@ impl SyncClient {
                 self.instance_id,
                 hashing::random_string(10)
             );
+            let asked = Instant::now();
             let response: ChangedResponse = self
                 .request(session, Method::GET, &path, None)
                 .await?
                 .ok_or_else(|| SyncError::Refused("the sync server sent an empty pull answer".into()))?;
             let count = response.entity_changes.len();
+            let fetched_ms = asked.elapsed().as_millis();
+            let outstanding = response.outstanding_pull_count;
+            let applying = Instant::now();
             let document = self.document.clone();
             let source = ChangeSource::new(&self.instance_id).with_component("sync");
             let hub = hub_instance_id.to_owned();
@@ -447,9 +451,12 @@ impl SyncClient {
             .await
             .map_err(|e| SyncError::Refused(e.to_string()))??;
             self.state.record_conflicts(&outcome.conflicts);
-            self.state.update(|s| s.outstanding_pull_count = response.outstanding_pull_count);
-            if response.outstanding_pull_count > 0 {
-                tracing::info!("pulled {count} changes, {} outstanding", response.outstanding_pull_count);
+            self.state.update(|s| s.outstanding_pull_count = outstanding);
+            if count > 0 {
+                tracing::info!(
+                    "pulled {count} changes in {fetched_ms} ms, applied them in {} ms, {outstanding} outstanding",
+                    applying.elapsed().as_millis()
+                );
             }
             pulled += outcome.updated + outcome.erased;
             if count == 0 {

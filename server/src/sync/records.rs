@@ -102,13 +102,13 @@ pub fn store_row(conn: &Connection, table: &str, row: &Json) -> SqlResult<()> {
     }
     let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
     let sql = format!("INSERT OR REPLACE INTO {table} ({}) VALUES ({})", names.join(", "), placeholders.join(", "));
-    conn.execute(&sql, params_from_iter(values))?;
+    conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
 pub fn delete_row(conn: &Connection, table: &str, id: &str) -> SqlResult<()> {
     let pk = primary_key(table).ok_or_else(|| DbError::Invalid(format!("'{table}' is not a synced entity")))?;
-    conn.execute(&format!("DELETE FROM {table} WHERE {pk} = ?1"), [id])?;
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE {pk} = ?1"))?.execute([id])?;
     Ok(())
 }
 

@@ -44,3 +44,29 @@ fn kept_sector_hashes_follow_every_kind_of_write() {
     assert_eq!(after_external, full(&document), "after an outside write");
     assert!(!after_external["notes"].is_empty());
 }
+
+#[test]
+fn a_blob_left_behind_by_sync_is_erased_before_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let document = crate::common::new_document(dir.path());
+    let source = crate::common::source();
+    let id = document
+        .write(&source, |tx| Ok(tree::create_note(tx, tree::NewNote::text("root", "synced", "<p>old</p>"))?.0.note_id))
+        .unwrap();
+    kept(&document); // warm: from here on only candidates are looked at
+    let old_blob = document.read(|c| Ok(c.query_row("SELECT blobId FROM notes WHERE noteId = ?1", [&id], |r| r.get::<_, String>(0))?)).unwrap();
+    // What applying a pulled note does: the whole row replaced, pointing at a new blob.
+    document
+        .write(&source, |tx| {
+            let new_blob = tree::save_blob(tx, canopy::entities::BlobContent::Text("<p>new</p>".into()))?;
+            let mut row: serde_json::Value =
+                serde_json::to_value(canopy::entities::load::<canopy::entities::Note>(tx.conn(), &id)?.unwrap()).unwrap();
+            row["blobId"] = new_blob.into();
+            canopy::sync::records::store_row(tx.conn(), "notes", &row)
+        })
+        .unwrap();
+    let exists = |blob: &str| document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [blob], |r| r.get::<_, i64>(0))?)).unwrap();
+    assert_eq!(exists(&old_blob), 1, "still there until the check");
+    assert_eq!(kept(&document), full(&document));
+    assert_eq!(exists(&old_blob), 0, "erased by the check, as Trilium does before hashing");
+}
