@@ -40,6 +40,8 @@ pub struct HubState {
     /// Per client instance: the version of each note it is known to hold (sent to it or received
     /// from it). Kept in memory: after a restart the safe fallback applies (see `apply`).
     peer_versions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
+    /// Per client instance: (cursor, outstanding changes) after its last pull page.
+    pull_progress: Arc<Mutex<HashMap<String, (i64, i64)>>>,
 }
 
 impl HubState {
@@ -52,6 +54,7 @@ impl HubState {
             partial_pushes: Default::default(),
             seed_token: Arc::new(Mutex::new(seed_token)),
             peer_versions: Default::default(),
+            pull_progress: Default::default(),
         }
     }
 }
@@ -250,13 +253,26 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
                 ancestry::mark_exchanged(tx.conn(), &change.entity_id, &change.hash, record.canopy_parent_hash.as_deref())?;
             }
         }
-        let outstanding_pull_count = tx.conn().query_row(
-            "SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1 AND instanceId != ?1 AND id > ?2",
-            rusqlite::params![query.instance_id, last_entity_change_id],
-            |r| r.get(0),
-        )?;
+        // Counting the whole tail for every page would make a first sync quadratic: count once, then
+        // count down page by page; an empty page (the end) is counted exactly again.
+        let previous = state.pull_progress.lock().unwrap_or_else(|p| p.into_inner()).get(&query.instance_id).copied();
+        let outstanding_pull_count = match previous {
+            Some((cursor, outstanding)) if cursor == after && !entity_changes.is_empty() => {
+                (outstanding - entity_changes.len() as i64).max(0)
+            }
+            _ => tx.conn().query_row(
+                "SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1 AND instanceId != ?1 AND id > ?2",
+                rusqlite::params![query.instance_id, last_entity_change_id],
+                |r| r.get(0),
+            )?,
+        };
         Ok(ChangedResponse { entity_changes, last_entity_change_id, outstanding_pull_count })
     })?;
+    state
+        .pull_progress
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(query.instance_id.clone(), (response.last_entity_change_id, response.outstanding_pull_count));
     state.remember_notes(&query.instance_id, &response.entity_changes);
     Ok(Json(response))
 }

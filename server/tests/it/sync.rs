@@ -607,3 +607,46 @@ async fn a_push_in_pages_is_reassembled() {
     }
     assert_eq!(hub.content(&note).as_deref(), Some("<p>paged</p>"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outstanding_count_counts_down_to_zero_page_by_page() {
+    let hub = Node::hub().await;
+    let source = ChangeSource::new(hub.instance_id());
+    hub.document()
+        .write(&source, |tx| {
+            for i in 0..1500 {
+                tree::create_note(tx, tree::NewNote::text("root", &format!("n{i}"), "<p>x</p>"))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let http = reqwest::Client::new();
+    let login = http.post(format!("{}/api/login/sync", hub.url())).json(&login_body(&hub, 32.into(), None, chrono::Duration::zero())).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let total: i64 = hub
+        .document()
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?))
+        .unwrap();
+    let (mut cursor, mut seen, mut pages) = (0i64, 0i64, 0);
+    loop {
+        let page: serde_json::Value = http
+            .get(format!("{}/api/sync/changed?instanceId=counter&lastEntityChangeId={cursor}", hub.url()))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let n = page["entityChanges"].as_array().unwrap().len() as i64;
+        seen += n;
+        cursor = page["lastEntityChangeId"].as_i64().unwrap();
+        assert_eq!(page["outstandingPullCount"].as_i64().unwrap(), total - seen, "after page {pages}");
+        if n == 0 {
+            break;
+        }
+        pages += 1;
+    }
+    assert!(pages > 3, "several pages: {pages}");
+    assert_eq!(seen, total);
+}
