@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         .env("TRILIUM_DATA_DIR", &client_dir)
         .env("TRILIUM_PORT", port.to_string())
         .env("CANOPY_SITE_ROOT", "/nonexistent-site")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()))
         .spawn()?;
     let pid = child.id();
     let mut peak_kib = 0u64;

@@ -39,7 +39,7 @@ pub fn open_existing(path: &Path) -> SqlResult<Document> {
 
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| unreadable(path, e))?;
-    configure(&conn)?;
+    configure(&conn).map_err(|e| unreadable(path, e))?;
     let kind = schema::inspect(&conn).map_err(|e| unreadable(path, e))?;
     let db_version = match kind {
         Kind::NotADocument => return Err(DbError::NotTrilium { path: path.to_owned() }),

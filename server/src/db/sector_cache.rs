@@ -67,8 +67,8 @@ pub fn install(conn: &Connection) -> rusqlite::Result<()> {
              END;
              CREATE TEMP TRIGGER IF NOT EXISTS canopy_blob_{table}_replace BEFORE INSERT ON main.{table} BEGIN
                  INSERT INTO canopy_blob_candidates
-                     SELECT blobId FROM main.{table} WHERE {pk} = NEW.{pk} AND blobId IS NOT NULL
-                         AND blobId NOT IN (SELECT blobId FROM canopy_blob_candidates);
+                     SELECT t.blobId FROM main.{table} t WHERE t.{pk} = NEW.{pk} AND t.blobId IS NOT NULL
+                         AND NOT EXISTS (SELECT 1 FROM canopy_blob_candidates c WHERE c.blobId = t.blobId);
              END;"
         ))?;
     }

@@ -52,6 +52,7 @@ pub fn apply_records(
     ancestry::ensure_table(tx.conn())?;
     let mut outcome = ApplyOutcome::default();
     let mut losers: Vec<(Note, Note, bool)> = Vec::new(); // (winner, loser, incoming won)
+    let mut columns = records::TableColumns::default();
     for record in records {
         let remote = &record.entity_change;
         if change_known(tx, &remote.change_id)? {
@@ -81,7 +82,7 @@ pub fn apply_records(
                 let row = record.entity.as_ref().ok_or_else(|| {
                     DbError::Invalid(format!("{} {} arrived without its row", remote.entity_name, remote.entity_id))
                 })?;
-                records::store_row(tx.conn(), &remote.entity_name, row)?;
+                records::store_row_with(tx.conn(), &mut columns, &remote.entity_name, row)?;
                 outcome.updated += 1;
             }
             let differs = local.as_ref().is_none_or(|l| {

@@ -18,7 +18,7 @@ use crate::db::{options, ChangeSource, DbError, Document, InstanceId, SqlResult}
 use crate::hashing;
 
 const PERIOD: Duration = Duration::from_secs(60);
-const FIRST_SYNC_DELAY: Duration = Duration::from_millis(500);
+const FIRST_SYNC_DELAY: Duration = Duration::from_millis(100);
 /// Local writes within this window share one cycle.
 const WRITE_DEBOUNCE: Duration = Duration::from_millis(150);
 /// Hash-check repair rounds before the failure is reported instead of retried.
@@ -419,23 +419,18 @@ impl SyncClient {
         }
     }
 
-    /// Applies the hub's changes batch by batch, each batch and its cursor in one transaction.
+    /// Applies the hub's changes batch by batch, each batch and its cursor in one transaction. The
+    /// next page is already being fetched while one is applied (the cursor it asks from is known).
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
         let mut pulled = 0;
+        let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
+        let mut next = self.fetch_page(session, first);
         loop {
-            let after = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
-            let path = format!(
-                "/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
-                self.instance_id,
-                hashing::random_string(10)
-            );
             let asked = Instant::now();
-            let response: ChangedResponse = self
-                .request(session, Method::GET, &path, None)
-                .await?
-                .ok_or_else(|| SyncError::Refused("the sync server sent an empty pull answer".into()))?;
-            let count = response.entity_changes.len();
+            let response = next.await.map_err(|e| SyncError::Refused(e.to_string()))??;
             let fetched_ms = asked.elapsed().as_millis();
+            let count = response.entity_changes.len();
+            next = self.fetch_page(session, response.last_entity_change_id);
             let outstanding = response.outstanding_pull_count;
             let applying = Instant::now();
             let document = self.document.clone();
@@ -460,9 +455,27 @@ impl SyncClient {
             }
             pulled += outcome.updated + outcome.erased;
             if count == 0 {
+                next.abort();
                 return Ok(pulled);
             }
         }
+    }
+
+    /// Starts fetching the page of changes after `after`.
+    fn fetch_page(&self, session: &Session, after: i64) -> tokio::task::JoinHandle<Result<ChangedResponse, SyncError>> {
+        let url = format!(
+            "{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
+            self.config.sync_server_host,
+            self.instance_id,
+            hashing::random_string(10)
+        );
+        let request = self.request_builder(Method::GET, &url, session.cookie.as_deref(), None, PageHeaders::single());
+        tokio::spawn(async move {
+            let response = request.send().await.map_err(|e| SyncError::Connection(format!("{url}: {e}")))?;
+            Self::decode::<ChangedResponse>(Method::GET, &url, response)
+                .await?
+                .ok_or_else(|| SyncError::Refused("the sync server sent an empty pull answer".into()))
+        })
     }
 
     async fn repair(&self, session: &Session, failed: &[(String, String)]) -> Result<(), SyncError> {
@@ -497,7 +510,7 @@ impl SyncClient {
         let pages = split_pages(body, PAGE_CHARS);
         let request_id = hashing::random_string(10);
         for (index, page) in pages.iter().enumerate() {
-            let headers = PageHeaders { count: pages.len(), index, request_id: &request_id };
+            let headers = PageHeaders { count: pages.len(), index, request_id: request_id.clone() };
             let response = self.send_with(Method::PUT, &url, session.cookie.as_deref(), Some(page.to_string()), headers).await?;
             Self::decode::<serde_json::Value>(Method::PUT, &url, response).await?;
         }
@@ -517,8 +530,7 @@ impl SyncClient {
     }
 
     async fn send(&self, method: Method, url: &str, cookie: Option<&str>, body: Option<String>) -> Result<reqwest::Response, SyncError> {
-        let headers = PageHeaders { count: 1, index: 0, request_id: &hashing::random_string(10) };
-        self.send_with(method, url, cookie, body, headers).await
+        self.send_with(method, url, cookie, body, PageHeaders::single()).await
     }
 
     async fn send_with(
@@ -527,10 +539,25 @@ impl SyncClient {
         url: &str,
         cookie: Option<&str>,
         body: Option<String>,
-        page: PageHeaders<'_>,
+        page: PageHeaders,
     ) -> Result<reqwest::Response, SyncError> {
+        self.request_builder(method, url, cookie, body, page)
+            .send()
+            .await
+            .map_err(|e| SyncError::Connection(format!("{url}: {e}")))
+    }
+
+    /// A request with the headers Trilium's client sends on every sync request.
+    fn request_builder(
+        &self,
+        method: Method,
+        url: &str,
+        cookie: Option<&str>,
+        body: Option<String>,
+        page: PageHeaders,
+    ) -> reqwest::RequestBuilder {
         let content_type = if page.count > 1 { "text/plain" } else { "application/json" };
-        let mut request = self
+        let request = self
             .http
             .request(method, url)
             .header("Cookie", cookie.unwrap_or(""))
@@ -538,10 +565,10 @@ impl SyncClient {
             .header("pageCount", page.count.to_string())
             .header("pageIndex", page.index.to_string())
             .header("requestId", page.request_id);
-        if let Some(body) = body {
-            request = request.body(body);
+        match body {
+            Some(body) => request.body(body),
+            None => request,
         }
-        request.send().await.map_err(|e| SyncError::Connection(format!("{url}: {e}")))
     }
 
     async fn decode<T: DeserializeOwned>(method: Method, url: &str, response: reqwest::Response) -> Result<Option<T>, SyncError> {
@@ -563,10 +590,16 @@ impl SyncClient {
     }
 }
 
-struct PageHeaders<'a> {
+struct PageHeaders {
     count: usize,
     index: usize,
-    request_id: &'a str,
+    request_id: String,
+}
+
+impl PageHeaders {
+    fn single() -> Self {
+        PageHeaders { count: 1, index: 0, request_id: hashing::random_string(10) }
+    }
 }
 
 /// Cursors are non-synced options written without an entity change, as Trilium does: a change for

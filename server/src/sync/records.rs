@@ -83,14 +83,32 @@ fn load_row(conn: &Connection, table: &str, id: &str) -> SqlResult<Option<Json>>
     Ok(Some(Json::Object(map)))
 }
 
+/// Column names per table, looked up once per batch rather than once per row.
+#[derive(Default)]
+pub struct TableColumns(std::collections::HashMap<String, Vec<String>>);
+
+impl TableColumns {
+    fn get(&mut self, conn: &Connection, table: &str) -> SqlResult<&[String]> {
+        if !self.0.contains_key(table) {
+            let names = table_columns(conn, table)?;
+            self.0.insert(table.to_owned(), names);
+        }
+        Ok(&self.0[table])
+    }
+}
+
 /// Writes a received row as it is (`INSERT OR REPLACE` of the columns the table has).
 pub fn store_row(conn: &Connection, table: &str, row: &Json) -> SqlResult<()> {
+    store_row_with(conn, &mut TableColumns::default(), table, row)
+}
+
+pub fn store_row_with(conn: &Connection, columns: &mut TableColumns, table: &str, row: &Json) -> SqlResult<()> {
     let pk = primary_key(table).ok_or_else(|| DbError::Invalid(format!("'{table}' is not a synced entity")))?;
     let object = row.as_object().ok_or_else(|| DbError::Invalid(format!("{table} row is not a JSON object")))?;
     if !matches!(object.get(pk), Some(Json::String(_))) {
         return Err(DbError::Invalid(format!("{table} row has no {pk}")));
     }
-    let columns = table_columns(conn, table)?;
+    let columns = columns.get(conn, table)?;
     let mut names = Vec::new();
     let mut values = Vec::new();
     for (name, value) in object {
