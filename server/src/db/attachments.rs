@@ -7,6 +7,8 @@ use crate::hashing;
 /// Parameters of [`create_attachment`].
 #[derive(Debug, Clone)]
 pub struct NewAttachment {
+    /// Forces an id (imports keep their mapping); random otherwise.
+    pub attachment_id: Option<String>,
     pub owner_id: String,
     /// `file` or `image`
     pub role: String,
@@ -26,7 +28,7 @@ pub fn create_attachment(tx: &mut WriteTx<'_>, p: NewAttachment) -> SqlResult<At
     }
     let blob_id = tree::save_blob(tx, p.content)?;
     let att = Attachment {
-        attachment_id: hashing::new_entity_id(),
+        attachment_id: p.attachment_id.unwrap_or_else(hashing::new_entity_id),
         owner_id: p.owner_id,
         role: p.role,
         mime: p.mime,

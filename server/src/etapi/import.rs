@@ -24,9 +24,10 @@ use super::error::{EtapiError, EtapiResult};
 use super::notes::{content_for, get_and_check_note, is_string_note, note_json};
 use super::wire::{BranchJson, NoteWithBranch};
 use super::{EtapiState, RawBody};
+use crate::db::attachments::{self, NewAttachment};
 use crate::db::tree::{self, NewNote};
 use crate::db::WriteTx;
-use crate::entities::{self, Attachment, Attribute, BlobContent, Branch, Note};
+use crate::entities::{self, Attribute, BlobContent, Branch, Note};
 use crate::hashing;
 
 pub fn routes() -> Router<EtapiState> {
@@ -564,23 +565,18 @@ impl<'m> Importer<'m> {
             } else {
                 BlobContent::Binary(bytes)
             };
-            let blob_id = tree::save_blob(tx, content)?;
-            let att = Attachment {
-                attachment_id,
-                owner_id: note_id,
-                role: att_meta.role.clone(),
-                mime: att_meta.mime.clone(),
-                title: att_meta.title.clone(),
-                is_protected: false,
-                position: att_meta.position.unwrap_or(10),
-                blob_id: Some(blob_id),
-                date_modified: tx.local_now(),
-                utc_date_modified: tx.utc_now(),
-                utc_date_scheduled_for_erasure_since: None,
-                is_deleted: false,
-                delete_id: None,
-            };
-            entities::save(tx, &att)?;
+            attachments::create_attachment(
+                tx,
+                NewAttachment {
+                    attachment_id: Some(attachment_id),
+                    owner_id: note_id,
+                    role: att_meta.role.clone(),
+                    mime: att_meta.mime.clone(),
+                    title: att_meta.title.clone(),
+                    content,
+                    position: att_meta.position,
+                },
+            )?;
             return Ok(());
         }
 

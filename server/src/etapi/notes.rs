@@ -203,7 +203,7 @@ pub fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
             _ => name,
         }
     };
-    let encoded = percent_encode(&file);
+    let encoded = super::export::encode_uri_component(&file);
     format!("file; filename=\"{encoded}\"; filename*=UTF-8''{encoded}")
 }
 
@@ -227,18 +227,6 @@ fn extension_for(mime: &str) -> Option<&'static str> {
     })
 }
 
-/// JS `encodeURIComponent`.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// A content response with Trilium's headers.
 pub fn content_response(content: BlobContent, title: &str, kind: &str, mime: &str) -> Response {

@@ -304,7 +304,7 @@ impl SyncClient {
             canopy_db_version: Some(local_db_version),
         };
         let url = format!("{}/api/login/sync", self.config.sync_server_host);
-        let response = self.send(Method::POST, &url, None, Some(serde_json::to_string(&body).unwrap_or_default())).await?;
+        let response = self.send_with(Method::POST, &url, None, Some(serde_json::to_string(&body).unwrap_or_default()), PageHeaders::single()).await?;
         let cookie = response
             .headers()
             .get_all(reqwest::header::SET_COOKIE)
@@ -525,12 +525,8 @@ impl SyncClient {
         body: Option<String>,
     ) -> Result<Option<T>, SyncError> {
         let url = format!("{}{path}", self.config.sync_server_host);
-        let response = self.send(method.clone(), &url, session.cookie.as_deref(), body).await?;
+        let response = self.send_with(method.clone(), &url, session.cookie.as_deref(), body, PageHeaders::single()).await?;
         Self::decode(method, &url, response).await
-    }
-
-    async fn send(&self, method: Method, url: &str, cookie: Option<&str>, body: Option<String>) -> Result<reqwest::Response, SyncError> {
-        self.send_with(method, url, cookie, body, PageHeaders::single()).await
     }
 
     async fn send_with(

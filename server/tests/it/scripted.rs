@@ -225,6 +225,7 @@ fn attachments_are_copied_into_revisions_and_deleted_with_their_note() {
             attachments::create_attachment(
                 tx,
                 NewAttachment {
+                    attachment_id: None,
                     owner_id: note.note_id.clone(),
                     role: "file".into(),
                     mime: "application/octet-stream".into(),

@@ -233,6 +233,37 @@ fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i6
     body
 }
 
+/// A sync session with a hub over plain HTTP, speaking as a peer (Trilium or other) would.
+struct HubSession {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl HubSession {
+    async fn login(hub: &Node) -> HubSession {
+        let http = reqwest::Client::new();
+        let body = login_body(hub, 32.into(), None, chrono::Duration::zero());
+        let response = http.post(format!("{}/api/login/sync", hub.url())).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        HubSession { http, base: hub.url(), cookie }
+    }
+
+    /// One page of `GET /api/sync/changed`.
+    async fn changed(&self, instance_id: &str, after: i64) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api/sync/changed?instanceId={instance_id}&lastEntityChangeId={after}", self.base))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn version_mismatches_and_clock_skew_are_refused_and_nothing_is_written() {
     let hub = Node::hub().await;
@@ -506,19 +537,9 @@ fn sigterm(pid: u32) {
 async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
     let hub = Node::hub().await;
     let note = hub.create_note("root", "Edited by Trilium", "<p>v0</p>");
-    let http = reqwest::Client::new();
-    let login = http.post(format!("{}/api/login/sync", hub.url())).json(&login_body(&hub, 32.into(), None, chrono::Duration::zero())).send().await.unwrap();
-    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let session = HubSession::login(&hub).await;
     let peer = "tRiLiUmPeer1";
-    let pulled: serde_json::Value = http
-        .get(format!("{}/api/sync/changed?instanceId={peer}&lastEntityChangeId=0", hub.url()))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pulled = session.changed(peer, 0).await;
     let record = pulled["entityChanges"]
         .as_array()
         .unwrap()
@@ -540,8 +561,10 @@ async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
         r
     };
     let push = |records: Vec<serde_json::Value>| {
-        http.put(format!("{}/api/sync/update", hub.url()))
-            .header("Cookie", &cookie)
+        session
+            .http
+            .put(format!("{}/api/sync/update", hub.url()))
+            .header("Cookie", &session.cookie)
             .json(&serde_json::json!({ "entities": records, "instanceId": peer }))
             .send()
     };
@@ -563,19 +586,8 @@ async fn a_push_in_pages_is_reassembled() {
     let hub = Node::hub().await;
     let source_hub = Node::hub().await;
     let note = source_hub.create_note("root", "Sent in pages", "<p>paged</p>");
-    let http = reqwest::Client::new();
-    let login = |node: &Node| http.post(format!("{}/api/login/sync", node.url())).json(&login_body(node, 32.into(), None, chrono::Duration::zero())).send();
     // Real records: what another document's hub would send for the new note.
-    let source_cookie = login(&source_hub).await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
-    let changed: serde_json::Value = http
-        .get(format!("{}/api/sync/changed?instanceId=pager&lastEntityChangeId=0", source_hub.url()))
-        .header("Cookie", source_cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let changed = HubSession::login(&source_hub).await.changed("pager", 0).await;
     let records: Vec<serde_json::Value> = changed["entityChanges"]
         .as_array()
         .unwrap()
@@ -584,10 +596,12 @@ async fn a_push_in_pages_is_reassembled() {
         .cloned()
         .collect();
     let body = serde_json::json!({ "entities": records, "instanceId": "pager" }).to_string();
-    let cookie = login(&hub).await.unwrap().headers()["set-cookie"].to_str().unwrap().to_owned();
+    let session = HubSession::login(&hub).await;
     let put = |page: &str, index: usize, count: usize, request_id: &str| {
-        http.put(format!("{}/api/sync/update?logMarkerId=x", hub.url()))
-            .header("Cookie", &cookie)
+        session
+            .http
+            .put(format!("{}/api/sync/update?logMarkerId=x", hub.url()))
+            .header("Cookie", &session.cookie)
             .header("Content-Type", "text/plain")
             .header("pageCount", count.to_string())
             .header("pageIndex", index.to_string())
@@ -620,24 +634,14 @@ async fn the_outstanding_count_counts_down_to_zero_page_by_page() {
             Ok(())
         })
         .unwrap();
-    let http = reqwest::Client::new();
-    let login = http.post(format!("{}/api/login/sync", hub.url())).json(&login_body(&hub, 32.into(), None, chrono::Duration::zero())).send().await.unwrap();
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let session = HubSession::login(&hub).await;
     let total: i64 = hub
         .document()
         .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1", [], |r| r.get(0))?))
         .unwrap();
     let (mut cursor, mut seen, mut pages) = (0i64, 0i64, 0);
     loop {
-        let page: serde_json::Value = http
-            .get(format!("{}/api/sync/changed?instanceId=counter&lastEntityChangeId={cursor}", hub.url()))
-            .header("Cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = session.changed("counter", cursor).await;
         let n = page["entityChanges"].as_array().unwrap().len() as i64;
         seen += n;
         cursor = page["lastEntityChangeId"].as_i64().unwrap();
