@@ -6,6 +6,7 @@ pub mod db;
 pub mod entities;
 pub mod etapi;
 pub mod hashing;
+pub mod login_limit;
 pub mod sync;
 mod ui;
 pub mod web;
@@ -144,7 +145,14 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         None => None,
     };
     let seed_token = awaited_seed_token(&document, client.is_some())?;
-    let hub = sync::hub::HubState::new(document.clone(), db::InstanceId::from(&instance_id), sync_state.clone(), seed_token.clone());
+    let login_limiter = Arc::new(login_limit::LoginLimiter::default());
+    let hub = sync::hub::HubState::new(
+        document.clone(),
+        db::InstanceId::from(&instance_id),
+        sync_state.clone(),
+        seed_token.clone(),
+        login_limiter.clone(),
+    );
     let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
     let setup = sync::setup::SetupState {
         document: document.clone(),
@@ -152,7 +160,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         sync: sync_state.clone(),
         sync_server_host: sync_state.status().sync_server_host,
     };
-    let router = web::router(&options.site_root, document.clone(), hub, local_api, setup);
+    let router = web::router(&options.site_root, document.clone(), hub, local_api, setup, login_limiter);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -7,13 +7,21 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::db::Document;
+use crate::login_limit::LoginLimiter;
 use crate::sync::{hub::HubState, local_api::LocalApiState, setup::SetupState};
 use crate::ui::DocumentNotes;
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
 
-pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: LocalApiState, setup: SetupState) -> Router {
+pub fn router(
+    site_root: &Path,
+    document: Document,
+    hub: HubState,
+    local_api: LocalApiState,
+    setup: SetupState,
+    login_limiter: Arc<LoginLimiter>,
+) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(site_root.to_string_lossy().as_ref())
@@ -31,7 +39,7 @@ pub fn router(site_root: &Path, document: Document, hub: HubState, local_api: Lo
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(leptos_options);
-    let etapi = crate::etapi::router(document, hub.instance_id.clone());
+    let etapi = crate::etapi::router(document, hub.instance_id.clone(), login_limiter);
     Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .nest("/etapi", etapi)

@@ -7,7 +7,9 @@
 //! `etapi` and the token as password. A bare secret without id (older Trilium tokens)
 //! is checked against every live token.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,7 @@ use super::validate::parse_object;
 use super::wire::LoginResponse;
 use super::{EtapiState, RawBody};
 use crate::db::password;
+use crate::login_limit;
 use crate::entities::{self, EtapiToken};
 use crate::hashing;
 
@@ -94,7 +97,14 @@ pub async fn require_token(State(state): State<EtapiState>, req: Request, next: 
     }
 }
 
-async fn login(State(state): State<EtapiState>, RawBody(body): RawBody) -> EtapiResult<Response> {
+async fn login(
+    State(state): State<EtapiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    RawBody(body): RawBody,
+) -> EtapiResult<Response> {
+    if !state.login_limiter.allows(client.ip()) {
+        return Ok((StatusCode::TOO_MANY_REQUESTS, login_limit::MESSAGE).into_response());
+    }
     let body = parse_object(&body)?;
     let password = body.get("password").and_then(|v| v.as_str()).unwrap_or("").to_owned();
     let token_name = match body.get("tokenName").and_then(|v| v.as_str()) {
@@ -108,6 +118,7 @@ async fn login(State(state): State<EtapiState>, RawBody(body): RawBody) -> Etapi
             .await
             .map_err(|e| EtapiError::internal(e.to_string()))??;
     if !verified {
+        state.login_limiter.record_failure(client.ip());
         return Err(EtapiError::new(StatusCode::UNAUTHORIZED, "WRONG_PASSWORD", "Wrong password."));
     }
     let auth_token = state.write(|tx| {

@@ -40,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct EtapiState {
     pub document: Document,
     pub instance_id: InstanceId,
+    pub login_limiter: std::sync::Arc<crate::login_limit::LoginLimiter>,
 }
 
 impl EtapiState {
@@ -96,8 +97,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// All ETAPI routes, relative to `/etapi`.
-pub fn router(document: Document, instance_id: InstanceId) -> Router {
-    let state = EtapiState { document, instance_id };
+pub fn router(document: Document, instance_id: InstanceId, login_limiter: std::sync::Arc<crate::login_limit::LoginLimiter>) -> Router {
+    let state = EtapiState { document, instance_id, login_limiter };
     let protected = Router::new()
         .merge(auth::routes())
         .merge(app_info::routes())

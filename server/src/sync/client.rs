@@ -233,6 +233,7 @@ impl SyncClient {
                 break HashCheckResult { checked_at: now(), passed: false, repair_rounds, failed_sectors };
             }
             repair_rounds += 1;
+            self.state.update(|s| s.repair_rounds_total += 1);
             passes = 0;
             self.repair(session, &failed).await?;
         };

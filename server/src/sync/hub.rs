@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -42,10 +42,18 @@ pub struct HubState {
     peer_versions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
     /// Per client instance: (cursor, outstanding changes) after its last pull page.
     pull_progress: Arc<Mutex<HashMap<String, (i64, i64)>>>,
+    /// The seed needs the password: guessing it is limited like every login.
+    login_limiter: Arc<crate::login_limit::LoginLimiter>,
 }
 
 impl HubState {
-    pub fn new(document: Document, instance_id: InstanceId, sync: Arc<SyncState>, seed_token: Option<String>) -> Self {
+    pub fn new(
+        document: Document,
+        instance_id: InstanceId,
+        sync: Arc<SyncState>,
+        seed_token: Option<String>,
+        login_limiter: Arc<crate::login_limit::LoginLimiter>,
+    ) -> Self {
         HubState {
             document,
             instance_id,
@@ -55,6 +63,7 @@ impl HubState {
             seed_token: Arc::new(Mutex::new(seed_token)),
             peer_versions: Default::default(),
             pull_progress: Default::default(),
+            login_limiter,
         }
     }
 }
@@ -384,7 +393,14 @@ async fn stats(State(state): State<HubState>) -> HubResult<Json<serde_json::Valu
 }
 
 /// The seed (`documentId`, `documentSecret`) for a new client; requires the password in `trilium-cred`.
-async fn sync_seed(State(state): State<HubState>, headers: HeaderMap) -> HubResult<Response> {
+async fn sync_seed(
+    State(state): State<HubState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> HubResult<Response> {
+    if !state.login_limiter.allows(client.ip()) {
+        return Err(HubError::Text(StatusCode::TOO_MANY_REQUESTS, crate::login_limit::MESSAGE.into()));
+    }
     let cred = headers.get("trilium-cred").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD.decode(cred).unwrap_or_default();
     let decoded = String::from_utf8_lossy(&decoded);
@@ -427,6 +443,9 @@ async fn sync_seed(State(state): State<HubState>, headers: HeaderMap) -> HubResu
     })
     .await
     .map_err(|e| HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    if matches!(checked, Err(HubError::Text(StatusCode::UNAUTHORIZED, _))) {
+        state.login_limiter.record_failure(client.ip());
+    }
     let seed = checked?;
     tracing::info!("served the sync seed");
     Ok(Json(seed).into_response())

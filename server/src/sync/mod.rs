@@ -52,6 +52,8 @@ pub struct SyncStatus {
     /// The last failure, kept until a cycle succeeds.
     pub last_error: Option<String>,
     pub hash_check: Option<HashCheckResult>,
+    /// Repair rounds run since the start, over all cycles.
+    pub repair_rounds_total: u64,
     pub outstanding_pull_count: i64,
     /// Conflicts resolved since the start (all of them are also in `canopy_sync_conflicts`).
     pub recent_conflicts: Vec<Conflict>,

@@ -330,9 +330,11 @@ async fn a_lost_entity_change_is_found_and_repaired() {
         conn.execute("DELETE FROM entity_changes WHERE entityName = 'notes' AND entityId = ?1", [&note]).unwrap();
     }
     b.sync().await;
-    let check = b.running().sync.status().hash_check.unwrap();
+    // b's own engine may have run the repairing cycle first (woken by the hub): count all cycles.
+    let status = b.running().sync.status();
+    let check = status.hash_check.unwrap();
     assert!(check.passed, "{check:?}");
-    assert!(check.repair_rounds >= 1, "the mismatch was seen and repaired: {check:?}");
+    assert!(status.repair_rounds_total >= 1, "the mismatch was seen and repaired: {check:?}");
     a.sync().await;
     assert_converged(&[&hub, &a, &b]);
 }

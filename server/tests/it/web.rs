@@ -215,3 +215,24 @@ fn the_binary_sets_the_first_password_only() {
     assert!(document.read(|c| canopy::db::password::verify_password(c, "correct horse")).unwrap());
     assert!(!document.read(|c| canopy::db::password::verify_password(c, "wrong")).unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_guessing_is_limited_per_address() {
+    let hub = Node::hub().await;
+    hub.document().write(&canopy::db::ChangeSource::new(hub.instance_id()), |tx| canopy::db::password::set_password(tx, "right")).unwrap();
+    let http = reqwest::Client::new();
+    let login = |password: &str| {
+        http.post(format!("{}/etapi/auth/login", hub.url())).json(&serde_json::json!({ "password": password })).send()
+    };
+    assert_eq!(login("right").await.unwrap().status(), 201, "a success is not counted");
+    for _ in 0..canopy::login_limit::MAX_FAILURES {
+        assert_eq!(login("wrong").await.unwrap().status(), 401);
+    }
+    let refused = login("right").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.text().await.unwrap(), canopy::login_limit::MESSAGE);
+    // The sync seed checks the same password and shares the limit.
+    let cred = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "dummy:right");
+    let seed = http.get(format!("{}/api/setup/sync-seed", hub.url())).header("trilium-cred", cred).send().await.unwrap();
+    assert_eq!(seed.status(), 429);
+}
