@@ -78,12 +78,14 @@ pub fn apply_records(
             if remote.is_erased {
                 records::delete_row(tx.conn(), &remote.entity_name, &remote.entity_id)?;
                 outcome.erased += 1;
-            } else {
-                let row = record.entity.as_ref().ok_or_else(|| {
-                    DbError::Invalid(format!("{} {} arrived without its row", remote.entity_name, remote.entity_id))
-                })?;
+            } else if let Some(row) = &record.entity {
                 records::store_row_with(tx.conn(), &mut columns, &remote.entity_name, row)?;
                 outcome.updated += 1;
+            } else {
+                // The peer has the change but not the row (its own consistency problem). Taking the
+                // change without the row would hide that; leaving both out lets the hash check show it.
+                tracing::error!("{} {} arrived without its row; not applied", remote.entity_name, remote.entity_id);
+                continue;
             }
             let differs = local.as_ref().is_none_or(|l| {
                 l.utc_date_changed < remote.utc_date_changed || l.hash != remote.hash || l.is_erased != remote.is_erased

@@ -477,7 +477,9 @@ async fn wait_for_changes(State(state): State<HubState>, Query(query): Query<Wai
             return Ok(Json(wire::WaitResponse { max_entity_change_id: newest }));
         }
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) => return Ok(Json(wire::WaitResponse { max_entity_change_id: query.after })),
+            Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                return Ok(Json(wire::WaitResponse { max_entity_change_id: query.after }))
+            }
             Ok(_) => continue, // a commit (or a lagged receiver): look again
         }
     }
