@@ -404,6 +404,7 @@ async fn a_client_killed_mid_sync_loses_nothing() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(KillOnDrop)
             .unwrap()
     };
     let cursor = || -> Option<i64> {
@@ -421,8 +422,8 @@ async fn a_client_killed_mid_sync_loses_nothing() {
     let killed_at = loop {
         let c = cursor().unwrap_or(0);
         if c > 0 && c < hub_max {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
             break cursor().unwrap();
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the client never started pulling");
@@ -445,12 +446,11 @@ async fn a_client_killed_mid_sync_loses_nothing() {
     };
     assert_eq!(missing, 0, "changes covered by the cursor were lost");
 
-    let mut child = start_client();
+    let child = start_client();
     let done = eventually(Duration::from_secs(60), || cursor().unwrap_or(0) >= hub_max).await;
     assert!(done, "the restarted client did not finish the pull");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let client = canopy::db::Document::open_existing(&client_dir.path().join("document.db")).unwrap();
     let count = |doc: &canopy::db::Document| -> i64 {
         doc.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM notes WHERE title LIKE 'Bulk %'", [], |r| r.get(0))?)).unwrap()
@@ -472,59 +472,93 @@ async fn a_client_killed_mid_sync_loses_nothing() {
 #[cfg(unix)]
 #[test]
 fn the_readme_client_setup_works_with_the_binary() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
-
     let tmp = tempfile::tempdir().unwrap();
     let (hub_dir, client_dir) = (tmp.path().join("hub"), tmp.path().join("client"));
     let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let hub_port = free_port();
-    let spawn = |dir: &std::path::Path, port: u16| -> Child {
-        Command::new(env!("CARGO_BIN_EXE_canopy"))
-            .env("TRILIUM_DATA_DIR", dir)
-            .env("TRILIUM_PORT", port.to_string())
-            .env("TRILIUM_HOST", "127.0.0.1")
-            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    // Reads the log until a line matches; returns the lines read.
-    let wait_for = |child: &mut Child, needle: &str| -> Vec<String> {
-        let stdout = child.stdout.as_mut().unwrap();
-        let mut lines = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let done = line.contains(needle);
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-        panic!("the log ended without '{needle}': {lines:#?}");
-    };
-    let stop = |mut child: Child| {
-        sigterm(child.id());
-        child.wait().unwrap();
-    };
 
-    let mut hub = spawn(&hub_dir, hub_port);
-    wait_for(&mut hub, "listening on");
-    stop(hub);
+    let mut hub = Process::start(&hub_dir, hub_port);
+    hub.wait_for("listening on");
+    hub.stop();
     std::fs::create_dir(&client_dir).unwrap();
     std::fs::copy(hub_dir.join("document.db"), client_dir.join("document.db")).unwrap();
     std::fs::write(client_dir.join("config.ini"), format!("[Sync]\nsyncServerHost=http://127.0.0.1:{hub_port}\n")).unwrap();
 
-    let mut hub = spawn(&hub_dir, hub_port);
-    wait_for(&mut hub, "listening on");
-    let mut client = spawn(&client_dir, free_port());
-    let lines = wait_for(&mut client, &format!("Sync connection established with http://127.0.0.1:{hub_port}"));
+    let mut hub = Process::start(&hub_dir, hub_port);
+    hub.wait_for("listening on");
+    let mut client = Process::start(&client_dir, free_port());
+    let lines = client.wait_for(&format!("Sync connection established with http://127.0.0.1:{hub_port}"));
     assert!(!lines.iter().any(|l| l.contains("ERROR")), "{lines:#?}");
-    let cycle = wait_for(&mut client, "sync with");
+    let cycle = client.wait_for("sync with");
     assert!(cycle.last().unwrap().contains("pushed 0, pulled 0"), "a copied document has nothing to move: {cycle:#?}");
-    stop(client);
-    stop(hub);
+    client.stop();
+    hub.stop();
+}
+
+/// A child process that does not outlive a failed test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real binary with its log read line by line; killed if the test fails before stopping it.
+#[cfg(unix)]
+struct Process {
+    child: KillOnDrop,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+#[cfg(unix)]
+impl Process {
+    fn start(data_dir: &std::path::Path, port: u16) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_canopy"))
+            .env("TRILIUM_DATA_DIR", data_dir)
+            .env("TRILIUM_PORT", port.to_string())
+            .env("TRILIUM_HOST", "127.0.0.1")
+            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Process { child: KillOnDrop(child), lines }
+    }
+
+    /// Log lines up to and including the first that contains `needle` (30 s at most).
+    fn wait_for(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let done = line.contains(needle);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no log line with '{needle}' in 30 s: {seen:#?}"),
+            }
+        }
+    }
+
+    /// SIGTERM, as a service manager stops it, and wait for the exit.
+    fn stop(mut self) {
+        sigterm(self.child.0.id());
+        self.child.0.wait().unwrap();
+    }
 }
 
 #[cfg(unix)]
