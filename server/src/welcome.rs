@@ -13,7 +13,7 @@ pub(crate) const WELCOME: &[WelcomeNote] = &[
     WelcomeNote {
         title: "Welcome to Canopy",
         html: "<p>Canopy keeps your notes in a tree, in one SQLite file that Trilium Notes can open too. \
-               Open the notes below to find your way around.</p>",
+               Expand it in the tree (the arrow) to find your way around.</p>",
         children: &[
             WelcomeNote {
                 title: "Getting started",
