@@ -323,9 +323,13 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     let request: UpdateRequest = serde_json::from_str(&payload)
         .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync update body: {e}")))?;
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
-    let known = state.peer_versions.lock().unwrap_or_else(|p| p.into_inner()).get(&request.instance_id).cloned();
-    let outcome =
-        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, known.as_ref()))?;
+    let outcome = {
+        // Borrowed under the lock for the length of the batch: a copy would cost a whole
+        // document's worth of entries per push. (Lock order: peer versions, then the writer.)
+        let versions = state.peer_versions.lock().unwrap_or_else(|p| p.into_inner());
+        let known = versions.get(&request.instance_id);
+        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, known))?
+    };
     state.remember_notes(&request.instance_id, &request.entities);
     tracing::info!(
         "sync push from {}: {} updated, {} already applied, {} erased, {} kept local, {} conflicts",
