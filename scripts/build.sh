@@ -18,5 +18,5 @@ mkdir -p "$site/pkg"
 if [ ! -f "$site/pkg/canopy_bg.wasm" ] || [ "$wasm" -nt "$site/pkg/canopy_bg.wasm" ]; then
   "$CANOPY_TOOLS_BIN/wasm-bindgen" --target web --no-typescript --out-dir "$site/pkg" --out-name canopy "$wasm"
 fi
-cp style/main.css "$site/pkg/canopy.css"
+cat style/*.css > "$site/pkg/canopy.css"
 cp -R public/. "$site/"

@@ -1,7 +1,12 @@
 //! Canopy's web UI: components and server functions shared by the server (SSR) and the browser (hydrate).
 #![recursion_limit = "256"]
 
+pub mod csrf;
+pub mod error;
 pub mod notes;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod state;
 mod tree;
 
 use leptos::prelude::*;
@@ -51,6 +56,7 @@ pub fn App() -> impl IntoView {
 fn NotesPage() -> impl IntoView {
     let query = use_query_map();
     let selected = Memo::new(move |_| query.read().get("note"));
+    provide_context(state::Workspace::new(selected));
     // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
