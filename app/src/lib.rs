@@ -1,13 +1,14 @@
 //! Canopy's web UI: components and server functions shared by the server (SSR) and the browser (hydrate).
 #![recursion_limit = "256"]
 
+pub mod attributes;
 pub mod csrf;
 pub mod error;
-pub mod notes;
+pub mod note;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
-mod tree;
+pub mod tree;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -66,7 +67,7 @@ fn NotesPage() -> impl IntoView {
                 <tree::NoteTree selected/>
             </nav>
             <main class="note-pane">
-                <notes::NoteView note_id=selected/>
+                <note::NoteView note_id=selected/>
             </main>
         </div>
     }

@@ -9,7 +9,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use crate::db::Document;
 use crate::login_limit::LoginLimiter;
 use crate::sync::{hub::HubState, local_api::LocalApiState, setup::SetupState};
-use crate::ui::DocumentNotes;
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
@@ -28,13 +27,13 @@ pub fn router(
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(app::App);
-    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document: document.clone() }));
+    let ports = crate::ui::Ports::new(document.clone());
     let shell_options = leptos_options.clone();
     let ui = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
             routes,
-            move || provide_context(notes.clone()),
+            move || ports.provide(),
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))

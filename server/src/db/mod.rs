@@ -17,6 +17,8 @@ pub mod password;
 pub mod schema;
 pub mod sector_cache;
 pub mod tree;
+pub mod tree_view;
+pub mod note_view;
 pub mod deletion;
 pub mod revisions;
 
