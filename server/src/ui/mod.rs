@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use leptos::prelude::provide_context;
 
-use crate::db::{DbError, Document};
+use crate::db::{DbError, Document, InstanceId};
+use crate::domain::DomainError;
 use app::error::AppError;
 
 /// Every port, built once and provided to each request's Leptos context.
@@ -18,9 +19,9 @@ pub struct Ports {
 }
 
 impl Ports {
-    pub fn new(document: Document) -> Self {
+    pub fn new(document: Document, instance_id: InstanceId) -> Self {
         Ports {
-            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone() })),
+            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id })),
             notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes { document })),
         }
     }
@@ -35,4 +36,26 @@ impl Ports {
 fn internal(e: DbError) -> AppError {
     tracing::error!("UI request failed in the store: {e}");
     AppError::Server("The server could not read or write the document; its log has the details.".into())
+}
+
+/// A domain refusal as the page sees it: its message is meant for people; a store failure is logged.
+fn domain_error(e: DomainError) -> AppError {
+    match e {
+        DomainError::NotFound { kind, id } => AppError::NotFound(format!("{} {id} does not exist (any more).", entity_name(kind))),
+        DomainError::Invalid(message) | DomainError::NotAllowed(message) => AppError::Invalid(message),
+        DomainError::Stale(message) => AppError::Stale(message),
+        DomainError::Protected(message) => AppError::Forbidden(message),
+        DomainError::Db(e) => internal(e),
+    }
+}
+
+fn entity_name(kind: &str) -> &str {
+    match kind {
+        "notes" => "Note",
+        "branches" => "Branch",
+        "attributes" => "Attribute",
+        "attachments" => "Attachment",
+        "deletions" => "Deletion",
+        other => other,
+    }
 }
