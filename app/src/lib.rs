@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod csrf;
 pub mod error;
+pub mod layout;
 pub mod note;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -58,17 +59,9 @@ fn NotesPage() -> impl IntoView {
     let query = use_query_map();
     let selected = Memo::new(move |_| query.read().get("note"));
     provide_context(state::Workspace::new(selected));
-    // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <div class="layout" data-hydrated=move || hydrated.get().to_string()>
-            <nav class="tree" aria-label="Note tree">
-                <tree::NoteTree selected/>
-            </nav>
-            <main class="note-pane">
-                <note::NoteView note_id=selected/>
-            </main>
-        </div>
+        <layout::Layout>
+            <note::NoteView note_id=selected/>
+        </layout::Layout>
     }
 }

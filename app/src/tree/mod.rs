@@ -1,5 +1,10 @@
 //! The note tree.
+mod actions;
 pub mod api;
+mod icons;
+mod overlays;
+mod store;
 mod view;
 
-pub use view::NoteTree;
+pub use store::provide_tree;
+pub use view::{NewNoteButton, NoteTree};
