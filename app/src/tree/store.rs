@@ -56,15 +56,13 @@ pub struct TreeState {
     pub cloning: RwSignal<Option<TreeEntry>>,
     /// The row being dragged.
     pub dragging: StoredValue<Option<TreeEntry>>,
-    /// The row showing the drop indicator, and where the drop would go.
-    pub drop_hint: StoredValue<Option<(web_sys::Element, DropPosition)>, LocalStorage>,
-    navigate: StoredValue<Box<dyn Fn(&str)>, LocalStorage>,
+    /// The branch whose row shows the drop indicator, and where the drop would go.
+    pub drop_hint: StoredValue<Option<(String, DropPosition)>>,
     next_notice: StoredValue<u64>,
 }
 
 /// Creates the tree's state for this page; the layout calls it once, so its top bar and the tree share it.
 pub fn provide_tree() -> TreeState {
-    let navigate = leptos_router::hooks::use_navigate();
     let state = TreeState {
         workspace: use_workspace(),
         owner: StoredValue::new(Owner::current().unwrap_or_default()),
@@ -75,8 +73,7 @@ pub fn provide_tree() -> TreeState {
         menu: RwSignal::new(None),
         cloning: RwSignal::new(None),
         dragging: StoredValue::new(None),
-        drop_hint: StoredValue::new_local(None),
-        navigate: StoredValue::new_local(Box::new(move |path: &str| navigate(path, Default::default()))),
+        drop_hint: StoredValue::new(None),
         next_notice: StoredValue::new(0),
     };
     provide_context(state);
@@ -167,7 +164,9 @@ impl TreeState {
 
     pub fn open(&self, note_id: &str) {
         let path = format!("/?note={note_id}");
-        self.navigate.with_value(|navigate| navigate(&path));
+        // The router's navigate is not `Send`, so it is looked up under the page's owner when needed
+        // rather than kept (a kept one would be dropped on another thread after a server render).
+        self.owner.with_value(|owner| owner.with(|| leptos_router::hooks::use_navigate()(&path, Default::default())));
     }
 
     pub fn tell(&self, message: impl Into<String>, is_error: bool, undo: Option<(String, String)>) {

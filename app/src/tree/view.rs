@@ -352,9 +352,12 @@ fn drop_class(position: DropPosition) -> &'static str {
 /// Removes the drop indicator and forgets the drag.
 fn clear_drop(state: TreeState) {
     state.dragging.set_value(None);
-    if let Some((el, _)) = state.drop_hint.try_update_value(Option::take).flatten() {
-        for class in DROP_CLASSES {
-            let _ = el.class_list().remove_1(class);
+    if let Some((branch_id, _)) = state.drop_hint.try_update_value(Option::take).flatten() {
+        let selector = format!(".tree-row[data-branch-id=\"{}\"]", branch_id.replace('"', ""));
+        if let Ok(Some(el)) = document().query_selector(&selector) {
+            for class in DROP_CLASSES {
+                let _ = el.class_list().remove_1(class);
+            }
         }
     }
 }
@@ -395,17 +398,15 @@ fn drag_handlers(
             } else {
                 DropPosition::Into
             };
-            let unchanged = state.drop_hint.with_value(|h| h.as_ref().is_some_and(|(e, p)| e.is_same_node(Some(&el)) && *p == position));
+            let unchanged = state.drop_hint.with_value(|h| h.as_ref().is_some_and(|(b, p)| *b == entry.branch_id && *p == position));
             if unchanged {
                 return;
             }
-            if let Some((old, _)) = state.drop_hint.try_update_value(Option::take).flatten() {
-                for class in DROP_CLASSES {
-                    let _ = old.class_list().remove_1(class);
-                }
-            }
+            let dragging = state.dragging.get_value();
+            clear_drop(state);
+            state.dragging.set_value(dragging);
             let _ = el.class_list().add_1(drop_class(position));
-            state.drop_hint.set_value(Some((el, position)));
+            state.drop_hint.set_value(Some((entry.branch_id.clone(), position)));
         }
     };
     let drop = move |ev: ev::DragEvent| {
