@@ -62,6 +62,13 @@ async function childTitles(page: Page, parent: string | null): Promise<string[]>
   return level.locator(':scope > li > .tree-row .note-link').allTextContents();
 }
 
+/** Opens the row of `title` if it is closed (a row may come back open: its branch remembers). */
+async function expand(page: Page, title: string) {
+  const toggle = row(page, title).locator('.toggle');
+  if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  await expect(toggle).toHaveAttribute('aria-expanded', 'true');
+}
+
 /** A note of our own under root, renamed in place after "New note". */
 async function newRootNote(page: Page, title: string): Promise<Locator> {
   await page.locator('.pane-bar .new-note').click();
@@ -77,6 +84,57 @@ async function menu(page: Page, target: Locator, item: string) {
   await target.click({ button: 'right' });
   await page.locator('.context-menu .menu-item', { hasText: item }).click();
 }
+
+// First, so the README's screenshots show a few realistic notes rather than what later tests make.
+/** A few realistic notes for the screenshots. */
+async function demoNotes(page: Page) {
+  const projects = await makeNote(page, 'root', 'Projects');
+  await makeNote(page, projects.note_id, 'Canopy roadmap');
+  await makeNote(page, projects.note_id, 'Garden irrigation');
+  await makeNote(page, projects.note_id, 'deploy.sh', 'code');
+  const recipes = await makeNote(page, 'root', 'Recipes');
+  const pancakes = await makeNote(page, recipes.note_id, 'Pancakes');
+  const ramen = await makeNote(page, recipes.note_id, 'Ramen 🍜');
+  await makeNote(page, recipes.note_id, 'Shakshuka');
+  const travel = await makeNote(page, 'root', 'Travel journal');
+  await makeNote(page, travel.note_id, 'Kyoto, spring');
+  await serverFn(page, 'tree/clone', { note_id: ramen.note_id, parent_note_id: travel.note_id, prefix: 'Tokyo food' });
+  await makeNote(page, 'root', 'Reading list');
+  for (const id of [projects.branch_id, recipes.branch_id, travel.branch_id]) {
+    await serverFn(page, 'tree/expanded', { branch_id: id, expanded: 'true' });
+  }
+  return { pancakes };
+}
+
+test('screenshots: desktop with an open note, and the phone drawer at 390 px', async ({ browser }) => {
+  const desktop = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = watchErrors(desktop);
+  await open(desktop);
+  await demoNotes(desktop);
+  const welcome = (await serverFn(desktop, 'children', { parent_note_id: 'root' })).find((c: any) => c.title === 'Welcome to Canopy');
+  const started = (await serverFn(desktop, 'children', { parent_note_id: welcome.note_id }))[0];
+  await open(desktop, `/?note=${started.note_id}`);
+  await expect(row(desktop, started.title)).toHaveClass(/selected/);
+  await desktop.mouse.move(900, 700);
+  await desktop.screenshot({ path: 'screenshots/desktop.png' });
+  expect(errors).toEqual([]);
+  await desktop.close();
+
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+  const phoneErrors = watchErrors(phone);
+  await open(phone, `/?note=${started.note_id}`);
+  await expect(phone.locator('.tree-pane')).not.toBeInViewport();
+  await expect(phone.locator('article.note h1')).toBeVisible();
+  await phone.locator('.open-drawer').click();
+  await expect(phone.locator('.tree-pane')).toBeInViewport();
+  await phone.screenshot({ path: 'screenshots/phone-390.png' });
+  // Choosing a note closes the drawer and opens the note.
+  await row(phone, 'Pancakes').locator('.note-link').click();
+  await expect(phone.locator('article.note h1')).toHaveText('Pancakes');
+  await expect(phone.locator('.tree-pane')).not.toBeInViewport();
+  expect(phoneErrors).toEqual([]);
+  await phone.close();
+});
 
 test('create a child and a sibling from the menu, rename by F2 and double-click, bad titles refused', async ({ page }) => {
   const errors = watchErrors(page, true);
@@ -135,7 +193,7 @@ test('delete shows an undo notice that brings the note back', async ({ page }) =
   await makeNote(page, parent.note_id, 'Milk');
   await makeNote(page, parent.note_id, 'Bread');
   await open(page, `/?note=${parent.note_id}`);
-  await row(page, 'Shopping').locator('.toggle').click();
+  await expand(page, 'Shopping');
   await row(page, 'Milk').focus();
   await page.keyboard.press('Delete');
   await expect(page.locator('.toast')).toContainText('Deleted “Milk”');
@@ -155,7 +213,7 @@ test('drag and drop moves a note, with an indicator, and the order survives a re
   for (const t of ['Dnd one', 'Dnd two', 'Dnd three']) await makeNote(page, box.note_id, t);
   const target = await makeNote(page, 'root', 'Dnd target');
   await open(page, `/?note=${box.note_id}`);
-  await row(page, 'Dnd box').locator('.toggle').click();
+  await expand(page, 'Dnd box');
   expect(await childTitles(page, 'Dnd box')).toEqual(['Dnd one', 'Dnd two', 'Dnd three']);
 
   // Before: drop on the top quarter of "Dnd one".
@@ -179,7 +237,7 @@ test('drag and drop moves a note, with an indicator, and the order survives a re
   await page.reload();
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   expect(await childTitles(page, 'Dnd box')).toEqual(['Dnd three', 'Dnd one']);
-  await row(page, 'Dnd target').locator('.toggle').click();
+  await expand(page, 'Dnd target');
   await expect.poll(() => childTitles(page, 'Dnd target')).toEqual(['Dnd two']);
   expect(errors).toEqual([]);
   void target;
@@ -193,7 +251,7 @@ test('cut and paste moves; copy and paste as clone adds a second parent with a m
   const to = await makeNote(page, 'root', 'Clip to');
   await makeNote(page, to.note_id, 'Clip existing');
   await open(page, `/?note=${from.note_id}`);
-  await row(page, 'Clip from').locator('.toggle').click();
+  await expand(page, 'Clip from');
   await row(page, 'Clip note').focus();
   await page.keyboard.press('Control+x');
   await expect(row(page, 'Clip note')).toHaveClass(/cut/);
@@ -201,7 +259,7 @@ test('cut and paste moves; copy and paste as clone adds a second parent with a m
   await page.keyboard.press('Control+v');
   // Gone from where it was ("Clip to" is closed, so it shows nowhere for now).
   await expect(page.locator('nav.tree .note-link', { hasText: exact('Clip note') })).toHaveCount(0);
-  await row(page, 'Clip to').locator('.toggle').click();
+  await expand(page, 'Clip to');
   await expect.poll(() => childTitles(page, 'Clip to')).toEqual(['Clip existing', 'Clip note']);
   await expect(row(page, 'Clip from').locator('.toggle')).toHaveCount(0);
 
@@ -211,7 +269,7 @@ test('cut and paste moves; copy and paste as clone adds a second parent with a m
   await row(page, 'Clip from').focus();
   await page.keyboard.press('Control+Shift+V');
   await expect(row(page, 'Clip from').locator('.toggle')).toBeVisible();
-  await row(page, 'Clip from').locator('.toggle').click();
+  await expand(page, 'Clip from');
   await expect.poll(() => childTitles(page, 'Clip from')).toEqual(['Clip existing']);
   await expect(page.locator('nav.tree .tree-row', { hasText: 'Clip existing' }).locator('.clone-marker')).toHaveCount(2);
 
@@ -233,7 +291,7 @@ test('Ctrl+Up and Ctrl+Down reorder, and the order survives a reload', async ({ 
   const list = await makeNote(page, 'root', 'Order list');
   for (const t of ['Order a', 'Order b', 'Order c']) await makeNote(page, list.note_id, t);
   await open(page, `/?note=${list.note_id}`);
-  await row(page, 'Order list').locator('.toggle').click();
+  await expand(page, 'Order list');
   await row(page, 'Order c').focus();
   await page.keyboard.press('Control+ArrowUp');
   await expect.poll(() => childTitles(page, 'Order list')).toEqual(['Order a', 'Order c', 'Order b']);
@@ -307,7 +365,7 @@ test('moving a note into its own subtree shows an error and changes nothing', as
   const outer = await makeNote(page, 'root', 'Cycle outer');
   await makeNote(page, outer.note_id, 'Cycle inner');
   await open(page, `/?note=${outer.note_id}`);
-  await row(page, 'Cycle outer').locator('.toggle').click();
+  await expand(page, 'Cycle outer');
   const inner = row(page, 'Cycle inner');
   const innerBox = (await inner.boundingBox())!;
   await row(page, 'Cycle outer').dragTo(inner, { targetPosition: { x: 40, y: innerBox.height / 2 } });
@@ -346,54 +404,4 @@ test('the tree pane resizes, remembers its width, and collapses with a button an
   await expect(pane).toBeVisible();
   await page.evaluate(() => localStorage.clear());
   expect(errors).toEqual([]);
-});
-
-/** A few realistic notes for the screenshots. */
-async function demoNotes(page: Page) {
-  const projects = await makeNote(page, 'root', 'Projects');
-  await makeNote(page, projects.note_id, 'Canopy roadmap');
-  await makeNote(page, projects.note_id, 'Garden irrigation');
-  await makeNote(page, projects.note_id, 'deploy.sh', 'code');
-  const recipes = await makeNote(page, 'root', 'Recipes');
-  const pancakes = await makeNote(page, recipes.note_id, 'Pancakes');
-  const ramen = await makeNote(page, recipes.note_id, 'Ramen 🍜');
-  await makeNote(page, recipes.note_id, 'Shakshuka');
-  const travel = await makeNote(page, 'root', 'Travel journal');
-  await makeNote(page, travel.note_id, 'Kyoto, spring');
-  await serverFn(page, 'tree/clone', { note_id: ramen.note_id, parent_note_id: travel.note_id, prefix: 'Tokyo food' });
-  await makeNote(page, 'root', 'Reading list');
-  for (const id of [projects.branch_id, recipes.branch_id, travel.branch_id]) {
-    await serverFn(page, 'tree/expanded', { branch_id: id, expanded: 'true' });
-  }
-  return { pancakes };
-}
-
-test('screenshots: desktop with an open note, and the phone drawer at 390 px', async ({ browser }) => {
-  const desktop = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = watchErrors(desktop);
-  await open(desktop);
-  await demoNotes(desktop);
-  const welcome = (await serverFn(desktop, 'children', { parent_note_id: 'root' })).find((c: any) => c.title === 'Welcome to Canopy');
-  const started = (await serverFn(desktop, 'children', { parent_note_id: welcome.note_id }))[0];
-  await open(desktop, `/?note=${started.note_id}`);
-  await expect(row(desktop, started.title)).toHaveClass(/selected/);
-  await desktop.mouse.move(900, 700);
-  await desktop.screenshot({ path: 'screenshots/desktop.png' });
-  expect(errors).toEqual([]);
-  await desktop.close();
-
-  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
-  const phoneErrors = watchErrors(phone);
-  await open(phone, `/?note=${started.note_id}`);
-  await expect(phone.locator('.tree-pane')).not.toBeInViewport();
-  await expect(phone.locator('article.note h1')).toBeVisible();
-  await phone.locator('.open-drawer').click();
-  await expect(phone.locator('.tree-pane')).toBeInViewport();
-  await phone.screenshot({ path: 'screenshots/phone-390.png' });
-  // Choosing a note closes the drawer and opens the note.
-  await row(phone, 'Pancakes').locator('.note-link').click();
-  await expect(phone.locator('article.note h1')).toHaveText('Pancakes');
-  await expect(phone.locator('.tree-pane')).not.toBeInViewport();
-  expect(phoneErrors).toEqual([]);
-  await phone.close();
 });

@@ -362,6 +362,21 @@ fn clear_drop(state: TreeState) {
     }
 }
 
+/// The row under the pointer and where on it: the top quarter is "before", the bottom quarter "after".
+fn drop_position(ev: &ev::DragEvent) -> Option<(web_sys::Element, DropPosition)> {
+    let el = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok())?;
+    let rect = el.get_bounding_client_rect();
+    let y = ev.client_y() as f64 - rect.top();
+    let position = if y < rect.height() * 0.25 {
+        DropPosition::Before
+    } else if y > rect.height() * 0.75 {
+        DropPosition::After
+    } else {
+        DropPosition::Into
+    };
+    Some((el, position))
+}
+
 /// dragstart, dragover and drop of a row. The indicator is a class set on the one row under the
 /// pointer (not a signal every row watches), so dragging over 1,000 rows stays cheap.
 #[allow(clippy::type_complexity)]
@@ -387,17 +402,8 @@ fn drag_handlers(
             if dragged.is_none() || dragged.as_deref() == Some(entry.branch_id.as_str()) {
                 return;
             }
-            let Some(el) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+            let Some((el, position)) = drop_position(&ev) else { return };
             ev.prevent_default();
-            let rect = el.get_bounding_client_rect();
-            let y = ev.client_y() as f64 - rect.top();
-            let position = if y < rect.height() * 0.25 {
-                DropPosition::Before
-            } else if y > rect.height() * 0.75 {
-                DropPosition::After
-            } else {
-                DropPosition::Into
-            };
             let unchanged = state.drop_hint.with_value(|h| h.as_ref().is_some_and(|(b, p)| *b == entry.branch_id && *p == position));
             if unchanged {
                 return;
@@ -412,7 +418,8 @@ fn drag_handlers(
     let drop = move |ev: ev::DragEvent| {
         ev.prevent_default();
         let dragged = state.dragging.get_value();
-        let position = state.drop_hint.with_value(|h| h.as_ref().map(|(_, p)| *p));
+        // From the drop itself: a short drag may drop before any dragover reached this row.
+        let position = drop_position(&ev).map(|(_, p)| p);
         clear_drop(state);
         if let (Some(dragged), Some(position)) = (dragged, position) {
             if dragged.branch_id != entry.branch_id {
