@@ -119,11 +119,18 @@ fn the_path_to_a_clone_prefers_the_parent_the_tree_shows_open() {
     let b = create(&doc, "root", "B");
     let note = create(&doc, &a, "Shared");
     doc.write_with(&source(), |tx| domain::branches::clone_note(tx, &note, &b, Some("via B".into()))).unwrap();
-    let path = doc.read(|conn| tree_view::path_to(conn, &note)).unwrap().unwrap();
-    assert_eq!(path, ["root", a.as_str(), note.as_str()]);
-    doc.write_with(&source(), |tx| domain::branches::set_expanded(tx, &format!("root_{b}"), true)).unwrap();
-    let path = doc.read(|conn| tree_view::path_to(conn, &note)).unwrap().unwrap();
-    assert_eq!(path, ["root", b.as_str(), note.as_str()]);
+    let path_now = || doc.read(|conn| tree_view::path_to(conn, &note)).unwrap().unwrap();
+    let via_a = ["root", a.as_str(), note.as_str()];
+    let via_b = ["root", b.as_str(), note.as_str()];
+    assert!(path_now() == via_a || path_now() == via_b);
+    let expand = |parent: &str, open: bool| {
+        doc.write_with(&source(), |tx| domain::branches::set_expanded(tx, &format!("root_{parent}"), open)).unwrap()
+    };
+    expand(&a, true);
+    assert_eq!(path_now(), via_a);
+    expand(&a, false);
+    expand(&b, true);
+    assert_eq!(path_now(), via_b);
 }
 
 /// Calls a server function the way the page does (a form POST); returns the status and the JSON body.
@@ -179,7 +186,8 @@ async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
     assert!(error.to_string().contains("cycle"), "{error}");
     for (branch, target) in [("none_root", "root"), (outer_branch.as_str(), "_hidden")] {
         let (status, _) = call(&base, "tree/move", &[("branch_id", branch), ("position", "Into"), ("target", target)]).await;
-        assert_eq!(status, 400, "{branch} into {target}");
+        // A new Canopy document may have no `_hidden` yet: a refusal either way.
+        assert!(matches!(status, 400 | 404), "{branch} into {target}: {status}");
     }
     let (status, _) = call(&base, "tree/delete", &[("branch_id", "none_root")]).await;
     assert_eq!(status, 400);
