@@ -21,10 +21,11 @@ use regex::Regex;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::content::{encode_uri_component, escape_html};
 use super::error::{EtapiError, EtapiResult};
-use crate::domain::notes::live_note;
 use super::EtapiState;
 use crate::db::{attachments, tree};
+use crate::domain::notes::live_note;
 use crate::entities::{self, Attribute, BlobContent, Branch, Note};
 
 pub fn routes() -> Router<EtapiState> {
@@ -531,34 +532,6 @@ pub fn sanitize_filename(name: &str) -> String {
     s
 }
 
-/// JS `encodeURIComponent`.
-pub fn encode_uri_component(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `escape-html`.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 struct AttachmentRes {
     image: Regex,

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
-use super::notes::note_json;
+use super::graph::note_json;
 use crate::domain::notes::{content_for, is_string_note, live_note};
 use super::wire::{BranchJson, NoteWithBranch};
 use super::{EtapiState, RawBody};
@@ -775,7 +775,7 @@ async fn import_zip(
 // Markdown → HTML for notes exported as markdown (the common block and inline syntax).
 
 fn md_inline(s: &str) -> String {
-    let esc = super::export::escape_html;
+    let esc = super::content::escape_html;
     let mut out = String::new();
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
@@ -876,7 +876,7 @@ pub fn markdown_to_html(md: &str) -> String {
                 i += 1;
             }
             let class = if lang.is_empty() { String::new() } else { format!(" class=\"language-{lang}\"") };
-            out.push_str(&format!("<pre><code{class}>{}\n</code></pre>\n", super::export::escape_html(&code.join("\n"))));
+            out.push_str(&format!("<pre><code{class}>{}\n</code></pre>\n", super::content::escape_html(&code.join("\n"))));
             i += 1;
             continue;
         }

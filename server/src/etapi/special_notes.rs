@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
 use crate::db::graph::Graph;
-use super::notes::note_json;
+use super::graph::note_json;
 use super::wire::NoteJson;
 use super::EtapiState;
 use crate::db::tree::{self, NewNote};
