@@ -4,8 +4,9 @@ use rusqlite::Connection;
 
 use super::branches::Deleted;
 use super::{links, DomainError, DomainResult};
+use crate::db::graph::Graph;
 use crate::db::{deletion, entity_changes, revisions, tree, WriteTx};
-use crate::entities::{self, BlobContent, Branch, Note, NOTE_TYPES};
+use crate::entities::{self, Attribute, BlobContent, Branch, Note, NOTE_TYPES};
 
 /// The longest title the UI may set (Trilium has no limit; a title is one line of the tree).
 pub const MAX_TITLE_CHARS: usize = 1000;
@@ -64,8 +65,8 @@ fn check_note_type(note_type: &str) -> DomainResult<()> {
 }
 
 /// `notes.createNewNote` (with `createNewNoteWithTarget`'s `after`): checks the parent as Trilium does
-/// (no children in launchers, `_hidden`, options...), writes the note, its content and its branch, then
-/// scans the content for links.
+/// (no children in launchers, `_hidden`, options...), writes the note, its content and its branch, scans
+/// the content for links and copies the parent's `child:` attributes.
 pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, Branch)> {
     let parent = live_note(tx.conn(), &p.parent_note_id)?;
     check_note_type(&p.note_type)?;
@@ -107,8 +108,25 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, B
         entity_changes::put_note_reordering(tx, &parent.note_id)?;
     }
     links::scan_for_links(tx, &note.note_id)?;
+    copy_child_attributes(tx, &parent.note_id, &note.note_id)?;
     let note = entities::get(tx.conn(), &note.note_id)?;
     Ok((note, branch))
+}
+
+/// `copyChildAttributes`: every `child:<name>` attribute in effect on the parent (owned or inherited)
+/// becomes a `<name>` attribute of the new note, with the same type, value, position and inheritability.
+fn copy_child_attributes(tx: &mut WriteTx<'_>, parent_note_id: &str, note_id: &str) -> DomainResult<()> {
+    let templates: Vec<Attribute> = Graph::new(tx.conn())
+        .attributes(parent_note_id)?
+        .into_iter()
+        .filter(|a| a.name.starts_with("child:"))
+        .collect();
+    for t in templates {
+        let mut a = Attribute::new(note_id, &t.attr_type, &t.name["child:".len()..], &t.value);
+        a.is_inheritable = t.is_inheritable;
+        super::attributes::save(tx, a, Some(t.position))?;
+    }
+    Ok(())
 }
 
 /// A title the UI may set: not blank, at most [`MAX_TITLE_CHARS`].

@@ -173,6 +173,15 @@ fn a_note_is_created_after_a_sibling() {
     assert_eq!(mb.note_position, 20);
     assert_eq!(ids(&d.children(&p.note_id)), [a.note_id.as_str(), m.note_id.as_str(), b.note_id.as_str()]);
     d.assert_exact("create after");
+    // The parent's `child:` attributes (owned or inherited) become the new note's own.
+    d.write(|tx| {
+        attributes::create(tx, &p.note_id, NewAttribute { kind: AttributeKind::Label, name: "child:status".into(), value: "new".into(), is_inheritable: false })
+    })
+    .unwrap();
+    let (kid, _) = d.text_note(&p.note_id, "kid");
+    let owned = d.read(|c| attributes::owned(c, &kid.note_id));
+    assert_eq!(owned.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect::<Vec<_>>(), [("status", "new")]);
+    d.assert_exact("child attributes");
     assert!(matches!(d.write(|tx| notes::create_note(tx, text("missing0001", "x", ""))), Err(DomainError::NotFound { kind: "notes", .. })));
 }
 
