@@ -6,7 +6,7 @@ use super::branches::Deleted;
 use super::{links, DomainError, DomainResult};
 use crate::db::graph::Graph;
 use crate::db::{deletion, entity_changes, revisions, tree, WriteTx};
-use crate::entities::{self, Attribute, BlobContent, Branch, Note, NOTE_TYPES};
+use crate::entities::{self, Attribute, Blob, BlobContent, Branch, Note, NOTE_TYPES};
 
 /// The longest title the UI may set (Trilium has no limit; a title is one line of the tree).
 pub const MAX_TITLE_CHARS: usize = 1000;
@@ -171,8 +171,9 @@ pub fn set_type(tx: &mut WriteTx<'_>, note_id: &str, note_type: &str, mime: Opti
 }
 
 /// The editor's save (Trilium's `updateNoteData`): refused as `Stale` when the note's blobId is no longer
-/// `expected_blob_id` (`None`: the note had no content yet); a revision first when Trilium's revision
-/// interval rule says so; then the content with its links saved.
+/// `expected_blob_id` (`None`: the note had no content yet); the same content again writes nothing;
+/// otherwise a revision first when Trilium's revision interval rule says so, then the content with its
+/// links saved.
 pub fn save_content(
     tx: &mut WriteTx<'_>,
     note_id: &str,
@@ -182,6 +183,10 @@ pub fn save_content(
     let note = writable_note(tx.conn(), note_id)?;
     if note.blob_id.as_deref() != expected_blob_id {
         return Err(DomainError::Stale(format!("Note '{note_id}' was changed elsewhere since it was loaded.")));
+    }
+    // The same content again changes nothing, so nothing is written (not even a revision).
+    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
+        return Ok(note);
     }
     revisions::save_revision_if_needed(tx, &note)?;
     let mut note = entities::get::<Note>(tx.conn(), note_id)?;

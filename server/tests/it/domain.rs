@@ -325,6 +325,9 @@ fn a_stale_save_is_refused_and_writes_nothing() {
     assert!(matches!(stale, Err(DomainError::Stale(_))), "{stale:?}");
     assert_eq!(d.state(), before);
     assert_eq!(d.read(|c| notes::content(c, &n.note_id)).to_text(), "<p>mine</p>");
+    // The same content again writes nothing.
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), saved.blob_id.as_deref())).unwrap();
+    assert_eq!(d.state(), before);
     // With the current blobId it goes through.
     d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>next</p>".into()), saved.blob_id.as_deref())).unwrap();
     d.assert_exact("second save");
