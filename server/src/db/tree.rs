@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::entity_changes;
 use super::{revisions, DbError, SqlResult, WriteTx};
-use crate::entities::{self, Blob, BlobContent, Branch, Note};
+use crate::entities::{self, Attribute, Blob, BlobContent, Branch, Note};
 
 /// Parameters of [`create_note`].
 #[derive(Debug, Clone)]
@@ -410,6 +410,29 @@ pub fn set_expanded(conn: &Connection, branch_id: &str, expanded: bool) -> SqlRe
 /// Live parent branches of a note.
 pub fn parent_branches(conn: &Connection, note_id: &str) -> SqlResult<Vec<Branch>> {
     entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY notePosition, branchId", [note_id])
+}
+
+/// The note's oldest live parent branch (Trilium's "first" one, e.g. the one an export starts from).
+pub fn first_parent_branch(conn: &Connection, note_id: &str) -> SqlResult<Option<Branch>> {
+    Ok(entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY rowid LIMIT 1", [note_id])?.pop())
+}
+
+/// The note's live attributes in position order.
+pub fn owned_attributes(conn: &Connection, note_id: &str) -> SqlResult<Vec<Attribute>> {
+    entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId", [note_id])
+}
+
+/// Live labels called `name`, oldest first.
+pub fn labels_named(conn: &Connection, name: &str) -> SqlResult<Vec<Attribute>> {
+    entities::load_where(conn, "type = 'label' AND name = ?1 AND isDeleted = 0 ORDER BY rowid", [name])
+}
+
+/// A blob's content as text (SQLite's `CAST(content AS TEXT)`), `None` if there is no such blob.
+pub fn blob_text(conn: &Connection, blob_id: &str) -> SqlResult<Option<String>> {
+    Ok(conn
+        .query_row("SELECT CAST(content AS TEXT) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// Live children of a note in tree order.

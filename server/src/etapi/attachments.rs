@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::error::{EtapiError, EtapiResult};
 use super::content::content_response;
+use super::error::{EtapiError, EtapiResult};
 use super::validate::{self, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::AttachmentJson;
 use super::{EtapiState, RawBody};

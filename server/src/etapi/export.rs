@@ -26,7 +26,7 @@ use super::error::{EtapiError, EtapiResult};
 use super::EtapiState;
 use crate::db::{attachments, tree};
 use crate::domain::notes::live_note;
-use crate::entities::{self, Attribute, BlobContent, Branch, Note};
+use crate::entities::{BlobContent, Branch, Note};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new().route("/notes/{note_id}/export", get(export_note))
@@ -148,10 +148,7 @@ async fn export_note(
             }
         };
         // Trilium exports the note's first parent branch (so the prefix comes along).
-        let branch: Branch = entities::load_where::<Branch>(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY rowid", [&note_id])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| EtapiError::note_not_found(&note_id))?;
+        let branch = tree::first_parent_branch(conn, &note_id)?.ok_or_else(|| EtapiError::note_not_found(&note_id))?;
         export_to_zip(conn, &branch, format)
     })
     .await?;
@@ -281,11 +278,7 @@ impl Builder<'_> {
         existing: &mut HashMap<String, i64>,
     ) -> EtapiResult<Option<NoteMeta>> {
         let note = live_note(self.conn, &branch.note_id)?;
-        let owned: Vec<Attribute> = entities::load_where(
-            self.conn,
-            "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId",
-            [&note.note_id],
-        )?;
+        let owned = tree::owned_attributes(self.conn, &note.note_id)?;
         if owned.iter().any(|a| a.attr_type == "label" && a.name == "excludeFromExport") {
             return Ok(None);
         }
