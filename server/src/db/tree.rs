@@ -385,6 +385,21 @@ pub fn shift_positions_after(tx: &mut WriteTx<'_>, parent: &str, pivot: i64) -> 
     shift_siblings(tx.conn(), parent, ">", pivot)
 }
 
+/// Gives children of `parent` new positions with plain SQL (as Trilium's sort does: positions are not
+/// hashed), plus one `note_reordering` change when anything moved.
+pub fn set_child_positions(tx: &mut WriteTx<'_>, parent: &str, positions: &[(String, i64)]) -> SqlResult<()> {
+    for (branch_id, position) in positions {
+        tx.conn().execute(
+            "UPDATE branches SET notePosition = ?1 WHERE branchId = ?2 AND parentNoteId = ?3",
+            params![position, branch_id, parent],
+        )?;
+    }
+    if !positions.is_empty() {
+        entity_changes::put_note_reordering(tx, parent)?;
+    }
+    Ok(())
+}
+
 /// Sets positions of a parent's children in the given order (10, 20, ...), plain SQL
 /// plus one `note_reordering` change, like Trilium's sort.
 pub fn reorder_children(tx: &mut WriteTx<'_>, parent_note_id: &str, branch_ids_in_order: &[&str]) -> SqlResult<()> {

@@ -109,7 +109,9 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, B
     }
     links::scan_for_links(tx, &note.note_id)?;
     copy_child_attributes(tx, &parent.note_id, &note.note_id)?;
+    super::branches::sort_children_if_needed(tx, &parent.note_id)?;
     let note = entities::get(tx.conn(), &note.note_id)?;
+    let branch = super::branches::live_branch(tx.conn(), &branch.branch_id)?;
     Ok((note, branch))
 }
 
@@ -157,7 +159,11 @@ pub fn rename(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> DomainResult<
     if note.title == title {
         return Ok(note);
     }
-    Ok(tree::update_note_title(tx, note_id, title)?)
+    let note = tree::update_note_title(tx, note_id, title)?;
+    for parent in tree::parent_branches(tx.conn(), note_id)? {
+        super::branches::sort_children_if_needed(tx, &parent.parent_note_id)?;
+    }
+    Ok(note)
 }
 
 /// Changes type and mime (`mime` `None`: the type's default mime), as Trilium's `setNoteTypeMime`.

@@ -503,3 +503,47 @@ fn expanded_and_prefix() {
     assert_eq!(without.prefix, None);
     d.assert_exact("prefix");
 }
+
+#[test]
+fn children_of_a_sorted_note_stay_sorted() {
+    let d = new_doc();
+    let (p, _) = d.text_note("root", "P");
+    let label = |note: &str, name: &str, value: &str| {
+        d.write(|tx| attributes::create(tx, note, NewAttribute { kind: AttributeKind::Label, name: name.into(), value: value.into(), is_inheritable: false }))
+            .unwrap()
+    };
+    let (b, bb) = d.text_note(&p.note_id, "beta");
+    let (a, ab) = d.text_note(&p.note_id, "Alpha");
+    let titles = || {
+        d.children(&p.note_id).iter().map(|(id, _)| d.note(id).title).collect::<Vec<_>>()
+    };
+    assert_eq!(titles(), ["beta", "Alpha"]);
+    // Adding #sorted sorts by title, case-insensitively, at positions 10, 20, ...
+    let sorted = label(&p.note_id, "sorted", "");
+    assert_eq!(titles(), ["Alpha", "beta"]);
+    assert_eq!(d.children(&p.note_id).iter().map(|(_, pos)| *pos).collect::<Vec<_>>(), [10, 20]);
+    d.assert_exact("sorted");
+    // New notes, moves and renames keep the order.
+    d.text_note(&p.note_id, "gamma");
+    d.text_note(&p.note_id, "Delta");
+    assert_eq!(titles(), ["Alpha", "beta", "Delta", "gamma"]);
+    d.write(|tx| branches::move_branch(tx, &ab.branch_id, MoveTo::After { branch_id: bb.branch_id.clone() })).unwrap();
+    assert_eq!(titles(), ["Alpha", "beta", "Delta", "gamma"]);
+    d.write(|tx| notes::rename(tx, &a.note_id, "omega")).unwrap();
+    assert_eq!(titles(), ["beta", "Delta", "gamma", "omega"]);
+    // #top goes first whatever the direction; #sortDirection=desc reverses the rest.
+    label(&b.note_id, "top", "");
+    label(&p.note_id, "sortDirection", "desc");
+    assert_eq!(titles(), ["beta", "omega", "gamma", "Delta"]);
+    d.assert_exact("sorted, desc, top");
+    // #sorted=off stops it: a move stays where it was put.
+    d.write(|tx| attributes::update(tx, &sorted.attribute_id, "sorted", "off", false)).unwrap();
+    let delta = d.children(&p.note_id).iter().find(|(id, _)| d.note(id).title == "Delta").unwrap().0.clone();
+    let first = d.children(&p.note_id)[0].0.clone();
+    d.write(|tx| {
+        branches::move_branch(tx, &Branch::id_for(&p.note_id, &delta), MoveTo::Before { branch_id: Branch::id_for(&p.note_id, &first) })
+    })
+    .unwrap();
+    assert_eq!(titles()[0], "Delta");
+    d.assert_exact("sorted off");
+}
