@@ -147,7 +147,7 @@ fn moves_into_before_and_after_place_branches_as_trilium_does() {
     assert_eq!(into.branch_id, Branch::id_for(&q.note_id, &b.note_id));
     assert_eq!(into.note_position, 0);
     assert!(d.branch(&bb.branch_id).is_deleted);
-    assert_eq!(d.note(&b.note_id).is_deleted, false);
+    assert!(!d.note(&b.note_id).is_deleted);
     let into2 = d.write(|tx| branches::move_branch(tx, &cb.branch_id, MoveTo::Into { parent_note_id: q.note_id.clone() })).unwrap();
     assert_eq!(into2.note_position, 10);
     assert_eq!(ids(&d.children(&p.note_id)), [a.note_id.as_str()]);
