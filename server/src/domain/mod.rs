@@ -5,6 +5,10 @@
 //! operations in one transaction, and each read takes a plain [`rusqlite::Connection`]. The rules are
 //! Trilium 0.63.7's (its services, not its HTTP layer): front ends only translate wire formats and map
 //! [`DomainError`] to their own error type. SQL stays in the store (`db/`, `entities/`).
+//!
+//! A caller runs an operation in its own transaction, off the async workers, e.g.
+//! `document.write_with(&source, |tx| domain::notes::rename(tx, note_id, title))` or
+//! `document.read_with(|conn| domain::attributes::inherited(conn, note_id))` inside `spawn_blocking`.
 
 pub mod attachments;
 pub mod attributes;
