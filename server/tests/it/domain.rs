@@ -561,3 +561,12 @@ fn an_inherited_new_notes_on_top_puts_new_notes_first() {
     assert_eq!(ids(&d.children(&p.note_id)), [top.note_id.as_str(), first.note_id.as_str()]);
     d.assert_exact("new notes on top");
 }
+
+#[test]
+fn a_store_failure_shows_no_database_text() {
+    let e = DomainError::from(canopy::db::DbError::Sqlite(rusqlite::Error::InvalidColumnName("secretColumn".into())));
+    assert!(matches!(e, DomainError::Db(_)));
+    assert!(!e.user_message().contains("secretColumn"), "{}", e.user_message());
+    let missing = DomainError::from(canopy::db::DbError::not_found("notes", "abc123"));
+    assert_eq!(missing.user_message(), "Note 'abc123' not found.");
+}
