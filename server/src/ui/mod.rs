@@ -38,24 +38,14 @@ fn internal(e: DbError) -> AppError {
     AppError::Server("The server could not read or write the document; its log has the details.".into())
 }
 
-/// A domain refusal as the page sees it: its message is meant for people; a store failure is logged.
+/// A domain refusal as the page sees it (the domain's words for people); a store failure is logged.
 fn domain_error(e: DomainError) -> AppError {
+    let message = e.user_message();
     match e {
-        DomainError::NotFound { kind, id } => AppError::NotFound(format!("{} {id} does not exist (any more).", entity_name(kind))),
-        DomainError::Invalid(message) | DomainError::NotAllowed(message) => AppError::Invalid(message),
-        DomainError::Stale(message) => AppError::Stale(message),
-        DomainError::Protected(message) => AppError::Forbidden(message),
+        DomainError::NotFound { .. } => AppError::NotFound(message),
+        DomainError::Invalid(_) | DomainError::NotAllowed(_) => AppError::Invalid(message),
+        DomainError::Stale(_) => AppError::Stale(message),
+        DomainError::Protected(_) => AppError::Forbidden(message),
         DomainError::Db(e) => internal(e),
-    }
-}
-
-fn entity_name(kind: &str) -> &str {
-    match kind {
-        "notes" => "Note",
-        "branches" => "Branch",
-        "attributes" => "Attribute",
-        "attachments" => "Attachment",
-        "deletions" => "Deletion",
-        other => other,
     }
 }
