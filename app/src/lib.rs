@@ -12,14 +12,21 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
+/// The session's CSRF token, which the server provides for each page it renders. The shell puts it
+/// into `<meta name="csrf-token">`, where the page's calls read it for their `X-CSRF-Token` header.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
 /// The HTML document around the app; rendered only on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let csrf_token = use_context::<CsrfToken>().map(|token| token.0).unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="csrf-token" content=csrf_token/>
                 <HydrationScripts options/>
                 <MetaTags/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
