@@ -23,7 +23,21 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
     }
     let config = std::fs::read_to_string(data_dir.join("config.ini")).unwrap();
-    for needle in ["[General]", "[Network]", "[Sync]", "host=", "port=", "syncServerHost=", "syncServerTimeout=", "syncProxy="] {
+    for needle in [
+        "[General]",
+        "[Network]",
+        "[Sync]",
+        "host=",
+        "port=",
+        "noAuthentication=false",
+        "https=false",
+        "certPath=",
+        "keyPath=",
+        "trustedReverseProxy=false",
+        "syncServerHost=",
+        "syncServerTimeout=",
+        "syncProxy=",
+    ] {
         assert!(config.contains(needle), "config.ini lacks {needle}");
     }
     assert!(data_dir.join("document.db").is_file());
