@@ -1,8 +1,14 @@
 //! Canopy's web UI: components and server functions shared by the server (SSR) and the browser (hydrate).
 #![recursion_limit = "256"]
 
-pub mod notes;
-mod tree;
+pub mod attributes;
+pub mod csrf;
+pub mod error;
+pub mod note;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod state;
+pub mod tree;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -12,14 +18,9 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-/// The session's CSRF token, which the server provides for each page it renders. The shell puts it
-/// into `<meta name="csrf-token">`, where the page's calls read it for their `X-CSRF-Token` header.
-#[derive(Clone, Debug)]
-pub struct CsrfToken(pub String);
-
 /// The HTML document around the app; rendered only on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    let csrf_token = use_context::<CsrfToken>().map(|token| token.0).unwrap_or_default();
+    let csrf_token = use_context::<csrf::CsrfToken>().map(|token| token.0).unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
 fn NotesPage() -> impl IntoView {
     let query = use_query_map();
     let selected = Memo::new(move |_| query.read().get("note"));
+    provide_context(state::Workspace::new(selected));
     // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
@@ -67,7 +69,7 @@ fn NotesPage() -> impl IntoView {
                 <tree::NoteTree selected/>
             </nav>
             <main class="note-pane">
-                <notes::NoteView note_id=selected/>
+                <note::NoteView note_id=selected/>
             </main>
         </div>
     }

@@ -1,7 +1,6 @@
 //! The HTTP surface: the server-rendered UI, its server functions and static assets, behind the
 //! one gate ([`crate::auth::gate`]) that every request passes.
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::{middleware, routing::get, Json, Router};
@@ -11,7 +10,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use crate::auth::{AuthState, Session};
 use crate::db::Document;
 use crate::sync::{hub::HubState, local_api::LocalApiState, setup::SetupState};
-use crate::ui::DocumentNotes;
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
@@ -38,7 +36,7 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let notes = app::notes::ssr::Notes(Arc::new(DocumentNotes { document: state.document.clone() }));
+    let ports = crate::ui::Ports::new(state.document.clone());
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -48,11 +46,11 @@ pub fn router(state: AppState) -> Router {
             &state,
             routes,
             move || {
-                provide_context(notes.clone());
+                ports.provide();
                 // The gate put the session into the request; the shell renders its CSRF token.
                 let session = use_context::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<Session>().cloned());
                 if let Some(session) = session {
-                    provide_context(app::CsrfToken(session.csrf_token));
+                    provide_context(app::csrf::CsrfToken(session.csrf_token));
                 }
             },
             move || app::shell(shell_options.clone()),

@@ -18,6 +18,8 @@ pub mod schema;
 pub mod sessions;
 pub mod sector_cache;
 pub mod tree;
+pub mod tree_view;
+pub mod note_view;
 pub mod deletion;
 pub mod revisions;
 

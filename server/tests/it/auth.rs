@@ -165,7 +165,7 @@ async fn a_login_opens_a_session_that_pages_and_server_functions_accept() {
     let html = browser.load_page().await;
     assert!(html.contains("Welcome to Canopy"), "{html}");
     assert_eq!(browser.csrf.len(), 43);
-    let children: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     assert!(children.iter().any(|c| c.title == "Welcome to Canopy"));
     let status = browser.http.get(format!("{}/api/canopy/sync-status", node.url())).send().await.unwrap();
     assert_eq!(status.status(), StatusCode::OK);
@@ -300,7 +300,7 @@ async fn sessions_survive_a_restart_last_a_day_or_three_weeks_and_expire() {
     let mut browser = Browser::logged_in(&node).await;
     node.restart().await;
     browser.load_page().await;
-    let children: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     assert!(!children.is_empty(), "the session and its CSRF token survived the restart");
     let in_document: i64 = node
         .document()
@@ -379,7 +379,7 @@ async fn without_authentication_pages_need_no_login_but_calls_still_need_the_tok
     let node = Node::with_config("[General]\nnoBackup=true\nnoAuthentication=true\n").await;
     let mut browser = Browser::new(&node.url());
     browser.load_page().await;
-    let children: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     assert!(!children.is_empty());
     let forged = browser.server_fn_response("children", ("parent_note_id", "root"), None).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
@@ -418,7 +418,7 @@ async fn https_serves_the_ui_with_a_secure_cookie() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie(response.headers()).contains("; Secure"), "{}", set_cookie(response.headers()));
     browser.load_page().await;
-    let children: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     assert!(!children.is_empty());
     // Plain http on the https port gets nothing.
     let plain = reqwest::get(format!("http://{}/login", instance.addr)).await;

@@ -49,16 +49,16 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
     assert!(!html.contains("_hidden"));
 
     // The server functions behind expanding a note and opening one.
-    let children: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     let welcome = children.iter().find(|c| c.title == "Welcome to Canopy").expect("welcome note");
     assert!(welcome.has_children);
-    let grandchildren: Vec<app::notes::TreeEntry> = browser.server_fn("children", ("parent_note_id", welcome.note_id.as_str())).await;
+    let grandchildren: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", welcome.note_id.as_str())).await;
     let titles: Vec<&str> = grandchildren.iter().map(|c| c.title.as_str()).collect();
     assert_eq!(titles, ["Getting started", "Syncing with Trilium", "Where things are stored"]);
-    let note: Option<app::notes::NoteDetail> = browser.server_fn("note", ("note_id", grandchildren[0].note_id.as_str())).await;
+    let note: Option<app::note::api::NoteDetail> = browser.server_fn("note", ("note_id", grandchildren[0].note_id.as_str())).await;
     let note = note.expect("the note exists");
     assert_eq!(note.title, "Getting started");
-    assert!(matches!(note.body, app::notes::NoteBody::Html(ref html) if html.contains("make run")));
+    assert!(matches!(note.body, app::note::api::NoteBody::Html(ref html) if html.contains("make run")));
     let missing = browser.server_fn_response("children", ("parent_note_id", "nope"), Some(&browser.csrf)).await;
     assert!(missing.status().is_server_error() || missing.status().is_client_error());
 
@@ -77,8 +77,8 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
 async fn note_html_from_elsewhere_cannot_run_script() {
     let hub = Node::hub().await;
     let id = hub.create_note("root", "Hostile", "<p>hi</p><script>alert(1)</script><img src=x onerror=alert(2)>");
-    let note: Option<app::notes::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
-    let app::notes::NoteBody::Html(html) = note.unwrap().body else { panic!("a text note") };
+    let note: Option<app::note::api::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
+    let app::note::api::NoteBody::Html(html) = note.unwrap().body else { panic!("a text note") };
     assert!(html.contains("<p>hi</p>"));
     assert!(!html.contains("script") && !html.contains("onerror"), "{html}");
 }
@@ -168,8 +168,8 @@ async fn text_stored_as_a_blob_by_trilium_reads_as_text() {
             .unwrap();
         assert_eq!(kind, "blob");
     }
-    let note: Option<app::notes::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
-    assert_eq!(note.unwrap().body, app::notes::NoteBody::Html("<p>stored as BLOB</p>".into()));
+    let note: Option<app::note::api::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
+    assert_eq!(note.unwrap().body, app::note::api::NoteBody::Html("<p>stored as BLOB</p>".into()));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The note tree: rendered on the server to the first level, expanded in the browser on demand.
-use crate::notes::{list_children, TreeEntry};
+use super::api::{list_children, TreeEntry};
 use leptos::prelude::*;
 
 #[component]

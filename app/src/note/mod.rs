@@ -1,0 +1,5 @@
+//! The note pane.
+pub mod api;
+mod view;
+
+pub use view::NoteView;

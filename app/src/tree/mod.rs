@@ -1,0 +1,5 @@
+//! The note tree.
+pub mod api;
+mod view;
+
+pub use view::NoteTree;
