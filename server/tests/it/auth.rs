@@ -322,6 +322,21 @@ async fn sessions_survive_a_restart_last_a_day_or_three_weeks_and_expire() {
     assert!(remember);
     assert!((expires - created - 21 * DAY_MS).abs() < 60_000, "three weeks");
 
+    // Use slides the expiry forward; a remembered cookie is sent again with its three weeks.
+    {
+        let conn = rusqlite::Connection::open(node.data_dir().join("sessions.db")).unwrap();
+        conn.execute("UPDATE sessions SET expiresMs = expiresMs - 3600000", []).unwrap();
+    }
+    let page = remembered.http.get(format!("{}/", node.url())).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(set_cookie(page.headers()).contains("; Max-Age=1814400"), "{}", set_cookie(page.headers()));
+    let page = browser.http.get(format!("{}/", node.url())).send().await.unwrap();
+    assert!(set_cookie(page.headers()).is_empty(), "a browser-session cookie needs no new copy");
+    for (remember, created, expires) in stored_sessions(&node) {
+        let lifetime = if remember { 21 * DAY_MS } else { DAY_MS };
+        assert!(expires - created > lifetime, "moved forward past its first expiry");
+    }
+
     // An expired session is refused, and forgotten at the next start.
     {
         let conn = rusqlite::Connection::open(node.data_dir().join("sessions.db")).unwrap();
@@ -459,6 +474,38 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     fail_logins(&node, "203.0.113.1", canopy::login_limit::MAX_FAILURES).await;
     assert_eq!(fail_logins(&node, "203.0.113.1", 1).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(fail_logins(&node, "203.0.113.2", 1).await, StatusCode::UNAUTHORIZED, "another client behind the proxy");
+
+    // A trusted proxy that terminates https gets a Secure cookie, and its forwarded host is the origin.
+    let login = |proto: &'static str| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", node.url()))
+            .header("X-Forwarded-For", "203.0.113.3")
+            .header("X-Forwarded-Proto", proto)
+            .header("X-Forwarded-Host", "notes.example")
+            .header("Origin", "https://notes.example")
+            .form(&[("password", PASSWORD)])
+            .send()
+    };
+    let response = login("https").await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(response.headers()).contains("; Secure"), "{}", set_cookie(response.headers()));
+    let response = login("http").await.unwrap();
+    assert!(!set_cookie(response.headers()).contains("Secure"));
+    // Without the trust, the same headers are a cross-site post to 127.0.0.1.
+    let untrusted = Node::hub().await;
+    ensure_password(&untrusted);
+    let response = reqwest::Client::new()
+        .post(format!("{}/login", untrusted.url()))
+        .header("X-Forwarded-Host", "notes.example")
+        .header("Origin", "https://notes.example")
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread")]
