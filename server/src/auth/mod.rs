@@ -118,11 +118,18 @@ impl AuthState {
 
 /// A logged-in browser. The gate puts it into the request's extensions; handlers take it as an
 /// extractor (a handler that requires one answers 401 without it).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Session {
     /// The token the page must send back with every state-changing call.
     pub csrf_token: String,
     id_hash: String,
+}
+
+/// Never prints the token: a debug log line must not hand it out.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -234,11 +241,12 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
             }
             Some(stored)
         }
-        // Without authentication a page still gets a session: the CSRF token needs one.
+        // Without authentication a page still gets a session: the CSRF token needs one. A browser
+        // session's cookie is enough (the next one is made as silently), and the row lasts a day.
         None if auth.settings.no_authentication && access == Access::Page => {
-            match auth.blocking(|store| store.create(true)).await {
+            match auth.blocking(|store| store.create(false)).await {
                 Ok((id, stored)) => {
-                    new_cookie = Some(auth.session_cookie(&id, true, secure));
+                    new_cookie = Some(auth.session_cookie(&id, false, secure));
                     Some(stored)
                 }
                 Err(e) => return internal_error(e),

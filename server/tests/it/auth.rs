@@ -109,7 +109,7 @@ fn set_cookie(headers: &HeaderMap) -> String {
 }
 
 fn max_change_id(node: &Node) -> i64 {
-    node.document().read(|c| Ok(canopy::db::entity_changes::max_id(c)?)).unwrap()
+    node.document().read(canopy::db::entity_changes::max_id).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
