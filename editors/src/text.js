@@ -241,6 +241,8 @@ function config({ html, searchNotes, openNote, uploadImage }) {
     licenseKey: 'GPL',
     initialData: html ?? '',
     placeholder: 'Write here. Type @ to link to another note.',
+    // The GPL edition shows CKEditor's logo; keep it small, inside the bottom corner of the editable area.
+    ui: { poweredBy: { position: 'inside', side: 'right', label: null } },
     plugins: [
       Essentials, Paragraph, Heading, Autoformat, TextTransformation, PasteFromOffice, RemoveFormat,
       Bold, Italic, Underline, Strikethrough, Code, Subscript, Superscript, FontColor, FontBackgroundColor, FontSize,
