@@ -70,8 +70,14 @@ class UploadAdapter {
 
   async upload() {
     const file = await this.loader.file;
-    const { src } = await this.uploadImage(file);
-    if (!src) throw new Error('the upload returned no image address');
+    let src;
+    try {
+      ({ src } = await this.uploadImage(file));
+    } catch (error) {
+      // CKEditor shows a rejection's text as a warning (see Notices) and takes the placeholder out again.
+      throw `The image was not added: ${error?.message ?? error}`;
+    }
+    if (!src) throw 'The image was not added: the upload returned no address.';
     return { default: src };
   }
 
@@ -82,6 +88,25 @@ function uploadAdapterPlugin(editor) {
   const uploadImage = editor.config.get('canopy.uploadImage');
   editor.plugins.get('FileRepository').createUploadAdapter = (loader) =>
     uploadImage ? new UploadAdapter(loader, uploadImage) : { upload: () => Promise.reject(new Error('images cannot be added here')), abort() {} };
+}
+
+/**
+ * CKEditor's warnings (a failed image upload, for one) as a notice above the text instead of its default,
+ * a blocking `window.alert`.
+ */
+class Notices extends Plugin {
+  init() {
+    const editor = this.editor;
+    editor.plugins.get('Notification').on(
+      'show:warning',
+      (evt, data) => {
+        evt.stop();
+        const show = editor.config.get('canopy.showNotice');
+        show?.(typeof data.message === 'string' ? data.message : data.message?.message ?? String(data.message));
+      },
+      { priority: 'high' },
+    );
+  }
 }
 
 /**
@@ -236,7 +261,7 @@ const mentionItem = (note) => {
   return button;
 };
 
-function config({ html, searchNotes, openNote, uploadImage }) {
+function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
   return {
     licenseKey: 'GPL',
     initialData: html ?? '',
@@ -250,9 +275,9 @@ function config({ html, searchNotes, openNote, uploadImage }) {
       Table, TableToolbar, TableProperties, TableCellProperties, TableColumnResize, TableCaption,
       CodeBlock, Image, ImageCaption, ImageResize, ImageStyle, ImageTextAlternative, ImageToolbar, ImageUpload,
       FindAndReplace, SpecialCharacters, SpecialCharactersEssentials, Mention,
-      GeneralHtmlSupport, HtmlComment, IncludeNote, NoteLinks, InternalLinkButton, uploadAdapterPlugin,
+      GeneralHtmlSupport, HtmlComment, IncludeNote, NoteLinks, InternalLinkButton, Notices, uploadAdapterPlugin,
     ],
-    canopy: { searchNotes, openNote, uploadImage },
+    canopy: { searchNotes, openNote, uploadImage, showNotice },
     toolbar: {
       items: [
         'undo', 'redo', '|', 'heading', '|',
@@ -336,12 +361,24 @@ export async function mountText(element, { html = '', readOnly = false, onChange
   toolbarSlot.className = 'canopy-text-toolbar';
   const editable = document.createElement('div');
   editable.className = 'canopy-text-editable';
-  root.append(toolbarSlot, editable);
+  const notice = document.createElement('div');
+  notice.className = 'canopy-text-notice';
+  notice.setAttribute('role', 'alert');
+  notice.hidden = true;
+  let noticeTimer;
+  const showNotice = (message) => {
+    notice.textContent = message;
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => (notice.hidden = true), 10_000);
+  };
+  notice.addEventListener('click', () => (notice.hidden = true));
+  root.append(toolbarSlot, notice, editable);
   element.append(root);
 
   let editor;
   try {
-    editor = await DecoupledEditor.create(editable, config({ html, searchNotes, openNote, uploadImage }));
+    editor = await DecoupledEditor.create(editable, config({ html, searchNotes, openNote, uploadImage, showNotice }));
   } catch (error) {
     root.remove();
     throw error;
@@ -371,6 +408,7 @@ export async function mountText(element, { html = '', readOnly = false, onChange
     },
     focus: () => editor.editing.view.focus(),
     async destroy() {
+      clearTimeout(noticeTimer);
       toolbarSlot.replaceChildren();
       await editor.destroy();
       root.remove();

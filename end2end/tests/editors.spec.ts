@@ -128,6 +128,17 @@ async function mountText(page: Page, html: string, extra: Record<string, unknown
   return page.locator('#host .ck-editor__editable');
 }
 
+/** Pastes a PNG file into the text editor, as the clipboard of a screenshot tool delivers it. */
+async function pasteImage(page: Page) {
+  await page.evaluate((png) => {
+    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
+    const target = document.querySelector('#host .ck-editor__editable')!;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+}
+
 const calls = (page: Page) => page.evaluate(() => (window as any).calls);
 const getData = (page: Page): Promise<string> => page.evaluate(() => (window as any).handle.getData());
 
@@ -206,7 +217,8 @@ test('the HTML of every text note of the Trilium fixture, and what else Trilium 
     expect(after.elements, `${sample.name}\nin:  ${sample.html}\nout: ${out}`).toEqual(before.elements);
     expect(after.text, sample.name).toBe(before.text);
   }
-  // Mounting and reading never counts as an edit.
+  // Loading and reading never counts as an edit, not even once the images have loaded.
+  await page.waitForTimeout(500);
   expect((await calls(page)).change).toBe(0);
   expectAllLocal(watched);
   expect(watched.errors).toEqual([]);
@@ -276,18 +288,33 @@ test('pasting an image calls uploadImage and inserts an <img> with the returned 
   const editable = await mountText(page, '<p>Picture: </p>');
   await editable.click();
   await page.keyboard.press('End');
-  await page.evaluate((png) => {
-    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
-    const data = new DataTransfer();
-    data.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
-    const target = document.querySelector('#host .ck-editor__editable')!;
-    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-  }, PNG.toString('base64'));
+  await pasteImage(page);
   await expect.poll(async () => (await calls(page)).upload).toEqual([{ name: 'pasted.png', type: 'image/png', size: PNG.length }]);
   await expect.poll(() => getData(page)).toContain('src="api/attachments/Up10adedAtt1/image/pasted.png"');
   await expect(editable.locator('img[src="api/attachments/Up10adedAtt1/image/pasted.png"]')).toBeVisible();
   expect((await calls(page)).change).toBeGreaterThan(0);
   expectAllLocal(watched);
+  expect(watched.errors).toEqual([]);
+});
+
+test('a failed image upload shows its reason in the page, not a blocking alert, and adds nothing', async ({ page }) => {
+  const watched = await openHarness(page);
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.evaluate(() => {
+    (window as any).callbacks.uploadImage = async () => {
+      throw new Error('the server is not reachable');
+    };
+  });
+  const editable = await mountText(page, '<p>Picture: </p>');
+  await editable.click();
+  await pasteImage(page);
+  await expect(page.locator('#host .canopy-text-notice')).toHaveText('The image was not added: the server is not reachable');
+  await expect.poll(() => getData(page)).toBe('<p>Picture:</p>');
+  expect(dialogs).toEqual([]);
   expect(watched.errors).toEqual([]);
 });
 
