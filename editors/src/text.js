@@ -87,7 +87,7 @@ class UploadAdapter {
 function uploadAdapterPlugin(editor) {
   const uploadImage = editor.config.get('canopy.uploadImage');
   editor.plugins.get('FileRepository').createUploadAdapter = (loader) =>
-    uploadImage ? new UploadAdapter(loader, uploadImage) : { upload: () => Promise.reject(new Error('images cannot be added here')), abort() {} };
+    uploadImage ? new UploadAdapter(loader, uploadImage) : { upload: () => Promise.reject('Images cannot be added here.'), abort() {} };
 }
 
 /**
@@ -102,7 +102,7 @@ class Notices extends Plugin {
       (evt, data) => {
         evt.stop();
         const show = editor.config.get('canopy.showNotice');
-        show?.(typeof data.message === 'string' ? data.message : data.message?.message ?? String(data.message));
+        show?.(String(data.message));
       },
       { priority: 'high' },
     );
@@ -129,17 +129,19 @@ class IncludeNote extends Plugin {
       view: { name: 'section', classes: 'include-note' },
       model: (view, { writer }) =>
         writer.createElement('includeNote', {
-          noteId: view.getAttribute('data-note-id') ?? '',
-          boxSize: view.getAttribute('data-box-size') ?? '',
+          ...(view.hasAttribute('data-note-id') && { noteId: view.getAttribute('data-note-id') }),
+          ...(view.hasAttribute('data-box-size') && { boxSize: view.getAttribute('data-box-size') }),
         }),
       converterPriority: 'high',
     });
-    const attributes = (model, extraClass = '') => {
+    // Only the attributes the note had; the editing view adds a `box-size-*` class for its own styling.
+    const attributes = (model, editing = false) => {
+      const noteId = model.getAttribute('noteId');
       const boxSize = model.getAttribute('boxSize');
       return {
-        class: `include-note${extraClass && boxSize ? ` ${extraClass}${boxSize}` : ''}`,
-        'data-note-id': model.getAttribute('noteId'),
-        'data-box-size': boxSize,
+        class: editing && boxSize ? `include-note box-size-${boxSize}` : 'include-note',
+        ...(noteId !== undefined && { 'data-note-id': noteId }),
+        ...(boxSize !== undefined && { 'data-box-size': boxSize }),
       };
     };
     conversion.for('dataDowncast').elementToElement({
@@ -149,10 +151,10 @@ class IncludeNote extends Plugin {
     conversion.for('editingDowncast').elementToElement({
       model: 'includeNote',
       view: (model, { writer }) => {
-        const section = writer.createContainerElement('section', attributes(model, 'box-size-'));
+        const section = writer.createContainerElement('section', attributes(model, true));
         const label = writer.createUIElement('div', { class: 'canopy-include-note' }, function (domDocument) {
           const dom = this.toDomElement(domDocument);
-          dom.textContent = `Included note ${model.getAttribute('noteId')}`;
+          dom.textContent = `Included note ${model.getAttribute('noteId') ?? ''}`;
           dom.title = 'Open the included note';
           return dom;
         });
@@ -163,7 +165,10 @@ class IncludeNote extends Plugin {
   }
 }
 
-/** A toolbar button for internal links: it types "@", which opens the note search of the mention feed. */
+/**
+ * A toolbar button for internal links: it types "@" (after a space where needed, as the mention feed only
+ * starts at a word boundary), which opens the note search.
+ */
 class InternalLinkButton extends Plugin {
   init() {
     const editor = this.editor;
@@ -176,9 +181,9 @@ class InternalLinkButton extends Plugin {
       });
       button.bind('isEnabled').to(editor, 'isReadOnly', (readOnly) => !readOnly);
       this.listenTo(button, 'execute', () => {
-        editor.model.change((writer) => {
-          editor.model.insertContent(writer.createText('@', editor.model.document.selection.getAttributes()));
-        });
+        const before = editor.model.document.selection.getFirstPosition()?.nodeBefore;
+        const glued = before?.is('$text') && !/\s$/.test(before.data);
+        editor.execute('insertText', { text: glued ? ' @' : '@' });
         editor.editing.view.focus();
       });
       return button;

@@ -29,7 +29,7 @@ const manifest = () => JSON.parse(readFileSync(join(fixtureDir, 'manifest.json')
 
 /** What Trilium 0.63 writes beyond the fixture's notes (its editor's plugins and the markup it keeps). */
 const TRILIUM_CONSTRUCTS = [
-  '<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="medium">&nbsp;</section><p>after the included note</p>',
+  '<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="medium">&nbsp;</section><p>after the included note</p><section class="include-note" data-note-id="vbPbh2s8xe2G">&nbsp;</section>',
   '<p>Euler: <span class="math-tex">\\(e^{i\\pi} + 1 = 0\\)</span>, <mark>marked</mark>, <kbd>Ctrl</kbd>+<kbd>S</kbd>, <span style="color:hsl(0,75%,60%);">red</span>, <span style="background-color:hsl(60,75%,60%);">yellow</span>, <span class="text-big">big</span>, <span class="text-tiny">tiny</span></p>',
   '<figure class="image image-style-align-left image_resized" style="width:50%;"><img src="api/attachments/Ab12Cd34Ef56/image/photo.png" alt="a photo"><figcaption>A caption</figcaption></figure><p>inline <img src="api/images/Gh78Ij90Kl12/diagram.png"> image</p><figure class="image image-style-side"><img src="api/attachments/Mn34Op56Qr78/image/side.png"></figure>',
   '<figure class="table" style="width:80%;"><table class="ck-table-resized" style="border:2px solid hsl(0, 0%, 30%);background-color:hsl(0, 0%, 90%);"><colgroup><col style="width:30%;"><col style="width:70%;"></colgroup><tbody><tr><td style="background-color:hsl(120, 75%, 60%);border:1px dashed hsl(0, 0%, 0%);">a</td><td style="text-align:right;vertical-align:top;">b</td></tr><tr><td colspan="2">merged</td></tr></tbody></table><figcaption>Table caption</figcaption></figure>',
@@ -264,6 +264,15 @@ test('typing @ searches notes and inserts a reference link', async ({ page }) =>
   expect(await getData(page)).toBe('<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done</p>');
   expect((await calls(page)).search).toContain('SQL');
   expect((await calls(page)).change).toBeGreaterThan(0);
+
+  // The toolbar's "link to a note" button starts the same search, with a space after a word.
+  await page.keyboard.type(' and');
+  await page.locator('#host .ck-toolbar button[data-cke-tooltip-text="Link to a note (@)"]').click();
+  await page.keyboard.type('Sync');
+  await page.locator('.ck-mentions .ck-list__item', { hasText: 'Sync protocol notes' }).click();
+  expect(await getData(page)).toBe(
+    '<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done and <a class="reference-link" href="#root/7DeOYqP5GqCv">Sync protocol notes</a>&nbsp;</p>',
+  );
   expect(watched.errors).toEqual([]);
 });
 
@@ -275,10 +284,14 @@ test('clicking a reference link or an internal link calls openNote with the last
   await expect.poll(async () => (await calls(page)).open).toEqual(manifest().roles.internalLinks.targets.slice(0, 1));
   await editable.locator('a', { hasText: 'plain internal link' }).click();
   await expect.poll(async () => (await calls(page)).open).toEqual([manifest().roles.internalLinks.targets[0], 'DxE3DMYxawXC']);
+  // An included note's box opens the included note.
+  await page.evaluate(() => (window as any).handle.setData('<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="small">&nbsp;</section><p><a href="https://example.com/">external</a></p>'));
+  await editable.locator('.canopy-include-note').click();
+  await expect.poll(async () => (await calls(page)).open).toEqual([manifest().roles.internalLinks.targets[0], 'DxE3DMYxawXC', 'B6FfWacXADgx']);
   // An external link is not a note.
   await editable.locator('a', { hasText: 'external' }).click();
   await page.waitForTimeout(200);
-  expect((await calls(page)).open).toHaveLength(2);
+  expect((await calls(page)).open).toHaveLength(3);
   expect((await calls(page)).change).toBe(0);
   expect(watched.errors).toEqual([]);
 });
