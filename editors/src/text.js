@@ -50,6 +50,7 @@ import {
   TodoList,
   Underline,
   Widget,
+  env,
   toWidget,
 } from 'ckeditor5';
 import { LANGUAGES, codeBlockLanguage } from './languages.js';
@@ -236,7 +237,8 @@ class NoteLinks extends Plugin {
     editor.ui.on('ready', () => {
       const root = editor.ui.getEditableElement();
       const onClick = (event) => {
-        if (event.button !== 0) return;
+        // Ctrl+click (Cmd+click on a Mac) goes to the link opener above, through CKEditor.
+        if (event.button !== 0 || (env.isMac ? event.metaKey : event.ctrlKey)) return;
         const link = event.target.closest?.('a[href]');
         const section = event.target.closest?.('.canopy-include-note') && event.target.closest('section.include-note');
         const noteId = link ? noteIdOfHref(link.getAttribute('href')) : section?.getAttribute('data-note-id');
