@@ -327,9 +327,13 @@ function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
         },
       ],
     },
-    // Every language Trilium knows, so no code block loses its class; Trilium's naming of the class.
+    // Every language Trilium knows, so no code block loses its class, in Trilium's naming of the class.
+    // Trilium's default ones first (Plain text, the default for a new block, leads), then the rest.
     codeBlock: {
-      languages: LANGUAGES.map(({ mime, label }) => ({ language: codeBlockLanguage(mime), label })),
+      languages: [...LANGUAGES.filter((l) => l.common), ...LANGUAGES.filter((l) => !l.common)].map(({ mime, label }) => ({
+        language: codeBlockLanguage(mime),
+        label,
+      })),
     },
     list: { properties: { styles: true, startIndex: true, reversed: true } },
     table: {
