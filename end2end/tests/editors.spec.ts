@@ -381,7 +381,10 @@ test('CodeMirror shows the fixture Python note with line numbers and highlightin
   await page.keyboard.press('Control+End');
   await page.keyboard.type('x = 1');
   await expect.poll(async () => (await calls(page)).change).toBeGreaterThan(0);
-  expect(await page.evaluate(() => (window as any).handle.getData())).toBe('print("loaded")\nx = 1');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('y');
+  expect(await page.evaluate(() => (window as any).handle.getData())).toBe('print("loaded")\nx = 1\n    y');
 
   // Every language of the picker loads its highlighting without an error.
   const mimes: string[] = await page.evaluate(() => (window as any).editors.codeLanguages().map((l: { mime: string }) => l.mime));
