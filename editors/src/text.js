@@ -111,6 +111,17 @@ class Notices extends Plugin {
 }
 
 /**
+ * Note content may hold embeds (imported, or written by other programs). The editing view already keeps
+ * scripts, event handlers and `javascript:` links from running; this also keeps frames and media from
+ * loading anything while the note is edited. They stay in the data unchanged.
+ */
+class InertEmbeds extends Plugin {
+  init() {
+    this.editor.editing.view.domConverter.unsafeElements.push('iframe', 'frame', 'object', 'embed', 'video', 'audio', 'source', 'track', 'portal');
+  }
+}
+
+/**
  * Trilium's included notes, `<section class="include-note" data-note-id=… data-box-size=…>`: one block
  * object, written back exactly as Trilium writes it. In the editor it shows as a box that opens the note.
  */
@@ -282,7 +293,7 @@ function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
       Table, TableToolbar, TableProperties, TableCellProperties, TableColumnResize, TableCaption,
       CodeBlock, Image, ImageCaption, ImageResize, ImageStyle, ImageTextAlternative, ImageToolbar, ImageUpload,
       FindAndReplace, SpecialCharacters, SpecialCharactersEssentials, Mention,
-      GeneralHtmlSupport, HtmlComment, IncludeNote, NoteLinks, InternalLinkButton, Notices, uploadAdapterPlugin,
+      GeneralHtmlSupport, HtmlComment, InertEmbeds, IncludeNote, NoteLinks, InternalLinkButton, Notices, uploadAdapterPlugin,
     ],
     canopy: { searchNotes, openNote, uploadImage, showNotice },
     toolbar: {

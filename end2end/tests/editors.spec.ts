@@ -334,6 +334,30 @@ test('a failed image upload shows its reason in the page, not a blocking alert, 
   expect(watched.errors).toEqual([]);
 });
 
+test('note content cannot run scripts or load frames and media while edited, and keeps them', async ({ page }) => {
+  const watched = await openHarness(page);
+  const html = [
+    '<p>a<img src="api/x.png" onerror="window.pwned=1" onload="window.pwned=2"></p>',
+    '<script>window.pwned=3</script>',
+    '<p><a href="javascript:window.pwned=4">script link</a></p>',
+    '<p onclick="window.pwned=5">click me</p>',
+    '<iframe srcdoc="<script>parent.pwned=6</script>"></iframe>',
+    '<iframe src="https://example.com/"></iframe>',
+    '<video src="https://example.com/v.mp4" autoplay></video>',
+  ].join('');
+  const editable = await mountText(page, html);
+  await editable.locator('a', { hasText: 'script link' }).click();
+  await editable.locator('p', { hasText: 'click me' }).click();
+  await page.waitForTimeout(500);
+  expect(await page.evaluate(() => (window as any).pwned)).toBeUndefined();
+  const out = await getData(page);
+  for (const kept of ['<iframe src="https://example.com/"></iframe>', '<video src="https://example.com/v.mp4" autoplay=""></video>', '<script>window.pwned=3</script>', 'onclick="window.pwned=5"']) {
+    expect(out).toContain(kept);
+  }
+  expectAllLocal(watched);
+  expect(watched.errors).toEqual([]);
+});
+
 test('a read-only text note cannot be edited and shows no toolbar', async ({ page }) => {
   const watched = await openHarness(page);
   const editable = await mountText(page, '<p>Fixed</p>', { readOnly: true });
