@@ -309,6 +309,17 @@ test('pasting an image calls uploadImage and inserts an <img> with the returned 
   await expect.poll(() => getData(page)).toContain('src="api/attachments/Up10adedAtt1/image/pasted.png"');
   await expect(editable.locator('img[src="api/attachments/Up10adedAtt1/image/pasted.png"]')).toBeVisible();
   expect((await calls(page)).change).toBeGreaterThan(0);
+
+  // HTML copied from elsewhere with an inline (data:) image: the image is uploaded too.
+  await page.evaluate((png) => {
+    const data = new DataTransfer();
+    data.setData('text/html', `<p>copied <img src="data:image/png;base64,${png}"></p>`);
+    data.setData('text/plain', 'copied');
+    const target = document.querySelector('#host .ck-editor__editable')!;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+  await expect.poll(async () => (await calls(page)).upload.length).toBe(2);
+  await expect.poll(() => getData(page)).not.toContain('data:image');
   expectAllLocal(watched);
   expect(watched.errors).toEqual([]);
 });
