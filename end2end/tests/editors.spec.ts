@@ -229,6 +229,9 @@ test('onChange fires on typing, not on mount or setData; setData is not undoable
   const glossary = fixtureNotes().find((n) => n.noteId === manifest().roles.internalLinks.noteId)!;
   const editable = await mountText(page, glossary.content);
   await expect(editable.locator('a.reference-link')).toHaveCount(2);
+  // Clicking around (into a table, a heading) is no edit either.
+  await editable.locator('td').first().click();
+  await editable.locator('h2').click();
   await page.waitForTimeout(300);
   expect((await calls(page)).change).toBe(0);
 
