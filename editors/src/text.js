@@ -187,19 +187,29 @@ class InternalLinkButton extends Plugin {
     editor.ui.componentFactory.add('internalLink', (locale) => {
       const button = new ButtonView(locale);
       button.set({
-        label: 'Link to a note (@)',
+        label: 'Link to a note',
+        keystroke: 'Ctrl+L',
         icon: '<svg viewBox="0 0 20 20" xmlns="http://www.w3.org/2000/svg"><path d="M10 2.5a7.5 7.5 0 1 0 3.9 13.9l-.8-1.3A6 6 0 1 1 16 10v.8a1.3 1.3 0 0 1-2.6 0V6.5h-1.5v.7a3.8 3.8 0 1 0 .4 5.5 2.8 2.8 0 0 0 5.2-1.9V10A7.5 7.5 0 0 0 10 2.5Zm0 9.8a2.3 2.3 0 1 1 0-4.6 2.3 2.3 0 0 1 0 4.6Z"/></svg>',
         tooltip: true,
       });
       button.bind('isEnabled').to(editor, 'isReadOnly', (readOnly) => !readOnly);
-      this.listenTo(button, 'execute', () => {
-        const before = editor.model.document.selection.getFirstPosition()?.nodeBefore;
-        const glued = before?.is('$text') && !/\s$/.test(before.data);
-        editor.execute('insertText', { text: glued ? ' @' : '@' });
-        editor.editing.view.focus();
-      });
+      this.listenTo(button, 'execute', () => this.start());
       return button;
     });
+    // Trilium's shortcut for a link to a note.
+    editor.keystrokes.set('Ctrl+L', (data, cancel) => {
+      if (editor.isReadOnly) return;
+      this.start();
+      cancel();
+    });
+  }
+
+  start() {
+    const editor = this.editor;
+    const before = editor.model.document.selection.getFirstPosition()?.nodeBefore;
+    const glued = before?.is('$text') && !/\s$/.test(before.data);
+    editor.execute('insertText', { text: glued ? ' @' : '@' });
+    editor.editing.view.focus();
   }
 }
 

@@ -270,11 +270,17 @@ test('typing @ searches notes and inserts a reference link', async ({ page }) =>
 
   // The toolbar's "link to a note" button starts the same search, with a space after a word.
   await page.keyboard.type(' and');
-  await page.locator('#host .ck-toolbar button[data-cke-tooltip-text="Link to a note (@)"]').click();
+  await page.locator('#host .ck-toolbar button[data-cke-tooltip-text^="Link to a note"]').click();
   await page.keyboard.type('Sync');
   await page.locator('.ck-mentions .ck-list__item', { hasText: 'Sync protocol notes' }).click();
+  // And so does Trilium's shortcut, Ctrl+L.
+  await page.keyboard.type('or');
+  await page.keyboard.press('Control+l');
+  await page.keyboard.type('WAL');
+  await expect(page.locator('.ck-mentions .ck-list__item', { hasText: 'SQLite WAL' })).toBeVisible();
+  await page.keyboard.press('Enter');
   expect(await getData(page)).toBe(
-    '<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done and <a class="reference-link" href="#root/7DeOYqP5GqCv">Sync protocol notes</a>&nbsp;</p>',
+    '<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done and <a class="reference-link" href="#root/7DeOYqP5GqCv">Sync protocol notes</a> or <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a>&nbsp;</p>',
   );
   expect(watched.errors).toEqual([]);
 });
@@ -423,6 +429,13 @@ test('CodeMirror shows the fixture Python note with line numbers and highlightin
   await page.keyboard.press('Tab');
   await page.keyboard.type('y');
   expect(await page.evaluate(() => (window as any).handle.getData())).toBe('print("loaded")\nx = 1\n    y');
+  // Bracket matching and search.
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('End');
+  await expect(editor.locator('.cm-matchingBracket')).toHaveCount(2);
+  await page.keyboard.press('Control+f');
+  await expect(editor.locator('.cm-search input[name="search"]')).toBeFocused();
+  await page.keyboard.press('Escape');
 
   // Every language of the picker loads its highlighting without an error.
   const mimes: string[] = await page.evaluate(() => (window as any).editors.codeLanguages().map((l: { mime: string }) => l.mime));
