@@ -273,20 +273,21 @@ class NoteLinks extends Plugin {
   }
 }
 
+/** A row of the `@` list: the note's title, its path under it. */
 const mentionItem = (note) => {
-  const button = document.createElement('span');
-  button.className = 'canopy-mention-item';
+  const item = document.createElement('span');
+  item.className = 'canopy-mention-item';
   const title = document.createElement('span');
   title.className = 'canopy-mention-title';
   title.textContent = note.title;
-  button.append(title);
+  item.append(title);
   if (note.path) {
     const path = document.createElement('span');
     path.className = 'canopy-mention-path';
     path.textContent = note.path;
-    button.append(path);
+    item.append(path);
   }
-  return button;
+  return item;
 };
 
 function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
@@ -315,7 +316,6 @@ function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
         'blockQuote', 'insertTable', 'codeBlock', 'horizontalLine', 'uploadImage', '|',
         'fontSize', 'fontColor', 'fontBackgroundColor', 'removeFormat', '|', 'findAndReplace', 'specialCharacters',
       ],
-      shouldNotGroupWhenFull: false,
     },
     // Trilium's headings: the note title is the h1, so the body starts at h2.
     heading: {
@@ -421,7 +421,8 @@ export async function mountText(element, { html = '', readOnly = false, onChange
     root.classList.add('read-only');
   }
 
-  // Only the user's edits count: loading (initialData, setData) happens with `loading` set.
+  // Only the user's edits count: the initial content is in before this listener, setData runs with
+  // `loading` set.
   let loading = false;
   editor.model.document.on('change:data', () => {
     if (!loading && onChange) onChange();
