@@ -3,9 +3,10 @@
 // content comes from the real Trilium 0.63.7 fixture document.
 import { expect, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, resolve } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 const bundleDir = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site', 'pkg/editors');
 const harnessFile = resolve('../editors/test/harness.html');
@@ -191,6 +192,17 @@ test('the bundle loads with no console errors and no request beyond 127.0.0.1; e
   expect(watched.requests.some((u) => /\/chunks\/text-[^/]+\.js$/.test(u))).toBe(true);
   expectAllLocal(watched);
   expect(watched.errors).toEqual([]);
+});
+
+test('every file of the bundle has gzip and brotli copies of exactly its content, for the server to send', () => {
+  const files = readdirSync(bundleDir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(js|css)$/.test(f));
+  expect(files).toContain('editors.js');
+  expect(files).toContain('editors.css');
+  for (const file of files) {
+    const bytes = readFileSync(join(bundleDir, file));
+    expect(gunzipSync(readFileSync(join(bundleDir, `${file}.gz`))).equals(bytes), `${file}.gz`).toBe(true);
+    expect(brotliDecompressSync(readFileSync(join(bundleDir, `${file}.br`))).equals(bytes), `${file}.br`).toBe(true);
+  }
 });
 
 test('the HTML of every text note of the Trilium fixture, and what else Trilium writes, survives load and getData', async ({ page }) => {
