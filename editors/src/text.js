@@ -340,10 +340,15 @@ function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
         {
           marker: '@',
           minimumCharacters: 0,
-          feed: async (query) =>
-            searchNotes
-              ? (await searchNotes(query)).map((note) => ({ ...note, id: `@${note.noteId}`, text: note.title }))
-              : [],
+          feed: async (query) => {
+            if (!searchNotes) return [];
+            try {
+              return (await searchNotes(query)).map((note) => ({ ...note, id: `@${note.noteId}`, text: note.title }));
+            } catch (error) {
+              showNotice(`Notes could not be searched: ${error?.message ?? error}`);
+              return [];
+            }
+          },
           itemRenderer: mentionItem,
         },
       ],

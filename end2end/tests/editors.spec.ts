@@ -297,6 +297,22 @@ test('typing @ searches notes and inserts a reference link', async ({ page }) =>
   expect(watched.errors).toEqual([]);
 });
 
+test('a failing note search shows its reason and leaves the text as typed', async ({ page }) => {
+  const watched = await openHarness(page);
+  await page.evaluate(() => {
+    (window as any).callbacks.searchNotes = async () => {
+      throw new Error('session expired');
+    };
+  });
+  const editable = await mountText(page, '<p>See</p>');
+  await editable.click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' @Sync');
+  await expect(page.locator('#host .canopy-text-notice')).toHaveText('Notes could not be searched: session expired');
+  expect(await getData(page)).toBe('<p>See @Sync</p>');
+  expect(watched.errors).toEqual([]);
+});
+
 test('clicking a reference link or an internal link calls openNote with the last note of the path', async ({ page }) => {
   const watched = await openHarness(page);
   const glossary = fixtureNotes().find((n) => n.noteId === manifest().roles.internalLinks.noteId)!;
