@@ -21,11 +21,12 @@ use regex::Regex;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::content::{encode_uri_component, escape_html};
 use super::error::{EtapiError, EtapiResult};
-use super::notes::get_and_check_note;
 use super::EtapiState;
 use crate::db::{attachments, tree};
-use crate::entities::{self, Attribute, BlobContent, Branch, Note};
+use crate::domain::notes::live_note;
+use crate::entities::{BlobContent, Branch, Note};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new().route("/notes/{note_id}/export", get(export_note))
@@ -133,8 +134,8 @@ async fn export_note(
     Path(note_id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> EtapiResult<Response> {
-    let (zip, file_name) = state.read(|conn| {
-        get_and_check_note(conn, &note_id)?;
+    let (zip, file_name) = state.read(move |conn| {
+        live_note(conn, &note_id)?;
         let requested = params.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("");
         let format = match requested {
             "" | "html" => Format::Html,
@@ -147,12 +148,10 @@ async fn export_note(
             }
         };
         // Trilium exports the note's first parent branch (so the prefix comes along).
-        let branch: Branch = entities::load_where::<Branch>(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY rowid", [&note_id])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| EtapiError::note_not_found(&note_id))?;
+        let branch = tree::first_parent_branch(conn, &note_id)?.ok_or_else(|| EtapiError::note_not_found(&note_id))?;
         export_to_zip(conn, &branch, format)
-    })?;
+    })
+    .await?;
     let mut headers = HeaderMap::new();
     let disposition = format!("file; filename=\"{0}\"; filename*=UTF-8''{0}", {
         let s = sanitize_filename(&file_name);
@@ -172,7 +171,7 @@ fn zip_error(e: impl std::fmt::Display) -> EtapiError {
 /// The zip bytes and the download name (`<prefix - >title.zip`).
 pub fn export_to_zip(conn: &Connection, branch: &Branch, format: Format) -> EtapiResult<(Vec<u8>, String)> {
     let mut builder = Builder { conn, format, seen: HashSet::new() };
-    let root_note = get_and_check_note(conn, &branch.note_id)?;
+    let root_note = live_note(conn, &branch.note_id)?;
     let mut existing = HashMap::new();
     let mut root_meta = builder
         .create_note_meta(branch, &[], &mut existing)?
@@ -278,12 +277,8 @@ impl Builder<'_> {
         parent_path: &[String],
         existing: &mut HashMap<String, i64>,
     ) -> EtapiResult<Option<NoteMeta>> {
-        let note = get_and_check_note(self.conn, &branch.note_id)?;
-        let owned: Vec<Attribute> = entities::load_where(
-            self.conn,
-            "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId",
-            [&note.note_id],
-        )?;
+        let note = live_note(self.conn, &branch.note_id)?;
+        let owned = tree::owned_attributes(self.conn, &note.note_id)?;
         if owned.iter().any(|a| a.attr_type == "label" && a.name == "excludeFromExport") {
             return Ok(None);
         }
@@ -530,34 +525,6 @@ pub fn sanitize_filename(name: &str) -> String {
     s
 }
 
-/// JS `encodeURIComponent`.
-pub fn encode_uri_component(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `escape-html`.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 struct AttachmentRes {
     image: Regex,
@@ -669,7 +636,7 @@ impl Writer<'_> {
             zip.write_all(&bytes).map_err(zip_error)?;
             return Ok(());
         }
-        let note = get_and_check_note(self.conn, &meta.note_id)?;
+        let note = live_note(self.conn, &meta.note_id)?;
         let options = options.last_modified_time(zip_time(&note.utc_date_modified));
         if let Some(file) = &meta.data_file_name {
             let content = match &note.blob_id {
