@@ -2,12 +2,12 @@
 // and drop and by cut/paste, cloning, reordering, keyboard navigation, remembered expansion, refusals,
 // and the layout at desktop and phone width (screenshots for the README).
 import { expect, test, type Locator, type Page } from '@playwright/test';
+import { base, login } from './helpers';
 
-const base = () => {
-  const url = process.env.CANOPY_URL;
-  if (!url) throw new Error('CANOPY_URL is not set: global setup did not start the server');
-  return url;
-};
+// Every test works in a logged-in page; `open` then navigates within the session.
+test.beforeEach(async ({ page }) => {
+  await login(page);
+});
 
 /** Collects console errors and uncaught exceptions; a test expects none. A test that provokes a
  *  refusal passes `refusals`: Chromium logs every 4xx answer of a fetch as a console error. */
@@ -109,6 +109,7 @@ async function demoNotes(page: Page) {
 test('screenshots: desktop with an open note, and the phone drawer at 390 px', async ({ browser }) => {
   const desktop = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = watchErrors(desktop);
+  await login(desktop);
   await open(desktop);
   await demoNotes(desktop);
   const welcome = (await serverFn(desktop, 'children', { parent_note_id: 'root' })).find((c: any) => c.title === 'Welcome to Canopy');
@@ -122,7 +123,8 @@ test('screenshots: desktop with an open note, and the phone drawer at 390 px', a
 
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
   const phoneErrors = watchErrors(phone);
-  await open(phone, `/?note=${started.note_id}`);
+  await login(phone, `/?note=${started.note_id}`);
+  await expect(phone.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   await expect(phone.locator('.tree-pane')).not.toBeInViewport();
   await expect(phone.locator('article.note h1')).toBeVisible();
   await phone.locator('.open-drawer').click();
