@@ -94,7 +94,7 @@ async function demoNotes(page: Page) {
   await makeNote(page, projects.note_id, 'deploy.sh', 'code');
   const recipes = await makeNote(page, 'root', 'Recipes');
   const pancakes = await makeNote(page, recipes.note_id, 'Pancakes');
-  const ramen = await makeNote(page, recipes.note_id, 'Ramen 🍜');
+  const ramen = await makeNote(page, recipes.note_id, 'Ramen');
   await makeNote(page, recipes.note_id, 'Shakshuka');
   const travel = await makeNote(page, 'root', 'Travel journal');
   await makeNote(page, travel.note_id, 'Kyoto, spring');

@@ -23,7 +23,10 @@ pub fn NoteTree() -> impl IntoView {
             if previous.as_ref() != Some(&note_id) && !row_shown(&note_id) {
                 leptos::task::spawn_local(async move {
                     match reveal_note(note_id).await {
-                        Ok(snapshot) => state.seed(snapshot),
+                        Ok(snapshot) => {
+                            state.seed(snapshot);
+                            scroll_to_selected();
+                        }
                         Err(e) => state.error(format!("Could not show the note in the tree: {e}")),
                     }
                 });
@@ -31,6 +34,8 @@ pub fn NoteTree() -> impl IntoView {
         }
         current
     });
+    // Once hydrated, the open note's row is in view (a deep note may sit far down a long tree).
+    Effect::new(move |_| scroll_to_selected());
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -58,6 +63,21 @@ pub fn NewNoteButton() -> impl IntoView {
             " New note"
         </button>
     }
+}
+
+/// Scrolls the tree so the highlighted row shows, if it does not already.
+fn scroll_to_selected() {
+    request_animation_frame(|| {
+        let (Ok(Some(row)), Ok(Some(tree))) =
+            (document().query_selector("nav.tree .tree-row.selected"), document().query_selector("nav.tree"))
+        else {
+            return;
+        };
+        let (r, t) = (row.get_bounding_client_rect(), tree.get_bounding_client_rect());
+        if r.top() < t.top() || r.bottom() > t.bottom() {
+            row.scroll_into_view_with_bool(false);
+        }
+    });
 }
 
 /// Whether a row of the note is in the page (its path is open).
