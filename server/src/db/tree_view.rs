@@ -37,38 +37,51 @@ pub fn note_exists(conn: &Connection, note_id: &str) -> SqlResult<bool> {
         .is_some())
 }
 
-/// Live children of `parent_note_id` in tree order, without the hidden subtree. The child test, the
-/// parent count and the icon label are correlated subqueries on indexed columns (`branches.parentNoteId`,
-/// `branches.noteId`, `attributes.noteId`), so a level is one statement, not one per row.
+/// What a row shows, for branches `b` joined to their notes `n`; `?2` is [`HIDDEN_ROOT`]. The child
+/// test, the parent count and the icon label are correlated subqueries on indexed columns
+/// (`branches.parentNoteId`, `branches.noteId`, `attributes.noteId`), so a level is one statement, not
+/// one per row.
+const ROW_SELECT: &str = "SELECT b.branchId, n.noteId, n.title, b.prefix, n.type, n.mime, n.isProtected, b.isExpanded,
+        EXISTS(SELECT 1 FROM branches c WHERE c.parentNoteId = n.noteId AND c.isDeleted = 0 AND c.noteId != ?2),
+        (SELECT COUNT(*) FROM branches p WHERE p.noteId = n.noteId AND p.isDeleted = 0),
+        (SELECT a.value FROM attributes a
+         WHERE a.noteId = n.noteId AND a.type = 'label' AND a.name = 'iconClass' AND a.isDeleted = 0
+         ORDER BY a.position LIMIT 1)
+    FROM branches b JOIN notes n ON n.noteId = b.noteId";
+
+fn child_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChildRow> {
+    Ok(ChildRow {
+        branch_id: r.get(0)?,
+        note_id: r.get(1)?,
+        title: r.get(2)?,
+        prefix: r.get(3)?,
+        note_type: r.get(4)?,
+        mime: r.get(5)?,
+        is_protected: r.get(6)?,
+        is_expanded: r.get(7)?,
+        has_children: r.get(8)?,
+        parent_count: r.get(9)?,
+        icon_class: r.get::<_, Option<String>>(10)?.filter(|v| !v.trim().is_empty()),
+    })
+}
+
+/// Live children of `parent_note_id` in tree order, without the hidden subtree.
 pub fn children(conn: &Connection, parent_note_id: &str) -> SqlResult<Vec<ChildRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT b.branchId, n.noteId, n.title, b.prefix, n.type, n.mime, n.isProtected, b.isExpanded,
-                EXISTS(SELECT 1 FROM branches c
-                       WHERE c.parentNoteId = n.noteId AND c.isDeleted = 0 AND c.noteId != ?2),
-                (SELECT COUNT(*) FROM branches p WHERE p.noteId = n.noteId AND p.isDeleted = 0),
-                (SELECT a.value FROM attributes a
-                 WHERE a.noteId = n.noteId AND a.type = 'label' AND a.name = 'iconClass' AND a.isDeleted = 0
-                 ORDER BY a.position LIMIT 1)
-         FROM branches b JOIN notes n ON n.noteId = b.noteId
+    let mut stmt = conn.prepare_cached(&format!(
+        "{ROW_SELECT}
          WHERE b.parentNoteId = ?1 AND b.isDeleted = 0 AND n.isDeleted = 0 AND n.noteId != ?2
-         ORDER BY b.notePosition, b.branchId",
-    )?;
-    let rows = stmt.query_map([parent_note_id, HIDDEN_ROOT], |r| {
-        Ok(ChildRow {
-            branch_id: r.get(0)?,
-            note_id: r.get(1)?,
-            title: r.get(2)?,
-            prefix: r.get(3)?,
-            note_type: r.get(4)?,
-            mime: r.get(5)?,
-            is_protected: r.get(6)?,
-            is_expanded: r.get(7)?,
-            has_children: r.get(8)?,
-            parent_count: r.get(9)?,
-            icon_class: r.get::<_, Option<String>>(10)?.filter(|v| !v.trim().is_empty()),
-        })
-    })?;
+         ORDER BY b.notePosition, b.branchId"
+    ))?;
+    let rows = stmt.query_map([parent_note_id, HIDDEN_ROOT], child_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// One live branch as a row (a note just created), without reading its siblings.
+pub fn branch_row(conn: &Connection, branch_id: &str) -> SqlResult<Option<ChildRow>> {
+    Ok(conn
+        .prepare_cached(&format!("{ROW_SELECT} WHERE b.branchId = ?1 AND b.isDeleted = 0 AND n.isDeleted = 0"))?
+        .query_row([branch_id, HIDDEN_ROOT], child_row)
+        .optional()?)
 }
 
 /// The note ids from `root` down to `note_id` (both included) along the first live path, preferring at

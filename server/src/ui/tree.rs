@@ -130,9 +130,10 @@ impl TreePort for DocumentTree {
                 },
             )
         })?;
-        self.children(parent_note_id)?
-            .into_iter()
-            .find(|e| e.branch_id == branch.branch_id)
+        self.document
+            .read(|conn| tree_view::branch_row(conn, &branch.branch_id))
+            .map_err(internal)?
+            .map(|row| entry(row, parent_note_id))
             .ok_or_else(|| AppError::Server("The new note is not in the tree.".into()))
     }
 

@@ -4,6 +4,7 @@ use canopy::db::{tree_view, Document};
 use canopy::domain::{self, notes::CreateNote, notes::Position};
 use canopy::entities::BlobContent;
 
+use crate::auth::{ensure_document_password, Browser};
 use crate::common::{copy_fixture, manifest, new_document, source};
 
 fn child(parent: &str, title: &str) -> CreateNote {
@@ -133,9 +134,17 @@ fn the_path_to_a_clone_prefers_the_parent_the_tree_shows_open() {
     assert_eq!(path_now(), via_b);
 }
 
-/// Calls a server function the way the page does (a form POST); returns the status and the JSON body.
-async fn call(base: &str, name: &str, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new().post(format!("{base}/ui/{name}")).form(fields).send().await.unwrap();
+/// Calls a server function the way the logged-in page does (a form POST with the session cookie and
+/// the CSRF header); returns the status and the JSON body.
+async fn call(browser: &Browser, name: &str, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let response = browser
+        .http
+        .post(format!("{}/ui/{name}", browser.base))
+        .header("X-CSRF-Token", &browser.csrf)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }
@@ -147,99 +156,107 @@ fn titles(children: &serde_json::Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
     let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("data");
     let options = canopy::StartOptions {
-        data_dir: parent.path().join("data"),
+        data_dir: data_dir.clone(),
         site_root: "/nonexistent-site".into(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         ..Default::default()
     };
     let instance = canopy::start(options).await.unwrap();
-    let base = instance.url();
+    let instance_id = std::fs::read_to_string(data_dir.join("instance-id")).unwrap();
+    ensure_document_password(&instance.document, canopy::db::InstanceId::from(instance_id.trim()));
+    let browser = Browser::logged_in_at(&instance.url()).await;
+    let base = &browser;
 
-    let (status, created) = call(&base, "tree/create", &[("parent_note_id", "root"), ("note_type", "text")]).await;
+    // A write without the page's CSRF token is refused and makes nothing.
+    let forged = browser.http.post(format!("{}/ui/tree/create", browser.base)).form(&[("parent_note_id", "root"), ("note_type", "text")]).send().await.unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+
+    let (status, created) = call(base, "tree/create", &[("parent_note_id", "root"), ("note_type", "text")]).await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["title"], "new note");
     let outer = created["note_id"].as_str().unwrap().to_string();
     let outer_branch = created["branch_id"].as_str().unwrap().to_string();
-    let (status, _) = call(&base, "tree/rename", &[("note_id", &outer), ("title", "Outer")]).await;
+    let (status, _) = call(base, "tree/rename", &[("note_id", &outer), ("title", "Outer")]).await;
     assert_eq!(status, 200);
     let (_, inner) =
-        call(&base, "tree/create", &[("parent_note_id", &outer), ("note_type", "code")]).await;
+        call(base, "tree/create", &[("parent_note_id", &outer), ("note_type", "code")]).await;
     assert_eq!(inner["note_type"], "code");
     let inner_id = inner["note_id"].as_str().unwrap().to_string();
 
     // Bad titles: refused with a message, the title stays.
     for bad in [String::new(), "   ".into(), "x".repeat(1001)] {
-        let (status, error) = call(&base, "tree/rename", &[("note_id", &outer), ("title", &bad)]).await;
+        let (status, error) = call(base, "tree/rename", &[("note_id", &outer), ("title", &bad)]).await;
         assert_eq!(status, 400, "{error}");
         assert!(error.to_string().contains("title"), "{error}");
     }
-    let (status, _) = call(&base, "tree/rename", &[("note_id", &outer), ("title", &"y".repeat(1000))]).await;
+    let (status, _) = call(base, "tree/rename", &[("note_id", &outer), ("title", &"y".repeat(1000))]).await;
     assert_eq!(status, 200, "1,000 characters is the limit, inclusive");
-    call(&base, "tree/rename", &[("note_id", &outer), ("title", "Outer")]).await;
+    call(base, "tree/rename", &[("note_id", &outer), ("title", "Outer")]).await;
 
     // Into its own subtree: refused, nothing moved.
     let before = instance.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get::<_, i64>(0))?)).unwrap();
     let (status, error) =
-        call(&base, "tree/move", &[("branch_id", &outer_branch), ("position", "Into"), ("target", &inner_id)]).await;
+        call(base, "tree/move", &[("branch_id", &outer_branch), ("position", "Into"), ("target", &inner_id)]).await;
     assert_eq!(status, 400);
     assert!(error.to_string().contains("cycle"), "{error}");
     for (branch, target) in [("none_root", "root"), (outer_branch.as_str(), "_hidden")] {
-        let (status, _) = call(&base, "tree/move", &[("branch_id", branch), ("position", "Into"), ("target", target)]).await;
+        let (status, _) = call(base, "tree/move", &[("branch_id", branch), ("position", "Into"), ("target", target)]).await;
         // A new Canopy document may have no `_hidden` yet: a refusal either way.
         assert!(matches!(status, 400 | 404), "{branch} into {target}: {status}");
     }
-    let (status, _) = call(&base, "tree/delete", &[("branch_id", "none_root")]).await;
+    let (status, _) = call(base, "tree/delete", &[("branch_id", "none_root")]).await;
     assert_eq!(status, 400);
     let after = instance.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get::<_, i64>(0))?)).unwrap();
     assert_eq!(before, after, "a refused write writes nothing");
 
     // Reorder: Outer before the first root child, then the order is what the tree reads.
-    let (_, root_children) = call(&base, "children", &[("parent_note_id", "root")]).await;
+    let (_, root_children) = call(base, "children", &[("parent_note_id", "root")]).await;
     let first = root_children[0]["branch_id"].as_str().unwrap().to_string();
-    let (status, _) = call(&base, "tree/move", &[("branch_id", &outer_branch), ("position", "Before"), ("target", &first)]).await;
+    let (status, _) = call(base, "tree/move", &[("branch_id", &outer_branch), ("position", "Before"), ("target", &first)]).await;
     assert_eq!(status, 200);
-    let (_, root_children) = call(&base, "children", &[("parent_note_id", "root")]).await;
+    let (_, root_children) = call(base, "children", &[("parent_note_id", "root")]).await;
     assert_eq!(titles(&root_children)[0], "Outer");
 
     // Clone with a prefix, then delete that placement: the note stays; undo brings the branch back.
     let welcome = root_children.as_array().unwrap().iter().find(|c| c["title"] == "Welcome to Canopy").unwrap();
     let welcome_id = welcome["note_id"].as_str().unwrap().to_string();
-    let (status, _) = call(&base, "tree/clone", &[("note_id", &inner_id), ("parent_note_id", &welcome_id), ("prefix", "Also")]).await;
+    let (status, _) = call(base, "tree/clone", &[("note_id", &inner_id), ("parent_note_id", &welcome_id), ("prefix", "Also")]).await;
     assert_eq!(status, 200);
-    let (_, under_welcome) = call(&base, "children", &[("parent_note_id", &welcome_id)]).await;
+    let (_, under_welcome) = call(base, "children", &[("parent_note_id", &welcome_id)]).await;
     let clone = under_welcome.as_array().unwrap().iter().find(|c| c["note_id"] == inner_id.as_str()).unwrap().clone();
     assert_eq!(clone["prefix"], "Also");
     assert_eq!(clone["is_clone"], true);
-    let (status, deleted) = call(&base, "tree/delete", &[("branch_id", clone["branch_id"].as_str().unwrap())]).await;
+    let (status, deleted) = call(base, "tree/delete", &[("branch_id", clone["branch_id"].as_str().unwrap())]).await;
     assert_eq!(status, 200);
     assert_eq!(deleted["note_deleted"], false, "the note has another branch");
 
     // Delete the last branch: the note (and its subtree) go; undo restores both.
-    let (_, deleted) = call(&base, "tree/delete", &[("branch_id", &outer_branch)]).await;
+    let (_, deleted) = call(base, "tree/delete", &[("branch_id", &outer_branch)]).await;
     assert_eq!(deleted["note_deleted"], true);
-    let (_, root_children) = call(&base, "children", &[("parent_note_id", "root")]).await;
+    let (_, root_children) = call(base, "children", &[("parent_note_id", "root")]).await;
     assert!(!titles(&root_children).contains(&"Outer".to_string()));
-    let (status, _) = call(&base, "tree/undo_delete", &[("delete_id", deleted["delete_id"].as_str().unwrap())]).await;
+    let (status, _) = call(base, "tree/undo_delete", &[("delete_id", deleted["delete_id"].as_str().unwrap())]).await;
     assert_eq!(status, 200);
-    let (_, root_children) = call(&base, "children", &[("parent_note_id", "root")]).await;
+    let (_, root_children) = call(base, "children", &[("parent_note_id", "root")]).await;
     assert!(titles(&root_children).contains(&"Outer".to_string()));
-    let (_, under_outer) = call(&base, "children", &[("parent_note_id", &outer)]).await;
+    let (_, under_outer) = call(base, "children", &[("parent_note_id", &outer)]).await;
     assert_eq!(under_outer[0]["note_id"], inner_id.as_str());
 
     // Expanded state is stored and the first render's snapshot opens that level.
-    let (status, _) = call(&base, "tree/expanded", &[("branch_id", &outer_branch), ("expanded", "true")]).await;
+    let (status, _) = call(base, "tree/expanded", &[("branch_id", &outer_branch), ("expanded", "true")]).await;
     assert_eq!(status, 200);
-    let (_, snapshot) = call(&base, "tree/snapshot", &[]).await;
+    let (_, snapshot) = call(base, "tree/snapshot", &[]).await;
     let parents: Vec<&str> = snapshot["levels"].as_array().unwrap().iter().map(|l| l["parent_note_id"].as_str().unwrap()).collect();
     assert!(parents.contains(&"root") && parents.contains(&outer.as_str()), "{parents:?}");
 
     // A link to the inner note: the path's levels come with its ancestors' branches open.
-    let (_, revealed) = call(&base, "tree/reveal", &[("note_id", &inner_id)]).await;
+    let (_, revealed) = call(base, "tree/reveal", &[("note_id", &inner_id)]).await;
     assert_eq!(revealed["path"], serde_json::json!(["root", outer, inner_id]));
 
     // The picker finds by title.
-    let (_, found) = call(&base, "tree/find", &[("query", "oute")]).await;
+    let (_, found) = call(base, "tree/find", &[("query", "oute")]).await;
     assert_eq!(found[0]["note_id"], outer.as_str());
 
     instance.stop().await.unwrap();
