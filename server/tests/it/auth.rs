@@ -126,11 +126,13 @@ async fn without_a_session_pages_go_to_the_login_and_calls_get_401() {
         let field = if name == "children" { ("parent_note_id", "root") } else { ("note_id", "root") };
         let response = browser.server_fn_response(name, field, None).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "/ui/{name}");
-        assert_eq!(response.text().await.unwrap(), canopy::auth::NOT_LOGGED_IN);
+        // In the form the page decodes, so it can say what happened.
+        assert_eq!(response.json::<app::error::AppError>().await.unwrap(), app::error::AppError::NotAuthenticated);
     }
     for (method, path) in [("GET", "/api/canopy/sync-status"), ("POST", "/api/sync/now"), ("POST", "/api/canopy/deep-check"), ("GET", "/api/images/x/y.png"), ("POST", "/api/ui/anything")] {
         let response = browser.http.request(method.parse().unwrap(), format!("{}{path}", node.url())).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(response.text().await.unwrap(), canopy::auth::NOT_LOGGED_IN, "Trilium's answer");
     }
     // The login page itself, its style sheet and the icon are open.
     let login = browser.http.get(format!("{}/login?next=/%3Fnote%3Droot", node.url())).send().await.unwrap();
@@ -184,7 +186,10 @@ async fn a_call_without_the_sessions_csrf_token_is_refused_and_changes_nothing()
     for csrf in [None, Some(""), Some("wrong"), Some(other.csrf.as_str())] {
         let response = browser.server_fn_response("children", ("parent_note_id", "root"), csrf).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "token {csrf:?}");
-        assert_eq!(response.text().await.unwrap(), canopy::auth::CSRF_REFUSED);
+        assert_eq!(
+            response.json::<app::error::AppError>().await.unwrap(),
+            app::error::AppError::Forbidden(canopy::auth::CSRF_REFUSED.into())
+        );
         for path in ["/api/sync/now", "/api/canopy/deep-check", "/api/ui/anything"] {
             let mut request = browser.http.post(format!("{}{path}", node.url()));
             if let Some(token) = csrf {
