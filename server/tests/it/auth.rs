@@ -553,3 +553,22 @@ async fn peers_scripts_and_static_files_need_no_session() {
     // A token does not open pages or server functions: those are the browser's.
     assert_eq!(with_token(reqwest::Method::GET, "/", &token).await.unwrap().status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_waiting_for_its_first_sync_takes_no_password() {
+    let hub = Node::hub().await;
+    let client = Node::with_config(&format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost={}\n", hub.url())).await;
+    let browser = Browser::new(&client.url());
+    let login = browser.http.get(format!("{}/login", client.url())).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.text().await.unwrap().contains("waiting for its first sync"));
+    let set = browser
+        .http
+        .post(format!("{}/set-password", client.url()))
+        .form(&[("password", "mine!"), ("password_repeat", "mine!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!client.document().read(canopy::db::password::is_password_set).unwrap(), "the password comes with the document");
+}
