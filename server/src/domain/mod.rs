@@ -49,6 +49,26 @@ impl DomainError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         DomainError::NotFound { kind, id: id.into() }
     }
+
+    /// What a front end may show a user: the refusal's own words, or for a store failure a fixed sentence
+    /// (its details, which may contain database text, belong in the server log).
+    pub fn user_message(&self) -> String {
+        match self {
+            DomainError::NotFound { kind, id } => {
+                let what = match *kind {
+                    "notes" => "Note",
+                    "branches" => "Branch",
+                    "attributes" => "Attribute",
+                    "attachments" => "Attachment",
+                    "deletions" => "Deletion",
+                    other => other,
+                };
+                format!("{what} '{id}' not found.")
+            }
+            DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => m.clone(),
+            DomainError::Db(_) => "The document could not be read or written; see the server log.".into(),
+        }
+    }
 }
 
 impl From<DbError> for DomainError {
