@@ -27,7 +27,7 @@ pub fn router(
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(document.clone());
+    let ports = crate::ui::Ports::new(document.clone(), hub.instance_id.clone());
     let shell_options = leptos_options.clone();
     let ui = Router::new()
         .leptos_routes_with_context(

@@ -1,0 +1,214 @@
+//! The panel under the note title: owned attributes as chips (a click opens the detail editor), an
+//! "add" box that takes Trilium's text syntax, and the inherited attributes apart, each with the note
+//! it comes from.
+use leptos::prelude::*;
+
+use super::api::{add_attributes_text, get_attributes, AttributeChip, AttributeKind, InheritedChip, NoteAttributes};
+use super::editor::{AttributeEditor, Draft};
+use crate::error::AppError;
+use crate::state::{NoteChange, Workspace};
+
+/// The label whose value the tree shows as the note's icon: changing it reloads the parents' rows.
+const TREE_ICON_LABEL: &str = "iconClass";
+
+#[component]
+pub fn AttributePanel(note_id: Signal<String>) -> AnyView {
+    let loaded = Resource::new(move || note_id.get(), get_attributes);
+    view! {
+        <section class="attributes" aria-label="Labels and relations">
+            <Suspense fallback=|| view! { <p class="loading">"Loading attributes…"</p> }>
+                {move || Suspend::new(async move {
+                    match loaded.await {
+                        Ok(attributes) => view! { <AttributeBody initial=attributes/> }.into_any(),
+                        Err(e) => view! {
+                            <p class="error">"Could not load the attributes: " {e.to_string()}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+    .into_any()
+}
+
+/// The panel's state for one note, shared by the chips, the add box and the editor.
+#[derive(Clone, Copy)]
+pub(super) struct Panel {
+    pub attributes: RwSignal<NoteAttributes>,
+    /// The last refusal or failure, shown until the next successful change.
+    pub error: RwSignal<Option<String>>,
+    pub editing: RwSignal<Option<Draft>>,
+    pub busy: RwSignal<bool>,
+}
+
+impl Panel {
+    pub fn note_id(&self) -> String {
+        self.attributes.with_untracked(|a| a.note_id.clone())
+    }
+
+    /// Shows the outcome of a change. `names` are the attribute names it touched (before and after).
+    pub fn apply(&self, result: Result<NoteAttributes, AppError>, names: &[&str]) -> bool {
+        self.busy.set(false);
+        match result {
+            Ok(attributes) => {
+                if names.contains(&TREE_ICON_LABEL) {
+                    if let Some(workspace) = use_context::<Workspace>() {
+                        for parent_note_id in &attributes.parent_note_ids {
+                            workspace.announce(NoteChange::ChildrenChanged { parent_note_id: parent_note_id.clone() });
+                        }
+                    }
+                }
+                self.attributes.set(attributes);
+                self.error.set(None);
+                true
+            }
+            Err(e) => {
+                self.error.set(Some(e.to_string()));
+                false
+            }
+        }
+    }
+}
+
+#[component]
+fn AttributeBody(initial: NoteAttributes) -> AnyView {
+    let panel = Panel {
+        attributes: RwSignal::new(initial),
+        error: RwSignal::new(None),
+        editing: RwSignal::new(None),
+        busy: RwSignal::new(false),
+    };
+    let text = RwSignal::new(String::new());
+    let add_text = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let typed = text.get_untracked();
+        panel.busy.set(true);
+        leptos::task::spawn_local(async move {
+            let touched = if typed.contains(TREE_ICON_LABEL) { vec![TREE_ICON_LABEL] } else { vec![] };
+            if panel.apply(add_attributes_text(panel.note_id(), typed).await, &touched) {
+                text.set(String::new());
+            }
+        });
+    };
+    let owned = move || panel.attributes.with(|a| a.owned.clone());
+    let inherited = move || panel.attributes.with(|a| a.inherited.clone());
+    view! {
+        <div class="attr-owned">
+            <ul class="attr-chips" aria-label="Owned labels and relations">
+                <For each=owned key=|chip| chip.attribute_id.clone() let:chip>
+                    <li>{view! { <OwnedChip chip panel/> }.into_any()}</li>
+                </For>
+                <li>
+                    <button
+                        type="button"
+                        class="attr-new"
+                        title="Add a label or relation"
+                        on:click=move |_| panel.editing.set(Some(Draft::new_label()))
+                    >
+                        "+ Add"
+                    </button>
+                </li>
+            </ul>
+            <form class="attr-text-form" on:submit=add_text>
+                <input
+                    class="attr-text"
+                    type="text"
+                    aria-label="Add attributes as text"
+                    placeholder="#label=value  #label(inheritable)  ~relation=@noteId"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                />
+                <button type="submit" disabled=move || panel.busy.get()>"Add"</button>
+            </form>
+        </div>
+        {move || panel.error.get().map(|message| view! { <p class="attr-error" role="alert">{message}</p> })}
+        {move || panel.editing.get().map(|draft| view! { <AttributeEditor draft panel/> })}
+        <Show when=move || panel.attributes.with(|a| !a.inherited.is_empty())>
+            <div class="attr-inherited">
+                <h3 class="attr-heading">"Inherited"</h3>
+                <ul class="attr-chips" aria-label="Inherited labels and relations">
+                    <For each=inherited key=|i| i.attribute.attribute_id.clone() let:inherited>
+                        <li>{view! { <InheritedChipView inherited/> }.into_any()}</li>
+                    </For>
+                </ul>
+            </div>
+        </Show>
+    }
+    .into_any()
+}
+
+/// `#name=value` or `~name → Target`, with the type as a hint for those who do not read the sigils.
+fn chip_text(chip: &AttributeChip) -> AnyView {
+    let (sigil, hint) = match chip.kind {
+        AttributeKind::Label => ("#", "Label"),
+        AttributeKind::Relation => ("~", "Relation"),
+    };
+    let value = match chip.kind {
+        AttributeKind::Label if chip.value.is_empty() => None,
+        AttributeKind::Label => Some(view! { <span class="attr-eq">"="</span><span class="attr-value">{chip.value.clone()}</span> }.into_any()),
+        AttributeKind::Relation => None,
+    };
+    view! {
+        <span class="attr-kind" aria-hidden="true" title=hint>{sigil}</span>
+        <span class="attr-name">{chip.name.clone()}</span>
+        {value}
+        {chip.is_inheritable.then(|| view! {
+            <span class="attr-inheritable" title="Inheritable: the note's descendants have it too">"inheritable"</span>
+        })}
+    }
+    .into_any()
+}
+
+/// A relation's target as a link that opens it.
+fn relation_target(chip: &AttributeChip) -> Option<AnyView> {
+    (chip.kind == AttributeKind::Relation).then(|| {
+        let title = chip.target_title.clone().unwrap_or_else(|| format!("missing note {}", chip.value));
+        view! {
+            <span class="attr-arrow" aria-hidden="true">"→"</span>
+            <a class="attr-target" href=format!("/?note={}", chip.value)>{title}</a>
+        }
+        .into_any()
+    })
+}
+
+#[component]
+fn OwnedChip(chip: AttributeChip, panel: Panel) -> AnyView {
+    let kind_class = match chip.kind {
+        AttributeKind::Label => "attr-chip label",
+        AttributeKind::Relation => "attr-chip relation",
+    };
+    let edit = {
+        let chip = chip.clone();
+        move |_| panel.editing.set(Some(Draft::of(&chip)))
+    };
+    let label = format!("Edit {} {}", if chip.kind == AttributeKind::Label { "label" } else { "relation" }, chip.name);
+    view! {
+        <span class=kind_class data-attribute-id=chip.attribute_id.clone() data-name=chip.name.clone()>
+            <button type="button" class="attr-chip-main" aria-label=label on:click=edit>{chip_text(&chip)}</button>
+            {relation_target(&chip)}
+        </span>
+    }
+    .into_any()
+}
+
+#[component]
+fn InheritedChipView(inherited: InheritedChip) -> AnyView {
+    let chip = inherited.attribute;
+    let kind_class = match chip.kind {
+        AttributeKind::Label => "attr-chip label inherited",
+        AttributeKind::Relation => "attr-chip relation inherited",
+    };
+    view! {
+        <span class=kind_class data-attribute-id=chip.attribute_id.clone() data-name=chip.name.clone()>
+            <span class="attr-chip-main">{chip_text(&chip)}</span>
+            {relation_target(&chip)}
+            <span class="attr-from">
+                "from "
+                <a href=format!("/?note={}", inherited.from_note_id)>{inherited.from_title}</a>
+            </span>
+        </span>
+    }
+    .into_any()
+}
