@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 /// Trilium's two attribute types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttributeKind {
     Label,
@@ -15,7 +15,7 @@ pub enum AttributeKind {
 }
 
 /// One label or relation as the panel draws it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AttributeChip {
     pub attribute_id: String,
     pub kind: AttributeKind,
@@ -28,7 +28,7 @@ pub struct AttributeChip {
 }
 
 /// An attribute in effect on the note that another note owns (an ancestor's inheritable one, a template's).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InheritedChip {
     pub attribute: AttributeChip,
     pub from_note_id: String,

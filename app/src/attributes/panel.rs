@@ -90,12 +90,13 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
             }
         });
     };
+    // Keyed by the whole chip: a value changed in place keeps its id but must be drawn anew.
     let owned = move || panel.attributes.with(|a| a.owned.clone());
     let inherited = move || panel.attributes.with(|a| a.inherited.clone());
     view! {
         <div class="attr-owned">
             <ul class="attr-chips" aria-label="Owned labels and relations">
-                <For each=owned key=|chip| chip.attribute_id.clone() let:chip>
+                <For each=owned key=|chip| chip.clone() let:chip>
                     <li>{view! { <OwnedChip chip panel/> }.into_any()}</li>
                 </For>
                 <li>
@@ -129,7 +130,7 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
             <div class="attr-inherited">
                 <h3 class="attr-heading">"Inherited"</h3>
                 <ul class="attr-chips" aria-label="Inherited labels and relations">
-                    <For each=inherited key=|i| i.attribute.attribute_id.clone() let:inherited>
+                    <For each=inherited key=|i| i.clone() let:inherited>
                         <li>{view! { <InheritedChipView inherited/> }.into_any()}</li>
                     </For>
                 </ul>
