@@ -1,12 +1,7 @@
 // The attribute panel under the note title: labels and relations added (detail editor and Trilium's
 // text syntax), edited, removed; inherited ones shown apart; bad names refused with a message.
 import { expect, test, type Page } from '@playwright/test';
-
-const base = () => {
-  const url = process.env.CANOPY_URL;
-  if (!url) throw new Error('CANOPY_URL is not set: global setup did not start the server');
-  return url;
-};
+import { login } from './helpers';
 
 function treeItem(page: Page, title: string) {
   return page.locator('li.tree-item', { has: page.locator(':scope > .tree-row .note-link', { hasText: title }) });
@@ -27,7 +22,7 @@ test('labels and relations are added, edited and removed; inherited ones show ap
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
-  await page.goto(`${base()}/`);
+  await login(page);
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   await openNote(page, 'Welcome to Canopy');
   const panel = page.locator('section.attributes');

@@ -271,3 +271,47 @@ fn title_search_is_fast_at_100_000_notes() {
     assert_eq!(hits[0].title, "Bulk note number 4242");
     assert!(took < std::time::Duration::from_millis(300), "title search took {took:?}");
 }
+
+/// Over HTTP as the page calls them: a session and the CSRF token are required, and without them
+/// nothing is written; with them the kind and flags arrive as typed.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_functions_need_a_session_and_the_csrf_token() {
+    use crate::auth::Browser;
+    use reqwest::StatusCode;
+
+    let hub = crate::cluster::Node::hub().await;
+    let note_id = hub.create_note("root", "Attributes over HTTP", "<p>x</p>");
+    let browser = Browser::logged_in(&hub).await;
+    let form = [("note_id", note_id.as_str()), ("kind", "label"), ("name", "viaHttp"), ("value", "1"), ("is_inheritable", "true")];
+    let post = |csrf: Option<&str>, http: &reqwest::Client| {
+        let mut request = http.post(format!("{}/ui/attribute_add", hub.url())).form(&form);
+        if let Some(token) = csrf {
+            request = request.header("X-CSRF-Token", token);
+        }
+        request.send()
+    };
+    let before = snapshot(hub.document());
+    assert_eq!(post(None, &reqwest::Client::new()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(post(None, &browser.http).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(post(Some("forged"), &browser.http).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(snapshot(hub.document()), before, "refused calls wrote nothing");
+
+    let response = post(Some(&browser.csrf), &browser.http).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let after: NoteAttributes = response.json().await.unwrap();
+    let added = owned(&after, "viaHttp");
+    assert_eq!((added.kind, added.value.as_str(), added.is_inheritable), (AttributeKind::Label, "1", true));
+
+    // A refusal answers 400 with the message the page shows.
+    let response = browser
+        .http
+        .post(format!("{}/ui/attribute_add_text", hub.url()))
+        .header("X-CSRF-Token", &browser.csrf)
+        .form(&[("note_id", note_id.as_str()), ("text", "#no/slash")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: AppError = response.json().await.unwrap();
+    assert!(matches!(error, AppError::Invalid(ref m) if m.contains("no/slash")), "{error:?}");
+}
