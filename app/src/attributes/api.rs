@@ -42,8 +42,11 @@ pub struct NoteAttributes {
     pub owned: Vec<AttributeChip>,
     /// In Trilium's order of inheritance.
     pub inherited: Vec<InheritedChip>,
-    /// The note's parents: the tree rows that show the note's `#iconClass`, to reload when it changes.
-    pub parent_note_ids: Vec<String>,
+    /// After a change, the notes whose children the tree should reload, because the change touched
+    /// what the tree shows: the note's icon or place among its siblings (`#iconClass`, `#top`,
+    /// `#bottom`: its parents), or how its own children are sorted (`#sorted`, `#sortDirection`, …:
+    /// the note itself). Empty when nothing in the tree changed, and for plain reads.
+    pub tree_levels_changed: Vec<String>,
 }
 
 /// A candidate target of a relation, found by title.

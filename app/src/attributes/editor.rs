@@ -43,7 +43,6 @@ impl Draft {
 
 #[component]
 pub fn AttributeEditor(draft: Draft, panel: Panel) -> AnyView {
-    let original_name = draft.name.clone();
     let attribute_id = draft.attribute_id.clone();
     let is_new = attribute_id.is_none();
     let kind = RwSignal::new(draft.kind);
@@ -55,21 +54,19 @@ pub fn AttributeEditor(draft: Draft, panel: Panel) -> AnyView {
 
     let save = {
         let attribute_id = attribute_id.clone();
-        let original_name = original_name.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             let (kind, name, value, inheritable) =
                 (kind.get_untracked(), name.get_untracked(), value.get_untracked(), is_inheritable.get_untracked());
             let note_id = panel.note_id();
             let attribute_id = attribute_id.clone();
-            let original_name = original_name.clone();
             panel.busy.set(true);
             leptos::task::spawn_local(async move {
                 let result = match attribute_id {
-                    None => add_attribute(note_id, kind, name.clone(), value, inheritable).await,
-                    Some(id) => update_attribute(note_id, id, name.clone(), value, inheritable).await,
+                    None => add_attribute(note_id, kind, name, value, inheritable).await,
+                    Some(id) => update_attribute(note_id, id, name, value, inheritable).await,
                 };
-                if panel.apply(result, &[original_name.as_str(), name.as_str()]) {
+                if panel.apply(result) {
                     panel.editing.set(None);
                 }
             });
@@ -80,10 +77,9 @@ pub fn AttributeEditor(draft: Draft, panel: Panel) -> AnyView {
         move |_| {
             let Some(id) = attribute_id.clone() else { return };
             let note_id = panel.note_id();
-            let original_name = original_name.clone();
             panel.busy.set(true);
             leptos::task::spawn_local(async move {
-                if panel.apply(delete_attribute(note_id, id).await, &[original_name.as_str()]) {
+                if panel.apply(delete_attribute(note_id, id).await) {
                     panel.editing.set(None);
                 }
             });

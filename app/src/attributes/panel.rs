@@ -8,9 +8,6 @@ use super::editor::{AttributeEditor, Draft};
 use crate::error::AppError;
 use crate::state::{NoteChange, Workspace};
 
-/// The label whose value the tree shows as the note's icon: changing it reloads the parents' rows.
-const TREE_ICON_LABEL: &str = "iconClass";
-
 #[component]
 pub fn AttributePanel(note_id: Signal<String>) -> AnyView {
     let loaded = Resource::new(move || note_id.get(), get_attributes);
@@ -46,16 +43,14 @@ impl Panel {
         self.attributes.with_untracked(|a| a.note_id.clone())
     }
 
-    /// Shows the outcome of a change. `names` are the attribute names it touched (before and after).
-    pub fn apply(&self, result: Result<NoteAttributes, AppError>, names: &[&str]) -> bool {
+    /// Shows the outcome of a change, and tells the tree which of its levels the change affected.
+    pub fn apply(&self, result: Result<NoteAttributes, AppError>) -> bool {
         self.busy.set(false);
         match result {
             Ok(attributes) => {
-                if names.contains(&TREE_ICON_LABEL) {
-                    if let Some(workspace) = use_context::<Workspace>() {
-                        for parent_note_id in &attributes.parent_note_ids {
-                            workspace.announce(NoteChange::ChildrenChanged { parent_note_id: parent_note_id.clone() });
-                        }
+                if let Some(workspace) = use_context::<Workspace>() {
+                    for parent_note_id in &attributes.tree_levels_changed {
+                        workspace.announce(NoteChange::ChildrenChanged { parent_note_id: parent_note_id.clone() });
                     }
                 }
                 self.attributes.set(attributes);
@@ -84,8 +79,7 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
         let typed = text.get_untracked();
         panel.busy.set(true);
         leptos::task::spawn_local(async move {
-            let touched = if typed.contains(TREE_ICON_LABEL) { vec![TREE_ICON_LABEL] } else { vec![] };
-            if panel.apply(add_attributes_text(panel.note_id(), typed).await, &touched) {
+            if panel.apply(add_attributes_text(panel.note_id(), typed).await) {
                 text.set(String::new());
             }
         });

@@ -21,19 +21,41 @@ impl DocumentAttributes {
     }
 
     /// Runs `change` in one write transaction and answers with the note's attributes after it; on an
-    /// error the transaction rolls back, so nothing of it is written.
+    /// error the transaction rolls back, so nothing of it is written. `change` returns the attribute
+    /// names it touched (before and after), which say what the tree has to reload.
     fn change(
         &self,
         note_id: &str,
-        change: impl FnOnce(&mut crate::db::WriteTx<'_>) -> Result<(), DomainError>,
+        change: impl FnOnce(&mut crate::db::WriteTx<'_>) -> Result<Vec<String>, DomainError>,
     ) -> Result<NoteAttributes, AppError> {
         self.document
             .write_with(&self.source, |tx| {
-                change(tx)?;
-                load(tx.conn(), note_id)
+                let names = change(tx)?;
+                let mut attributes = load(tx.conn(), note_id)?;
+                attributes.tree_levels_changed = tree_levels_changed(tx.conn(), note_id, &names)?;
+                Ok(attributes)
             })
             .map_err(domain_error)
     }
+}
+
+/// Labels the tree shows on the note's own row: its icon, and Trilium's `#top`/`#bottom` placing
+/// among its siblings.
+const ROW_LABELS: &[&str] = &["iconClass", "top", "bottom"];
+/// Labels on a note that order its children (the domain layer re-sorts them).
+const SORT_LABELS: &[&str] = &["sorted", "sortDirection", "sortFoldersFirst", "sortNatural", "sortLocale"];
+
+/// The notes whose children the tree reloads after attributes named `names` changed on `note_id`.
+/// Not covered, to stay cheap: a parent sorted by the value of some other label (`#sorted=myLabel`).
+fn tree_levels_changed(conn: &Connection, note_id: &str, names: &[String]) -> Result<Vec<String>, DbError> {
+    let mut levels = Vec::new();
+    if names.iter().any(|n| ROW_LABELS.contains(&n.as_str())) {
+        levels.extend(attribute_view::parent_ids(conn, note_id)?);
+    }
+    if names.iter().any(|n| SORT_LABELS.contains(&n.as_str())) {
+        levels.push(note_id.to_owned());
+    }
+    Ok(levels)
 }
 
 /// The attribute `attribute_id`, if `note_id` owns it: the panel edits a note's own attributes only,
@@ -89,8 +111,7 @@ fn load(conn: &Connection, note_id: &str) -> Result<NoteAttributes, DomainError>
             Ok(InheritedChip { attribute: chip(conn, i.attribute)?, from_note_id: i.from_note_id, from_title })
         })
         .collect::<Result<_, DbError>>()?;
-    let parent_note_ids = attribute_view::parent_ids(conn, note_id)?;
-    Ok(NoteAttributes { note_id: note_id.to_owned(), owned, inherited, parent_note_ids })
+    Ok(NoteAttributes { note_id: note_id.to_owned(), owned, inherited, tree_levels_changed: Vec::new() })
 }
 
 impl AttributePort for DocumentAttributes {
@@ -107,7 +128,7 @@ impl AttributePort for DocumentAttributes {
         is_inheritable: bool,
     ) -> Result<NoteAttributes, AppError> {
         let new = NewAttribute { kind: kind_of(kind), name: name.trim().to_owned(), value: value.to_owned(), is_inheritable };
-        self.change(note_id, |tx| domain::attributes::create(tx, note_id, new).map(drop))
+        self.change(note_id, |tx| Ok(vec![domain::attributes::create(tx, note_id, new)?.name]))
     }
 
     fn create_from_text(&self, note_id: &str, text: &str) -> Result<NoteAttributes, AppError> {
@@ -116,10 +137,7 @@ impl AttributePort for DocumentAttributes {
             return Err(AppError::Invalid("Type an attribute, such as #label=value or ~relation=@noteId.".into()));
         }
         self.change(note_id, |tx| {
-            for new in parsed {
-                domain::attributes::create(tx, note_id, new)?;
-            }
-            Ok(())
+            parsed.into_iter().map(|new| Ok(domain::attributes::create(tx, note_id, new)?.name)).collect()
         })
     }
 
@@ -132,15 +150,17 @@ impl AttributePort for DocumentAttributes {
         is_inheritable: bool,
     ) -> Result<NoteAttributes, AppError> {
         self.change(note_id, |tx| {
-            owned_by(tx.conn(), note_id, attribute_id)?;
-            domain::attributes::update(tx, attribute_id, name.trim(), value, is_inheritable).map(drop)
+            let before = owned_by(tx.conn(), note_id, attribute_id)?;
+            let after = domain::attributes::update(tx, attribute_id, name.trim(), value, is_inheritable)?;
+            Ok(vec![before.name, after.name])
         })
     }
 
     fn delete(&self, note_id: &str, attribute_id: &str) -> Result<NoteAttributes, AppError> {
         self.change(note_id, |tx| {
-            owned_by(tx.conn(), note_id, attribute_id)?;
-            domain::attributes::delete(tx, attribute_id)
+            let before = owned_by(tx.conn(), note_id, attribute_id)?;
+            domain::attributes::delete(tx, attribute_id)?;
+            Ok(vec![before.name])
         })
     }
 

@@ -79,7 +79,7 @@ fn lists_owned_and_inherited_apart_on_the_fixture() {
     assert_eq!(inherited.from_note_id, root_id);
     assert_eq!(inherited.from_title, "Fixture Notebook");
     assert_eq!(inherited.attribute.value, "trilium-fixture");
-    assert_eq!(pancakes.parent_note_ids, vec![note("Recipes")]);
+    assert!(pancakes.tree_levels_changed.is_empty());
 
     // The relation shows its target's title.
     let relation = &roles["relation"];
@@ -132,6 +132,14 @@ fn create_update_delete_write_exact_entity_changes() {
     }
     assert_eq!(mismatched_changes(&doc), quirks);
 
+    assert!(after.tree_levels_changed.is_empty(), "no change the tree shows");
+    // The tree reloads the parents' level for an icon, the note's own level for a sorting label.
+    let after = port.create_from_text(&id, "#iconClass=\"bx bx-food-menu\"").unwrap();
+    assert_eq!(after.tree_levels_changed, vec![note("Recipes")]);
+    let icon = owned(&after, "iconClass").attribute_id.clone();
+    assert_eq!(port.delete(&id, &icon).unwrap().tree_levels_changed, vec![note("Recipes")]);
+    let after = port.create(&id, AttributeKind::Label, "sorted", "", false).unwrap();
+    assert_eq!(after.tree_levels_changed, vec![id.clone()]);
     // An inheritable label added to a parent shows on its child as inherited.
     let recipes = note("Recipes");
     port.create(&recipes, AttributeKind::Label, "cuisine", "mixed", true).unwrap();
