@@ -36,6 +36,8 @@ pub(super) struct Panel {
     pub error: RwSignal<Option<String>>,
     pub editing: RwSignal<Option<Draft>>,
     pub busy: RwSignal<bool>,
+    /// Taken when the panel is built: the change handlers run in tasks, outside the reactive owner.
+    workspace: Option<Workspace>,
 }
 
 impl Panel {
@@ -48,7 +50,7 @@ impl Panel {
         self.busy.set(false);
         match result {
             Ok(attributes) => {
-                if let Some(workspace) = use_context::<Workspace>() {
+                if let Some(workspace) = self.workspace {
                     for parent_note_id in &attributes.tree_levels_changed {
                         workspace.announce(NoteChange::ChildrenChanged { parent_note_id: parent_note_id.clone() });
                     }
@@ -72,6 +74,7 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
         error: RwSignal::new(None),
         editing: RwSignal::new(None),
         busy: RwSignal::new(false),
+        workspace: use_context::<Workspace>(),
     };
     let text = RwSignal::new(String::new());
     let add_text = move |ev: leptos::ev::SubmitEvent| {
