@@ -49,18 +49,15 @@ fn internal(e: DbError) -> AppError {
 /// What the page shows instead of a protected note's title (ciphertext until a protected session exists).
 const PROTECTED_TITLE: &str = "[protected]";
 
-/// A refusal of the domain layer as the page sees it: its message is written for people; a store
-/// failure goes to the log.
+/// A refusal of the domain layer as the page sees it, in the domain's own words
+/// ([`DomainError::user_message`]); a store failure goes to the log.
 fn domain_error(e: DomainError) -> AppError {
+    let message = e.user_message();
     match e {
-        DomainError::NotFound { kind: "notes", id } => AppError::NotFound(format!("Note {id} does not exist.")),
-        DomainError::NotFound { kind: "attributes", .. } => {
-            AppError::NotFound("This attribute no longer exists; it may have been changed elsewhere.".into())
-        }
-        DomainError::NotFound { kind, id } => AppError::NotFound(format!("{kind} '{id}' does not exist.")),
-        DomainError::Invalid(message) => AppError::Invalid(message),
-        DomainError::NotAllowed(message) | DomainError::Protected(message) => AppError::Forbidden(message),
-        DomainError::Stale(message) => AppError::Stale(message),
+        DomainError::NotFound { .. } => AppError::NotFound(message),
+        DomainError::Invalid(_) => AppError::Invalid(message),
+        DomainError::NotAllowed(_) | DomainError::Protected(_) => AppError::Forbidden(message),
+        DomainError::Stale(_) => AppError::Stale(message),
         DomainError::Db(e) => internal(e),
     }
 }
