@@ -1,16 +1,20 @@
 // The attribute panel under the note title: labels and relations added (detail editor and Trilium's
 // text syntax), edited, removed; inherited ones shown apart; bad names refused with a message.
 import { expect, test, type Page } from '@playwright/test';
-import { login } from './helpers';
+import { base, login } from './helpers';
 
 function treeItem(page: Page, title: string) {
   return page.locator('li.tree-item', { has: page.locator(':scope > .tree-row .note-link', { hasText: title }) });
 }
 
-async function openNote(page: Page, title: string) {
-  await page.locator('nav.tree .note-link', { hasText: title }).first().click();
-  await expect(page.locator('article.note h1')).toHaveText(title);
-  await expect(page.locator('section.attributes .attr-text')).toBeVisible();
+/** Opens the note from the tree and waits for its attribute panel; returns its note id. */
+async function openNote(page: Page, title: string): Promise<string> {
+  const link = page.locator('nav.tree .note-link', { hasText: title }).first();
+  const noteId = new URL((await link.getAttribute('href'))!, base()).searchParams.get('note')!;
+  await link.click();
+  await expect(page.locator('article.note')).toHaveAttribute('data-note-id', noteId);
+  await expect(page.locator('article.note section.attributes .attr-text')).toBeVisible();
+  return noteId;
 }
 
 function chip(page: Page, name: string) {
@@ -24,7 +28,7 @@ test('labels and relations are added, edited and removed; inherited ones show ap
 
   await login(page);
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
-  await openNote(page, 'Welcome to Canopy');
+  const welcomeId = await openNote(page, 'Welcome to Canopy');
   const panel = page.locator('section.attributes');
 
   // A label through the detail editor.
@@ -84,14 +88,16 @@ test('labels and relations are added, edited and removed; inherited ones show ap
   await expect(panel.locator('.attr-owned .attr-chip')).toHaveCount(2);
 
   // The child inherits #area, shown apart with the note it comes from.
-  await treeItem(page, 'Welcome to Canopy').locator(':scope > .tree-row .toggle').click();
+  // Expansion is remembered per branch, so another test may have left it open.
+  const toggle = treeItem(page, 'Welcome to Canopy').locator(':scope > .tree-row .toggle');
+  if ((await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
   await openNote(page, 'Getting started');
   await expect(panel.locator('.attr-owned .attr-chip')).toHaveCount(0);
   const inherited = panel.locator('.attr-inherited .attr-chip.inherited', { hasText: 'area' });
   await expect(inherited).toContainText('area=user docs');
   await expect(inherited.locator('.attr-from')).toHaveText('from Welcome to Canopy');
   await inherited.locator('.attr-from a').click();
-  await expect(page.locator('article.note h1')).toHaveText('Welcome to Canopy');
+  await expect(page.locator('article.note')).toHaveAttribute('data-note-id', welcomeId);
 
   // All of it was stored: a reload shows the same.
   await page.reload();
