@@ -59,6 +59,13 @@ test('labels and relations are added, edited and removed; inherited ones show ap
   await expect(chip(page, 'seeAlso')).toHaveClass(/relation/);
   await expect(chip(page, 'seeAlso').locator('a.attr-target')).toHaveText('Inbox');
 
+  // A relation typed in the text syntax, its target picked by title in place of `@part`.
+  await panel.locator('.attr-text').pressSequentially('~madeBy=@inbo');
+  await panel.locator('.attr-text-hits .attr-hit', { hasText: 'Inbox' }).click();
+  await expect(panel.locator('.attr-text')).toHaveValue(/^~madeBy=@[A-Za-z0-9_]+ $/);
+  await panel.locator('.attr-text-form').getByRole('button', { name: 'Add' }).click();
+  await expect(chip(page, 'madeBy').locator('a.attr-target')).toHaveText('Inbox');
+
   // Edit: a new value and inheritable.
   await chip(page, 'status').locator('.attr-chip-main').click();
   await expect(editor.locator('.attr-name-input')).toHaveValue('status');
@@ -85,7 +92,7 @@ test('labels and relations are added, edited and removed; inherited ones show ap
   await expect(editor).toBeVisible();
   await editor.getByRole('button', { name: 'Cancel' }).click();
   await expect(panel.locator('.attr-error')).toHaveCount(0);
-  await expect(panel.locator('.attr-owned .attr-chip')).toHaveCount(2);
+  await expect(panel.locator('.attr-owned .attr-chip')).toHaveCount(3);
 
   // The child inherits #area, shown apart with the note it comes from.
   // Expansion is remembered per branch, so another test may have left it open.

@@ -161,18 +161,10 @@ pub fn AttributeEditor(draft: Draft, panel: Panel) -> AnyView {
 fn NotePicker(value: RwSignal<String>, target_title: RwSignal<Option<String>>) -> AnyView {
     let query = RwSignal::new(target_title.get_untracked().unwrap_or_default());
     let hits: RwSignal<Vec<NoteHit>> = RwSignal::new(Vec::new());
-    // Answers may arrive out of order: only the newest query's answer is shown.
-    let asked = StoredValue::new(0u64);
+    let find = note_search(hits);
     let search = move |text: String| {
         query.set(text.clone());
-        let n = asked.get_value() + 1;
-        asked.set_value(n);
-        leptos::task::spawn_local(async move {
-            let found = find_target_notes(text).await.unwrap_or_default();
-            if asked.get_value() == n {
-                hits.set(found);
-            }
-        });
+        find(text);
     };
     let chosen = move || match (value.get(), target_title.get()) {
         (id, _) if id.is_empty() => "No note chosen yet.".to_string(),
@@ -214,4 +206,24 @@ fn NotePicker(value: RwSignal<String>, target_title: RwSignal<Option<String>>) -
         </div>
     }
     .into_any()
+}
+
+/// Title search for a picker: each call asks the server, and only the newest question's answer is
+/// put into `hits` (answers may arrive out of order).
+pub(super) fn note_search(hits: RwSignal<Vec<NoteHit>>) -> impl Fn(String) + Copy + 'static {
+    let asked = StoredValue::new(0u64);
+    move |text: String| {
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        if text.trim().is_empty() {
+            hits.set(Vec::new());
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let found = find_target_notes(text).await.unwrap_or_default();
+            if asked.get_value() == n {
+                hits.set(found);
+            }
+        });
+    }
 }

@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use super::api::{add_attributes_text, get_attributes, AttributeChip, AttributeKind, InheritedChip, NoteAttributes};
-use super::editor::{AttributeEditor, Draft};
+use super::api::NoteHit;
+use super::editor::{note_search, AttributeEditor, Draft};
 use crate::error::AppError;
 use crate::state::{NoteChange, Workspace};
 
@@ -77,6 +78,13 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
         workspace: use_context::<Workspace>(),
     };
     let text = RwSignal::new(String::new());
+    // Typing `~name=@part of a title` offers notes; a pick puts `@noteId` in its place.
+    let hits: RwSignal<Vec<NoteHit>> = RwSignal::new(Vec::new());
+    let find = note_search(hits);
+    let on_text = move |typed: String| {
+        find(pending_target(&typed).map(|(_, query)| query.to_owned()).unwrap_or_default());
+        text.set(typed);
+    };
     let add_text = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let typed = text.get_untracked();
@@ -116,10 +124,35 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
                     autocomplete="off"
                     spellcheck="false"
                     prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
+                    on:input=move |ev| on_text(event_target_value(&ev))
                 />
                 <button type="submit" disabled=move || panel.busy.get()>"Add"</button>
             </form>
+            <ul class="attr-hits attr-text-hits" role="listbox" aria-label="Notes found">
+                <For each=move || hits.get() key=|hit| hit.note_id.clone() let:hit>
+                    {
+                        let note_id = hit.note_id.clone();
+                        let pick = move |_| {
+                            text.update(|typed| {
+                                if let Some((at, _)) = pending_target(typed) {
+                                    typed.truncate(at);
+                                    typed.push_str(&note_id);
+                                    typed.push(' ');
+                                }
+                            });
+                            hits.set(Vec::new());
+                        };
+                        view! {
+                            <li role="option">
+                                <button type="button" class="attr-hit" data-note-id=hit.note_id.clone() on:click=pick>
+                                    <span class="attr-hit-title">{hit.title.clone()}</span>
+                                    {hit.parent_title.clone().map(|p| view! { <span class="attr-hint">" in " {p}</span> })}
+                                </button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
         </div>
         {move || panel.error.get().map(|message| view! { <p class="attr-error" role="alert">{message}</p> })}
         {move || panel.editing.get().map(|draft| view! { <AttributeEditor draft panel/> })}
@@ -135,6 +168,15 @@ fn AttributeBody(initial: NoteAttributes) -> AnyView {
         </Show>
     }
     .into_any()
+}
+
+/// The relation target being typed at the end of `typed` (`… ~name=@part`): the byte index just after
+/// its `@`, and the part typed so far.
+fn pending_target(typed: &str) -> Option<(usize, &str)> {
+    let token_start = typed.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let token = &typed[token_start..];
+    let at = token.find("=@")? + 2;
+    (token.starts_with('~') && at < token.len()).then(|| (token_start + at, &token[at..]))
 }
 
 /// `#name=value` or `~name → Target`, with the type as a hint for those who do not read the sigils.
