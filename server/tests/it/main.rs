@@ -14,4 +14,5 @@ mod sector_cache;
 mod setup;
 mod sync;
 mod transcript;
+mod ui_attributes;
 mod web;
