@@ -38,6 +38,9 @@ test('after hydration, expanding and opening notes works without a reload', asyn
   await page.evaluate(() => ((window as any).__sameDocument = true));
 
   const welcome = page.locator('li.tree-item', { has: page.locator(':scope > .tree-row .note-link', { hasText: 'Welcome to Canopy' }) });
+  // The tree remembers expansion (Trilium's isExpanded): an earlier test may have left it open.
+  const welcomeToggle = welcome.locator(':scope > .tree-row .toggle');
+  if ((await welcomeToggle.getAttribute('aria-expanded')) === 'true') await welcomeToggle.click();
   await expect(welcome.locator('.tree-level')).toHaveCount(0);
   await welcome.locator(':scope > .tree-row .toggle').click();
   const child = welcome.locator('.tree-level .note-link', { hasText: 'Getting started' });

@@ -11,7 +11,7 @@ pub mod hashing;
 pub mod login_limit;
 pub mod sync;
 mod tls;
-mod ui;
+pub mod ui;
 pub mod web;
 mod welcome;
 

@@ -1,8 +1,6 @@
-//! A note's labels and relations, owned and inherited.
-use leptos::prelude::*;
+//! A note's labels and relations: owned ones as editable chips, inherited ones apart.
+pub mod api;
+mod editor;
+mod panel;
 
-/// Shown in the note pane under the title; filled in by the attributes feature.
-#[component]
-pub fn AttributePanel(note_id: Signal<String>) -> impl IntoView {
-    let _ = note_id;
-}
+pub use panel::AttributePanel;

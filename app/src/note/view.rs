@@ -43,9 +43,12 @@ fn render_note(detail: NoteDetail) -> impl IntoView {
             <p class="note-content binary">{format!("{} note ({}), {bytes} bytes", detail.note_type, detail.mime)}</p>
         }.into_any(),
     };
+    // TEMPORARY (attrs branch): the note helper mounts the panel in its own view; drop this on merge.
+    let attribute_note = Signal::stored(detail.note_id.clone());
     view! {
         <article class="note" data-note-id=detail.note_id>
             <h1 class="note-title">{detail.title}</h1>
+            <crate::attributes::AttributePanel note_id=attribute_note/>
             {body}
         </article>
     }

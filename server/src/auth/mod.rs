@@ -23,6 +23,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use subtle::ConstantTimeEq;
 
+use app::error::AppError;
+
 use crate::db::{DbError, Document, InstanceId};
 use crate::login_limit::LoginLimiter;
 use client_ip::{ClientInfo, TrustedProxy};
@@ -163,6 +165,21 @@ fn csrf_refused() -> Response {
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], CSRF_REFUSED).into_response()
 }
 
+/// A refused call, in the form its caller reads: server functions decode [`AppError`] from the body
+/// (so the page says "log in again" rather than "could not reach the server", and a save does not
+/// retry forever); every other call gets plain text, as Trilium answers.
+fn refused_call(path: &str, error: AppError) -> Response {
+    if path == "/ui" || path.starts_with("/ui/") {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    match error {
+        AppError::NotAuthenticated => not_logged_in(),
+        _ => csrf_refused(),
+    }
+}
+
 fn internal_error(e: impl std::fmt::Display) -> Response {
     tracing::error!("session store: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, "The session store failed; see the server log.").into_response()
@@ -260,13 +277,13 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
             let wanted = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Redirect::to(&pages::login_url(wanted)).into_response();
         }
-        (None, Access::Call) => return not_logged_in(),
+        (None, Access::Call) => return refused_call(request.uri().path(), AppError::NotAuthenticated),
         (None, Access::LocalApi) if !auth.settings.no_authentication => return not_logged_in(),
         (Some(session), Access::Call | Access::LocalApi)
             if !is_safe(request.method()) && !session.csrf_matches(given_csrf(request.headers())) =>
         {
             tracing::warn!("{} {} refused: missing or wrong CSRF token", request.method(), request.uri().path());
-            return csrf_refused();
+            return refused_call(request.uri().path(), AppError::Forbidden(CSRF_REFUSED.into()));
         }
         _ => {}
     }

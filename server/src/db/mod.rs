@@ -6,6 +6,7 @@
 //! * A small pool of read-only connections; in WAL mode readers never wait for the writer.
 
 pub mod attachments;
+pub mod attribute_view;
 pub mod backup;
 pub mod consistency;
 pub mod entity_changes;

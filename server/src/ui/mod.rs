@@ -1,5 +1,6 @@
 //! The server side of the web UI: the ports its server functions call, each a thin caller of the
 //! domain layer and the store. Every call runs on the blocking pool (`app::ssr::run_blocking`).
+pub mod attributes;
 mod note;
 mod tree;
 
@@ -16,19 +17,26 @@ use app::error::AppError;
 pub struct Ports {
     tree: app::tree::api::ssr::Tree,
     notes: app::note::api::ssr::Notes,
+    attributes: app::attributes::api::ssr::Attributes,
 }
 
 impl Ports {
+    /// `instance_id` stamps the entity changes of the UI's writes.
     pub fn new(document: Document, instance_id: InstanceId) -> Self {
         Ports {
-            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id })),
-            notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes { document })),
+            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id: instance_id.clone() })),
+            notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes { document: document.clone() })),
+            attributes: app::attributes::api::ssr::Attributes(Arc::new(attributes::DocumentAttributes::new(
+                document,
+                instance_id,
+            ))),
         }
     }
 
     pub fn provide(&self) {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
+        provide_context(self.attributes.clone());
     }
 }
 
@@ -38,14 +46,18 @@ fn internal(e: DbError) -> AppError {
     AppError::Server("The server could not read or write the document; its log has the details.".into())
 }
 
-/// A domain refusal as the page sees it (the domain's words for people); a store failure is logged.
+/// What the page shows instead of a protected note's title (ciphertext until a protected session exists).
+const PROTECTED_TITLE: &str = "[protected]";
+
+/// A refusal of the domain layer as the page sees it, in the domain's own words
+/// ([`DomainError::user_message`]); a store failure goes to the log.
 fn domain_error(e: DomainError) -> AppError {
     let message = e.user_message();
     match e {
         DomainError::NotFound { .. } => AppError::NotFound(message),
-        DomainError::Invalid(_) | DomainError::NotAllowed(_) => AppError::Invalid(message),
+        DomainError::Invalid(_) => AppError::Invalid(message),
+        DomainError::NotAllowed(_) | DomainError::Protected(_) => AppError::Forbidden(message),
         DomainError::Stale(_) => AppError::Stale(message),
-        DomainError::Protected(_) => AppError::Forbidden(message),
         DomainError::Db(e) => internal(e),
     }
 }

@@ -3,7 +3,7 @@
 use app::error::AppError;
 use app::tree::api::{ssr::TreePort, DeleteOutcome, DropPosition, NotePick, TreeEntry, TreeLevel, TreeSnapshot};
 
-use super::{domain_error, internal};
+use super::{domain_error, internal, PROTECTED_TITLE};
 use crate::db::{tree_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, branches::MoveTo, notes::Position};
 use crate::entities::BlobContent;
@@ -34,7 +34,7 @@ fn entry(row: tree_view::ChildRow, parent_note_id: &str) -> TreeEntry {
         note_id: row.note_id,
         parent_note_id: parent_note_id.to_string(),
         // A protected title is ciphertext until a protected session exists.
-        title: if row.is_protected { "[protected]".to_string() } else { row.title },
+        title: if row.is_protected { PROTECTED_TITLE.to_string() } else { row.title },
         prefix: row.prefix.filter(|p| !p.is_empty()),
         note_type: row.note_type,
         mime: row.mime,

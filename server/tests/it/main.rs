@@ -14,5 +14,6 @@ mod sector_cache;
 mod setup;
 mod sync;
 mod transcript;
+mod ui_attributes;
 mod ui_tree;
 mod web;
