@@ -3,6 +3,7 @@ mod backups;
 pub mod config;
 pub mod data_dir;
 pub mod db;
+pub mod domain;
 pub mod entities;
 pub mod etapi;
 pub mod hashing;

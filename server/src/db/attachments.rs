@@ -80,3 +80,13 @@ pub fn content(conn: &rusqlite::Connection, attachment_id: &str) -> SqlResult<Bl
     let blob_id = att.blob_id.ok_or_else(|| DbError::not_found("blobs", format!("(attachment {attachment_id})")))?;
     Ok(entities::get::<Blob>(conn, &blob_id)?.content)
 }
+
+/// SQLite `LENGTH(content)` of the attachment's blob (characters for text, bytes for binary).
+pub fn content_length(conn: &rusqlite::Connection, a: &Attachment) -> SqlResult<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    let Some(blob_id) = &a.blob_id else { return Ok(None) };
+    Ok(conn
+        .query_row("SELECT LENGTH(content) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
+}

@@ -133,6 +133,22 @@ pub fn undelete_note(tx: &mut WriteTx<'_>, note_id: &str) -> SqlResult<bool> {
     Ok(!ids.is_empty())
 }
 
+/// Undoes one delete operation: every branch deleted with `delete_id` whose parent note is alive is
+/// restored with what it took along (as [`undelete_note`] does per note). Returns how many such
+/// branches there were.
+pub fn undo_delete(tx: &mut WriteTx<'_>, delete_id: &str) -> SqlResult<usize> {
+    let ids = column(
+        tx.conn(),
+        "SELECT branches.branchId FROM branches JOIN notes AS parentNote ON parentNote.noteId = branches.parentNoteId
+         WHERE branches.isDeleted = 1 AND branches.deleteId = ?1 AND parentNote.isDeleted = 0",
+        [delete_id],
+    )?;
+    for id in &ids {
+        undelete_branch(tx, id, delete_id)?;
+    }
+    Ok(ids.len())
+}
+
 fn undelete_branch(tx: &mut WriteTx<'_>, branch_id: &str, delete_id: &str) -> SqlResult<()> {
     let mut branch: Branch = entities::get(tx.conn(), branch_id)?;
     if !branch.is_deleted {

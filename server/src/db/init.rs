@@ -3,14 +3,14 @@
 
 use rusqlite::Connection;
 
-use super::{options, run_write, tree, ChangeSource, InstanceId, SqlResult, TRILIUM_DB_VERSION};
+use super::{options, run_write, tree, ChangeSource, DbError, InstanceId, SqlResult, TRILIUM_DB_VERSION};
 use crate::entities::{BlobContent, Branch, Note};
 use crate::hashing;
 
 /// Writes root note + `none_root` branch + all default options in one transaction.
 pub fn initialize_new_document(conn: &mut Connection, instance_id: &InstanceId) -> SqlResult<()> {
     let source = ChangeSource::new(instance_id.clone());
-    run_write(conn, &source, None, |tx| {
+    run_write::<_, DbError>(conn, &source, None, |tx| {
         let now_utc = tx.utc_now();
         let now_local = tx.local_now();
         let mut root = Note {
@@ -123,7 +123,7 @@ pub fn initialize_for_sync(
     sync_proxy: &str,
 ) -> SqlResult<()> {
     let source = ChangeSource::new(instance_id.clone());
-    run_write(conn, &source, None, |tx| {
+    run_write::<_, DbError>(conn, &source, None, |tx| {
         not_synced_options(tx, false, sync_server_host, sync_proxy)?;
         if !seed.is_empty() {
             store_seed(tx, seed)?;

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod consistency;
 pub mod entity_changes;
 mod error;
+pub mod graph;
 pub mod init;
 pub mod open;
 pub mod options;
@@ -192,6 +193,11 @@ impl Document {
 
     /// Runs `f` on a read-only connection; never blocks on the writer.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> SqlResult<T>) -> SqlResult<T> {
+        self.read_with(f)
+    }
+
+    /// Like [`read`](Self::read) for a closure with its own error type (the domain layer's, ETAPI's).
+    pub fn read_with<T, E: From<DbError>>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
         // A panic inside another reader cannot leave a pooled connection inconsistent.
         let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
@@ -210,7 +216,7 @@ impl Document {
     /// Runs `f` in one write transaction; commits if it returns Ok, then notifies
     /// subscribers with the entity change ids written.
     pub fn write<T>(&self, source: &ChangeSource, f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>) -> SqlResult<T> {
-        self.write_at(source, None, f)
+        self.write_at_with(source, None, f)
     }
 
     /// Like [`write`](Self::write) with a fixed "now" (tests, imports).
@@ -220,6 +226,26 @@ impl Document {
         now: Option<DateTime<Utc>>,
         f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>,
     ) -> SqlResult<T> {
+        self.write_at_with(source, now, f)
+    }
+
+    /// Like [`write`](Self::write) for a closure with its own error type (the domain layer's, ETAPI's);
+    /// an `Err` rolls the transaction back.
+    pub fn write_with<T, E: From<DbError>>(
+        &self,
+        source: &ChangeSource,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_at_with(source, None, f)
+    }
+
+    /// [`write_with`](Self::write_with) with a fixed "now" (tests).
+    pub fn write_at_with<T, E: From<DbError>>(
+        &self,
+        source: &ChangeSource,
+        now: Option<DateTime<Utc>>,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         // A panicking writer closure drops its transaction (rollback), so the connection
         // is still sound: recover from poisoning instead of failing every later write.
         let mut conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -234,17 +260,17 @@ impl Document {
 }
 
 /// Runs a write transaction on a raw connection (also used while creating a document).
-pub(crate) fn run_write<T>(
+pub(crate) fn run_write<T, E: From<DbError>>(
     conn: &mut Connection,
     source: &ChangeSource,
     now: Option<DateTime<Utc>>,
-    f: impl FnOnce(&mut WriteTx<'_>) -> SqlResult<T>,
-) -> SqlResult<(T, Vec<i64>)> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
+) -> Result<(T, Vec<i64>), E> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
     let mut wtx = WriteTx { tx, source: source.clone(), now, written: Vec::new() };
     let value = f(&mut wtx)?;
     let WriteTx { tx, written, .. } = wtx;
-    tx.commit()?;
+    tx.commit().map_err(DbError::from)?;
     Ok((value, written))
 }
 

@@ -40,15 +40,6 @@ impl NewNote {
     }
 }
 
-fn derive_mime(note_type: &str) -> &'static str {
-    match note_type {
-        "text" => "text/html",
-        "code" | "mermaid" => "text/plain",
-        "relationMap" | "search" | "canvas" => "application/json",
-        _ => "",
-    }
-}
-
 /// `notes.createNewNote`: note row, its blob, a branch under the parent. The note is
 /// saved first without a blob and then again with it, as Trilium does; only the last
 /// entity change per entity survives anyway.
@@ -63,7 +54,7 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: NewNote) -> SqlResult<(Note, Branch)
         note_id: p.note_id.unwrap_or_else(crate::hashing::new_entity_id),
         title: p.title,
         is_protected: false,
-        mime: p.mime.unwrap_or_else(|| derive_mime(&p.note_type).to_owned()),
+        mime: p.mime.unwrap_or_else(|| Note::default_mime(&p.note_type).to_owned()),
         note_type: p.note_type,
         blob_id: None,
         is_deleted: false,
@@ -226,23 +217,68 @@ fn is_ancestor(conn: &Connection, ancestor: &str, note_id: &str) -> SqlResult<bo
     Ok(found.is_some())
 }
 
-/// `treeService.validateParentChild`: no cycles, no second branch under the same parent.
-fn validate_parent_child(conn: &Connection, parent_note_id: &str, child_note_id: &str, moving: Option<&str>) -> SqlResult<()> {
-    if child_note_id == "root" {
-        return Err(DbError::Invalid("root cannot be moved".into()));
+/// Notes whose place in the tree is fixed (`validateParentChild`).
+const UNMOVABLE_NOTES: &[&str] = &["root", "_hidden", "_share", "_lbRoot", "_lbAvailableLaunchers", "_lbVisibleLaunchers"];
+
+/// `treeService.validateParentChild`: what forbids a branch of `child_note_id` under `parent_note_id`
+/// (`moving`: the branch being moved, which may stay where it is), in Trilium's words; `None` if allowed.
+pub fn parent_child_problem(
+    conn: &Connection,
+    parent_note_id: &str,
+    child_note_id: &str,
+    moving: Option<&str>,
+) -> SqlResult<Option<String>> {
+    if UNMOVABLE_NOTES.contains(&child_note_id) {
+        return Ok(Some("Cannot change this note's location.".into()));
+    }
+    if parent_note_id == "none" {
+        return Ok(Some("Cannot move anything into 'none' parent.".into()));
     }
     let existing = Branch::id_for(parent_note_id, child_note_id);
-    if moving != Some(existing.as_str()) {
-        if let Some(b) = entities::load::<Branch>(conn, &existing)? {
-            if !b.is_deleted {
-                return Err(DbError::Invalid(format!("note '{child_note_id}' is already under '{parent_note_id}'")));
-            }
-        }
+    if moving != Some(existing.as_str()) && entities::load::<Branch>(conn, &existing)?.is_some_and(|b| !b.is_deleted) {
+        let title = |id: &str| -> SqlResult<String> { Ok(entities::load::<Note>(conn, id)?.map(|n| n.title).unwrap_or_default()) };
+        return Ok(Some(format!(
+            "Note \"{}\" note already exists in the \"{}\".",
+            title(child_note_id)?,
+            title(parent_note_id)?
+        )));
     }
     if is_ancestor(conn, child_note_id, parent_note_id)? {
-        return Err(DbError::Invalid("moving a note into its own subtree would create a cycle".into()));
+        return Ok(Some("Moving/cloning note here would create cycle.".into()));
     }
-    Ok(())
+    if parent_note_id != "_lbBookmarks" && entities::load::<Note>(conn, parent_note_id)?.is_some_and(|n| n.note_type == "launcher") {
+        return Ok(Some("Launcher note cannot have any children.".into()));
+    }
+    Ok(None)
+}
+
+fn validate_parent_child(conn: &Connection, parent_note_id: &str, child_note_id: &str, moving: Option<&str>) -> SqlResult<()> {
+    match parent_child_problem(conn, parent_note_id, child_note_id, moving)? {
+        Some(problem) => Err(DbError::Invalid(problem)),
+        None => Ok(()),
+    }
+}
+
+/// `BBranch.beforeSaving` for a branch without a position: 10 after the largest position among the
+/// parent's live children (at least 0), `_hidden` left out.
+pub fn appended_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult<i64> {
+    let max: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(notePosition), 0) FROM branches WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'",
+        [parent_note_id],
+        |r| r.get(0),
+    )?;
+    Ok(max.max(0) + 10)
+}
+
+/// `moveBranchToNote`'s position: 10 after the largest live position (`_hidden` included), 0 for
+/// an empty parent.
+fn moved_in_position(conn: &Connection, parent_note_id: &str) -> SqlResult<i64> {
+    let max: Option<i64> = conn.query_row(
+        "SELECT MAX(notePosition) FROM branches WHERE parentNoteId = ?1 AND isDeleted = 0",
+        [parent_note_id],
+        |r| r.get(0),
+    )?;
+    Ok(max.map_or(0, |m| m + 10))
 }
 
 /// Places `note_id` under another parent too (a clone): new branch after the last child.
@@ -254,7 +290,7 @@ pub fn clone_to_parent(tx: &mut WriteTx<'_>, note_id: &str, parent_note_id: &str
         branch_id: String::new(),
         note_id: note_id.into(),
         parent_note_id: parent_note_id.into(),
-        note_position: next_child_position(tx.conn(), parent_note_id)?,
+        note_position: appended_child_position(tx.conn(), parent_note_id)?,
         prefix: prefix.map(str::to_owned),
         is_expanded: false,
         is_deleted: false,
@@ -265,8 +301,8 @@ pub fn clone_to_parent(tx: &mut WriteTx<'_>, note_id: &str, parent_note_id: &str
     Ok(branch)
 }
 
-/// Moves a branch under another parent (after its last child). Branch ids derive from
-/// the parent, so this creates a new branch and marks the old one deleted, as Trilium does.
+/// `moveBranchToNote`: moves a branch under another parent (after its last child). Branch ids
+/// derive from the parent, so this creates a new branch and marks the old one deleted, as Trilium does.
 pub fn move_to_parent(tx: &mut WriteTx<'_>, branch_id: &str, new_parent_note_id: &str) -> SqlResult<Branch> {
     let old: Branch = entities::get(tx.conn(), branch_id)?;
     if old.parent_note_id == new_parent_note_id {
@@ -274,7 +310,7 @@ pub fn move_to_parent(tx: &mut WriteTx<'_>, branch_id: &str, new_parent_note_id:
     }
     entities::get::<Note>(tx.conn(), new_parent_note_id)?;
     validate_parent_child(tx.conn(), new_parent_note_id, &old.note_id, Some(branch_id))?;
-    let position = next_child_position(tx.conn(), new_parent_note_id)?;
+    let position = moved_in_position(tx.conn(), new_parent_note_id)?;
     let new = relocate(tx, old, new_parent_note_id, position)?;
     Ok(new)
 }
@@ -317,13 +353,7 @@ fn move_relative(
 ) -> SqlResult<Branch> {
     let mut branch: Branch = entities::get(tx.conn(), branch_id)?;
     validate_parent_child(tx.conn(), parent, &branch.note_id, Some(branch_id))?;
-    tx.conn().execute(
-        &format!(
-            "UPDATE branches SET notePosition = notePosition + 10
-             WHERE parentNoteId = ?1 AND notePosition {cmp} ?2 AND isDeleted = 0"
-        ),
-        params![parent, pivot],
-    )?;
+    shift_siblings(tx.conn(), parent, cmp, pivot)?;
     let result = if branch.parent_note_id == parent {
         branch.note_position = new_position;
         save_branch(tx, &mut branch)?;
@@ -333,6 +363,26 @@ fn move_relative(
     };
     entity_changes::put_note_reordering(tx, parent)?;
     Ok(result)
+}
+
+/// Makes room after `pivot`: live children of `parent` at a position `cmp` (`>` or `>=`) `pivot` move
+/// 10 down, with plain SQL (no entity changes, dates untouched: Trilium leaves them so that other
+/// changes win a conflict, and positions are not hashed).
+fn shift_siblings(conn: &Connection, parent: &str, cmp: &str, pivot: i64) -> SqlResult<()> {
+    conn.execute(
+        &format!(
+            "UPDATE branches SET notePosition = notePosition + 10
+             WHERE parentNoteId = ?1 AND notePosition {cmp} ?2 AND isDeleted = 0"
+        ),
+        params![parent, pivot],
+    )?;
+    Ok(())
+}
+
+/// `createNewNoteWithTarget(after)`: children of `parent` after `pivot` move 10 down (see
+/// [`shift_siblings`]); the caller writes the `note_reordering` change.
+pub fn shift_positions_after(tx: &mut WriteTx<'_>, parent: &str, pivot: i64) -> SqlResult<()> {
+    shift_siblings(tx.conn(), parent, ">", pivot)
 }
 
 /// Sets positions of a parent's children in the given order (10, 20, ...), plain SQL
@@ -355,6 +405,11 @@ pub fn reorder_children(tx: &mut WriteTx<'_>, parent_note_id: &str, branch_ids_i
 pub fn set_expanded(conn: &Connection, branch_id: &str, expanded: bool) -> SqlResult<()> {
     conn.execute("UPDATE branches SET isExpanded = ?1 WHERE branchId = ?2", params![expanded as i64, branch_id])?;
     Ok(())
+}
+
+/// Live parent branches of a note.
+pub fn parent_branches(conn: &Connection, note_id: &str) -> SqlResult<Vec<Branch>> {
+    entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY notePosition, branchId", [note_id])
 }
 
 /// Live children of a note in tree order.

@@ -17,7 +17,7 @@ pub use attribute::Attribute;
 pub use blob::{Blob, BlobContent};
 pub use branch::Branch;
 pub use etapi_token::EtapiToken;
-pub use note::Note;
+pub use note::{Note, NOTE_TYPES};
 pub use option::OptionRow;
 pub use recent_note::RecentNote;
 pub use revision::Revision;

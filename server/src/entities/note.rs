@@ -7,6 +7,25 @@ use serde::{Deserialize, Serialize};
 use super::{bool_value, get_bool, int_bool, opt_text, Entity};
 use crate::hashing::{entity_hash, HashPart};
 
+/// Note types Trilium 0.63.7 knows, in its order (`note_types.js`).
+pub const NOTE_TYPES: &[&str] = &[
+    "text", "code", "render", "file", "image", "search", "relationMap", "book", "noteMap", "mermaid", "canvas",
+    "webView", "launcher", "doc", "contentWidget",
+];
+
+impl Note {
+    /// The mime Trilium gives a note of this type when none is given (`getDefaultMimeForNoteType`).
+    pub fn default_mime(note_type: &str) -> &'static str {
+        match note_type {
+            "text" => "text/html",
+            "code" | "mermaid" => "text/plain",
+            "file" => "application/octet-stream",
+            "relationMap" | "canvas" => "application/json",
+            _ => "",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {

@@ -90,7 +90,7 @@ fn auth_header(headers: &HeaderMap) -> &str {
 /// Route layer: 401 `NOT_AUTHENTICATED` unless the header carries a live token.
 pub async fn require_token(State(state): State<EtapiState>, req: Request, next: Next) -> Response {
     let auth = auth_header(req.headers()).to_owned();
-    match state.read(|conn| authenticate(conn, &auth)) {
+    match state.read(move |conn| authenticate(conn, &auth)).await {
         Ok(Some(_)) => next.run(req).await,
         Ok(None) => EtapiError::not_authenticated().into_response(),
         Err(e) => e.into_response(),
@@ -112,16 +112,13 @@ async fn login(
         _ => "ETAPI login".to_owned(),
     };
     // scrypt takes a while: keep it off the async workers.
-    let checker = state.clone();
-    let verified = !password.is_empty()
-        && tokio::task::spawn_blocking(move || checker.read(|conn| Ok(password::verify_password(conn, &password)?)))
-            .await
-            .map_err(|e| EtapiError::internal(e.to_string()))??;
+    let verified =
+        !password.is_empty() && state.read(move |conn| Ok(password::verify_password(conn, &password)?)).await?;
     if !verified {
         state.login_limiter.record_failure(client.ip());
         return Err(EtapiError::new(StatusCode::UNAUTHORIZED, "WRONG_PASSWORD", "Wrong password."));
     }
-    let auth_token = state.write(|tx| {
+    let auth_token = state.write(move |tx| {
         let secret = hashing::random_secure_token(32);
         let now = tx.utc_now();
         let token = EtapiToken {
@@ -134,7 +131,8 @@ async fn login(
         };
         entities::save(tx, &token)?;
         Ok(format!("{}_{}", token.etapi_token_id, secret))
-    })?;
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(LoginResponse { auth_token })).into_response())
 }
 
@@ -143,7 +141,7 @@ async fn logout(State(state): State<EtapiState>, headers: HeaderMap) -> EtapiRes
     let Some(id) = parsed.and_then(|p| p.etapi_token_id) else {
         return Err(EtapiError::generic("Cannot logout this token."));
     };
-    state.write(|tx| {
+    state.write(move |tx| {
         let mut token = entities::load::<EtapiToken>(tx.conn(), &id)?
             .filter(|t| !t.is_deleted)
             .ok_or_else(|| EtapiError::internal(format!("Cannot find the token '{id}'.")))?;
@@ -151,6 +149,7 @@ async fn logout(State(state): State<EtapiState>, headers: HeaderMap) -> EtapiRes
         token.utc_date_modified = tx.utc_now();
         entities::save(tx, &token)?;
         Ok(())
-    })?;
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

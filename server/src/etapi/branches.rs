@@ -7,12 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::error::{EtapiError, EtapiResult};
-use super::notes::get_and_check_note;
+use super::error::EtapiResult;
 use super::validate::{self, bool_of, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::BranchJson;
 use super::{EtapiState, RawBody};
-use crate::db::{deletion, entity_changes, tree};
+use crate::db::{entity_changes, tree};
+use crate::domain::branches::{self, live_branch};
+use crate::domain::notes::live_note;
+use crate::domain::DomainError;
 use crate::entities::{self, Branch};
 
 pub fn routes() -> Router<EtapiState> {
@@ -22,16 +24,8 @@ pub fn routes() -> Router<EtapiState> {
         .route("/refresh-note-ordering/{parent_note_id}", post(refresh_note_ordering))
 }
 
-fn live_branch(conn: &rusqlite::Connection, branch_id: &str) -> EtapiResult<Option<Branch>> {
-    Ok(entities::load::<Branch>(conn, branch_id)?.filter(|b| !b.is_deleted))
-}
-
-fn get_and_check_branch(conn: &rusqlite::Connection, branch_id: &str) -> EtapiResult<Branch> {
-    live_branch(conn, branch_id)?.ok_or_else(|| EtapiError::branch_not_found(branch_id))
-}
-
 async fn get_branch(State(state): State<EtapiState>, Path(branch_id): Path<String>) -> EtapiResult<Json<BranchJson>> {
-    let b = state.read(|conn| get_and_check_branch(conn, &branch_id))?;
+    let b = state.read(move |conn| Ok(live_branch(conn, &branch_id)?)).await?;
     Ok(Json(BranchJson::from(&b)))
 }
 
@@ -45,27 +39,29 @@ const CREATE_RULES: Rules = &[
 
 async fn create_branch(State(state): State<EtapiState>, RawBody(body): RawBody) -> EtapiResult<Response> {
     let body = parse_object(&body)?;
-    let (created, branch) = state.write(|tx| {
-        validate::validate(tx.conn(), &body, CREATE_RULES)?;
-        let note_id = str_of(&body, "noteId").unwrap_or_default();
-        let parent_id = str_of(&body, "parentNoteId").unwrap_or_default();
-        let existing = live_branch(tx.conn(), &Branch::id_for(&parent_id, &note_id))?;
-        let created = existing.is_none();
-        let mut branch = match existing {
-            Some(b) => b,
-            None => tree::clone_to_parent(tx, &note_id, &parent_id, None)?,
-        };
-        // Like Trilium, an existing placement takes over all three values (absent = default).
-        branch.note_position = match int_of(&body, "notePosition") {
-            Some(p) => p,
-            None if created => branch.note_position,
-            None => tree::next_child_position(tx.conn(), &parent_id)?,
-        };
-        branch.prefix = str_of(&body, "prefix");
-        branch.is_expanded = bool_of(&body, "isExpanded").unwrap_or(false);
-        tree::save_branch(tx, &mut branch)?;
-        Ok((created, branch))
-    })?;
+    let (created, branch) = state
+        .write(move |tx| {
+            validate::validate(tx.conn(), &body, CREATE_RULES)?;
+            let note_id = str_of(&body, "noteId").unwrap_or_default();
+            let parent_id = str_of(&body, "parentNoteId").unwrap_or_default();
+            let existing = entities::load::<Branch>(tx.conn(), &Branch::id_for(&parent_id, &note_id))?.filter(|b| !b.is_deleted);
+            let created = existing.is_none();
+            let mut branch = match existing {
+                Some(b) => b,
+                None => branches::clone_note(tx, &note_id, &parent_id, None)?,
+            };
+            // Like Trilium, an existing placement takes over all three values (absent = default).
+            branch.note_position = match int_of(&body, "notePosition") {
+                Some(p) => p,
+                None if created => branch.note_position,
+                None => tree::next_child_position(tx.conn(), &parent_id)?,
+            };
+            branch.prefix = str_of(&body, "prefix");
+            branch.is_expanded = bool_of(&body, "isExpanded").unwrap_or(false);
+            tree::save_branch(tx, &mut branch)?;
+            Ok((created, branch))
+        })
+        .await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(BranchJson::from(&branch))).into_response())
 }
@@ -79,33 +75,34 @@ async fn patch_branch(
     RawBody(body): RawBody,
 ) -> EtapiResult<Json<BranchJson>> {
     let body = parse_object(&body)?;
-    let branch = state.write(|tx| {
-        let mut branch = get_and_check_branch(tx.conn(), &branch_id)?;
-        validate::validate(tx.conn(), &body, PATCH_RULES)?;
-        if let Some(p) = int_of(&body, "notePosition") {
-            branch.note_position = p;
-        }
-        if body.contains_key("prefix") {
-            branch.prefix = str_of(&body, "prefix");
-        }
-        if let Some(e) = bool_of(&body, "isExpanded") {
-            branch.is_expanded = e;
-        }
-        tree::save_branch(tx, &mut branch)?;
-        Ok(branch)
-    })?;
+    let branch = state
+        .write(move |tx| {
+            let mut branch = live_branch(tx.conn(), &branch_id)?;
+            validate::validate(tx.conn(), &body, PATCH_RULES)?;
+            if let Some(p) = int_of(&body, "notePosition") {
+                branch.note_position = p;
+            }
+            if body.contains_key("prefix") {
+                branch.prefix = str_of(&body, "prefix");
+            }
+            if let Some(e) = bool_of(&body, "isExpanded") {
+                branch.is_expanded = e;
+            }
+            tree::save_branch(tx, &mut branch)?;
+            Ok(branch)
+        })
+        .await?;
     Ok(Json(BranchJson::from(&branch)))
 }
 
 async fn delete_branch(State(state): State<EtapiState>, Path(branch_id): Path<String>) -> EtapiResult<StatusCode> {
-    state.write(|tx| {
-        let Some(branch) = live_branch(tx.conn(), &branch_id)? else { return Ok(()) };
-        if branch.note_id == "root" || branch.note_id.starts_with('_') && branch.parent_note_id != "_lbBookmarks" {
-            return Err(EtapiError::generic(format!("Branch '{branch_id}' cannot be deleted.")));
-        }
-        deletion::delete_branch(tx, &branch_id, &deletion::new_delete_id())?;
-        Ok(())
-    })?;
+    state
+        .write(move |tx| match branches::delete_branch(tx, &branch_id) {
+            // Deleting what is gone already is no error.
+            Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,10 +110,12 @@ async fn refresh_note_ordering(
     State(state): State<EtapiState>,
     Path(parent_note_id): Path<String>,
 ) -> EtapiResult<StatusCode> {
-    state.write(|tx| {
-        get_and_check_note(tx.conn(), &parent_note_id)?;
-        entity_changes::put_note_reordering(tx, &parent_note_id)?;
-        Ok(())
-    })?;
+    state
+        .write(move |tx| {
+            live_note(tx.conn(), &parent_note_id)?;
+            entity_changes::put_note_reordering(tx, &parent_note_id)?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

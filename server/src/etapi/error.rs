@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::db::DbError;
+use crate::domain::DomainError;
 
 /// Trilium's catch-all error code.
 pub const GENERIC: &str = "GENERIC";
@@ -81,6 +82,26 @@ impl From<DbError> for EtapiError {
                 tracing::error!("ETAPI request failed in the document store: {e}");
                 EtapiError::internal(e.to_string())
             }
+        }
+    }
+}
+
+impl From<DomainError> for EtapiError {
+    /// Refusals of the domain layer are Trilium's 400 `GENERIC` with the domain's message; missing
+    /// entities are Trilium's 404s.
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { kind, id } => match kind {
+                "notes" => EtapiError::note_not_found(&id),
+                "branches" => EtapiError::branch_not_found(&id),
+                "attributes" => EtapiError::attribute_not_found(&id),
+                "attachments" => EtapiError::attachment_not_found(&id),
+                other => EtapiError::new(StatusCode::NOT_FOUND, GENERIC, format!("{other} '{id}' not found.")),
+            },
+            DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => {
+                EtapiError::generic(m)
+            }
+            DomainError::Db(e) => e.into(),
         }
     }
 }

@@ -22,7 +22,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::error::{EtapiError, EtapiResult};
-use super::notes::get_and_check_note;
+use crate::domain::notes::live_note;
 use super::EtapiState;
 use crate::db::{attachments, tree};
 use crate::entities::{self, Attribute, BlobContent, Branch, Note};
@@ -133,8 +133,8 @@ async fn export_note(
     Path(note_id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> EtapiResult<Response> {
-    let (zip, file_name) = state.read(|conn| {
-        get_and_check_note(conn, &note_id)?;
+    let (zip, file_name) = state.read(move |conn| {
+        live_note(conn, &note_id)?;
         let requested = params.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("");
         let format = match requested {
             "" | "html" => Format::Html,
@@ -152,7 +152,8 @@ async fn export_note(
             .next()
             .ok_or_else(|| EtapiError::note_not_found(&note_id))?;
         export_to_zip(conn, &branch, format)
-    })?;
+    })
+    .await?;
     let mut headers = HeaderMap::new();
     let disposition = format!("file; filename=\"{0}\"; filename*=UTF-8''{0}", {
         let s = sanitize_filename(&file_name);
@@ -172,7 +173,7 @@ fn zip_error(e: impl std::fmt::Display) -> EtapiError {
 /// The zip bytes and the download name (`<prefix - >title.zip`).
 pub fn export_to_zip(conn: &Connection, branch: &Branch, format: Format) -> EtapiResult<(Vec<u8>, String)> {
     let mut builder = Builder { conn, format, seen: HashSet::new() };
-    let root_note = get_and_check_note(conn, &branch.note_id)?;
+    let root_note = live_note(conn, &branch.note_id)?;
     let mut existing = HashMap::new();
     let mut root_meta = builder
         .create_note_meta(branch, &[], &mut existing)?
@@ -278,7 +279,7 @@ impl Builder<'_> {
         parent_path: &[String],
         existing: &mut HashMap<String, i64>,
     ) -> EtapiResult<Option<NoteMeta>> {
-        let note = get_and_check_note(self.conn, &branch.note_id)?;
+        let note = live_note(self.conn, &branch.note_id)?;
         let owned: Vec<Attribute> = entities::load_where(
             self.conn,
             "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId",
@@ -669,7 +670,7 @@ impl Writer<'_> {
             zip.write_all(&bytes).map_err(zip_error)?;
             return Ok(());
         }
-        let note = get_and_check_note(self.conn, &meta.note_id)?;
+        let note = live_note(self.conn, &meta.note_id)?;
         let options = options.last_modified_time(zip_time(&note.utc_date_modified));
         if let Some(file) = &meta.data_file_name {
             let content = match &note.blob_id {

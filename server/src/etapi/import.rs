@@ -19,9 +19,10 @@ use axum::{Json, Router};
 use regex::{Captures, Regex};
 use serde::Deserialize;
 
-use super::attributes::save_attribute;
+use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
-use super::notes::{content_for, get_and_check_note, is_string_note, note_json};
+use super::notes::note_json;
+use crate::domain::notes::{content_for, is_string_note, live_note};
 use super::wire::{BranchJson, NoteWithBranch};
 use super::{EtapiState, RawBody};
 use crate::db::attachments::{self, NewAttachment};
@@ -342,7 +343,7 @@ impl<'m> Importer<'m> {
             None => None,
         };
         if let Some(id) = from_meta {
-            if live_note(tx, &id)?.is_some() {
+            if existing_note(tx, &id)?.is_some() {
                 return Ok(id);
             }
         }
@@ -352,7 +353,7 @@ impl<'m> Importer<'m> {
             return Ok(self.root_note_id.clone());
         }
         if let Some(id) = self.created_paths.get(&parent_path) {
-            if live_note(tx, id)?.is_some() {
+            if existing_note(tx, id)?.is_some() {
                 return Ok(id.clone());
             }
         }
@@ -402,7 +403,7 @@ impl<'m> Importer<'m> {
     fn save_directory(&mut self, tx: &mut WriteTx<'_>, file_path: &str) -> EtapiResult<String> {
         let found = self.get_meta(file_path);
         let note_id = self.get_note_id(found.note, file_path);
-        if live_note(tx, &note_id)?.is_some() || found.note.is_some_and(|m| m.no_import) {
+        if existing_note(tx, &note_id)?.is_some() || found.note.is_some_and(|m| m.no_import) {
             return Ok(note_id);
         }
         let title = Self::title_of(found.note, file_path);
@@ -555,7 +556,7 @@ impl<'m> Importer<'m> {
         let note_id = self.get_note_id(found.note, file_path);
 
         if let Some(att_meta) = found.attachment {
-            if live_note(tx, &note_id)?.is_none() {
+            if existing_note(tx, &note_id)?.is_none() {
                 tracing::warn!("import: attachment '{file_path}' has no owner note, skipped");
                 return Ok(());
             }
@@ -585,7 +586,7 @@ impl<'m> Importer<'m> {
         if let Some(m) = found.note.filter(|m| m.is_clone) {
             let exists = entities::load::<Branch>(tx.conn(), &Branch::id_for(&parent_id, &note_id))?.is_some_and(|b| !b.is_deleted);
             if !exists {
-                if live_note(tx, &note_id)?.is_some() {
+                if existing_note(tx, &note_id)?.is_some() {
                     add_branch(tx, &note_id, &parent_id, m.prefix.clone(), m.is_expanded.unwrap_or(false))?;
                 } else {
                     self.pending_clones.push((note_id, parent_id, m.prefix.clone(), m.is_expanded.unwrap_or(false)));
@@ -628,7 +629,7 @@ impl<'m> Importer<'m> {
             BlobContent::Text(text)
         };
 
-        if let Some(mut note) = live_note(tx, &note_id)? {
+        if let Some(mut note) = existing_note(tx, &note_id)? {
             tree::set_note_content(tx, &mut note, content)?;
             let exists = entities::load::<Branch>(tx.conn(), &Branch::id_for(&parent_id, &note_id))?.is_some_and(|b| !b.is_deleted);
             if !exists {
@@ -656,12 +657,13 @@ impl<'m> Importer<'m> {
     }
 }
 
-fn live_note(tx: &WriteTx<'_>, id: &str) -> EtapiResult<Option<Note>> {
+/// A live note, or `None` (the import skips what it cannot attach to).
+fn existing_note(tx: &WriteTx<'_>, id: &str) -> EtapiResult<Option<Note>> {
     Ok(entities::load::<Note>(tx.conn(), id)?.filter(|n| !n.is_deleted))
 }
 
 fn add_branch(tx: &mut WriteTx<'_>, note_id: &str, parent_id: &str, prefix: Option<String>, expanded: bool) -> EtapiResult<()> {
-    if live_note(tx, parent_id)?.is_none() {
+    if existing_note(tx, parent_id)?.is_none() {
         return Ok(());
     }
     let mut branch = tree::clone_to_parent(tx, note_id, parent_id, prefix.as_deref().filter(|p| !p.trim().is_empty()))?;
@@ -695,7 +697,8 @@ async fn import_zip(
     Path(note_id): Path<String>,
     RawBody(body): RawBody,
 ) -> EtapiResult<Response> {
-    state.read(|conn| get_and_check_note(conn, &note_id).map(|_| ()))?;
+    let owner = note_id.clone();
+    state.read(move |conn| Ok(live_note(conn, &owner).map(|_| ())?)).await?;
     let entries = read_entries(&body)?;
     let meta: Option<MetaFile> = match entries.iter().find(|e| e.path == "!!!meta.json" && !e.is_dir) {
         Some(e) => Some(
@@ -704,10 +707,10 @@ async fn import_zip(
         ),
         None => None,
     };
-    let created = state.write(|tx| {
+    let created = state.write(move |tx| {
         // Under a protected note Trilium creates protected notes only with a protected
         // session, which ETAPI never has: the imported notes are unprotected.
-        get_and_check_note(tx.conn(), &note_id)?;
+        live_note(tx.conn(), &note_id)?;
         let mut imp = Importer {
             meta: meta.as_ref(),
             root_note_id: note_id.clone(),
@@ -733,12 +736,12 @@ async fn import_zip(
         }
         for (nid, pid, prefix, expanded) in std::mem::take(&mut imp.pending_clones) {
             let exists = entities::load::<Branch>(tx.conn(), &Branch::id_for(&pid, &nid))?.is_some_and(|b| !b.is_deleted);
-            if !exists && live_note(tx, &nid)?.is_some() {
+            if !exists && existing_note(tx, &nid)?.is_some() {
                 add_branch(tx, &nid, &pid, prefix, expanded)?;
             }
         }
         for id in imp.created.clone() {
-            super::links::scan_for_links(tx, &id)?;
+            crate::domain::links::scan_for_links(tx, &id)?;
             if imp.meta.is_none() {
                 sort_by_title(tx, &id)?;
             }
@@ -747,11 +750,11 @@ async fn import_zip(
             sort_by_title(tx, &note_id)?;
         }
         for attr in std::mem::take(&mut imp.attributes) {
-            if attr.attr_type == "relation" && live_note(tx, &attr.value)?.is_none() {
+            if attr.attr_type == "relation" && existing_note(tx, &attr.value)?.is_none() {
                 tracing::info!("import: relation '{}' not imported, target '{}' does not exist", attr.name, attr.value);
                 continue;
             }
-            if live_note(tx, &attr.note_id)?.is_none() {
+            if existing_note(tx, &attr.note_id)?.is_none() {
                 continue;
             }
             let position = (attr.position != i64::MIN).then_some(attr.position);
@@ -763,7 +766,8 @@ async fn import_zip(
             .next()
             .ok_or_else(|| EtapiError::note_not_found(&first))?;
         Ok(NoteWithBranch { note: note_json(tx.conn(), &first)?, branch: BranchJson::from(&branch) })
-    })?;
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

@@ -13,7 +13,6 @@ pub mod error;
 pub mod export;
 pub mod graph;
 pub mod import;
-pub mod links;
 pub mod notes;
 pub mod search;
 pub mod special_notes;
@@ -29,7 +28,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use rusqlite::Connection;
 
-use crate::db::{ChangeSource, DbError, Document, InstanceId, WriteTx};
+use crate::db::{ChangeSource, Document, InstanceId, WriteTx};
 pub use error::{EtapiError, EtapiResult};
 
 /// Largest request body ETAPI accepts; larger ones get 413 (Trilium's limit is 500 MB).
@@ -48,34 +47,37 @@ impl EtapiState {
         ChangeSource::new(&self.instance_id).with_component("etapi")
     }
 
-    /// Reads with an ETAPI error type.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> EtapiResult<T>) -> EtapiResult<T> {
-        let mut failure = None;
-        let result = self.document.read(|conn| {
-            f(conn).map_err(|e| {
-                failure = Some(e);
-                DbError::Invalid("etapi read rejected".into())
-            })
-        });
-        result.map_err(|db| failure.take().unwrap_or_else(|| db.into()))
+    /// Runs `f` on a read connection, on a blocking thread (never on the async workers).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> EtapiResult<T> + Send + 'static,
+    ) -> EtapiResult<T> {
+        let document = self.document.clone();
+        blocking(move || document.read_with(f)).await
     }
 
-    /// One write transaction; an `Err` from `f` rolls everything back.
-    pub fn write<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> EtapiResult<T>) -> EtapiResult<T> {
-        let mut failure = None;
-        let result = self.document.write(&self.source(), |tx| {
-            f(tx).map_err(|e| {
-                failure = Some(e);
-                DbError::Invalid("etapi write rejected".into())
-            })
-        });
-        result.map_err(|db| failure.take().unwrap_or_else(|| db.into()))
+    /// One write transaction on a blocking thread; an `Err` from `f` rolls everything back.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> EtapiResult<T> + Send + 'static,
+    ) -> EtapiResult<T> {
+        let document = self.document.clone();
+        let source = self.source();
+        blocking(move || document.write_with(&source, f)).await
     }
 
     /// The data directory (the document lives at `<data dir>/document.db`).
     pub fn data_dir(&self) -> PathBuf {
         self.document.path().parent().map(PathBuf::from).unwrap_or_default()
     }
+}
+
+/// Runs database work on tokio's blocking pool; a panic in it is a 500.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> EtapiResult<T> + Send + 'static) -> EtapiResult<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!("ETAPI database work failed: {e}");
+        Err(EtapiError::internal("The request failed on the server."))
+    })
 }
 
 /// The request body as bytes; a too-large or unreadable body is an ETAPI error.

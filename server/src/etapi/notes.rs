@@ -8,13 +8,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::error::{EtapiError, EtapiResult};
-use super::graph::{self, Graph};
+use super::graph;
+use crate::db::graph::Graph;
 use super::validate::{self, bool_of, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::{AttachmentJson, BranchJson, NoteJson, NoteWithBranch};
 use super::{search, EtapiState, RawBody};
-use crate::db::tree::{self, NewNote};
-use crate::db::{deletion, revisions};
-use crate::entities::{self, Attachment, BlobContent, Note};
+use crate::db::revisions;
+use crate::domain::notes::{self as domain_notes, content_for, live_note, CreateNote, NoteChanges, Position};
+use crate::domain::DomainError;
+use crate::entities::{self, Attachment, BlobContent};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new()
@@ -26,30 +28,8 @@ pub fn routes() -> Router<EtapiState> {
         .route("/notes/{note_id}/attachments", get(list_attachments))
 }
 
-/// A live note or 404 `NOTE_NOT_FOUND`.
-pub fn get_and_check_note(conn: &rusqlite::Connection, note_id: &str) -> EtapiResult<Note> {
-    entities::load::<Note>(conn, note_id)?.filter(|n| !n.is_deleted).ok_or_else(|| EtapiError::note_not_found(note_id))
-}
-
 pub fn note_json(conn: &rusqlite::Connection, note_id: &str) -> EtapiResult<NoteJson> {
     graph::note_json(conn, note_id)?.ok_or_else(|| EtapiError::note_not_found(note_id))
-}
-
-/// Trilium's `utils.isStringNote`: content kept as text rather than bytes.
-pub fn is_string_note(note_type: &str, mime: &str) -> bool {
-    ["text", "code", "relationMap", "search", "render", "book", "mermaid", "canvas"].contains(&note_type)
-        || mime.starts_with("text/")
-        || ["application/javascript", "application/x-javascript", "application/json", "application/x-sql", "image/svg+xml"]
-            .contains(&mime)
-}
-
-/// Content as Trilium's `setContent` stores it for a note of this type.
-pub fn content_for(note_type: &str, mime: &str, bytes: Vec<u8>) -> BlobContent {
-    if is_string_note(note_type, mime) {
-        BlobContent::Text(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-    } else {
-        BlobContent::Binary(bytes)
-    }
 }
 
 const CREATE_RULES: Rules = &[
@@ -66,71 +46,48 @@ const CREATE_RULES: Rules = &[
     ("utcDateCreated", &[NotNull, IsString, IsUtcDateTime]),
 ];
 
-/// `getAndValidateParent`: parents Trilium refuses to create children in.
-fn check_parent(parent: &Note, note_type: &str) -> EtapiResult<()> {
-    let id = parent.note_id.as_str();
-    if parent.note_type == "launcher" && id != "_lbBookmarks" {
-        return Err(EtapiError::generic("Creating child notes into launcher notes is not allowed."));
-    }
-    if ["_lbAvailableLaunchers", "_lbVisibleLaunchers"].contains(&id) && note_type != "launcher" {
-        return Err(EtapiError::generic(format!("Only 'launcher' notes can be created in parent '{id}'")));
-    }
-    if ["_lbRoot", "_hidden"].contains(&id) || id.starts_with("_lbTpl") || id.starts_with("_options") {
-        return Err(EtapiError::generic(format!("Creating child notes into '{id}' is not allowed.")));
-    }
-    Ok(())
-}
-
 async fn create_note(State(state): State<EtapiState>, RawBody(body): RawBody) -> EtapiResult<Response> {
     let body = parse_object(&body)?;
-    let created = state.write(|tx| {
-        validate::validate(tx.conn(), &body, CREATE_RULES)?;
-        let parent_id = str_of(&body, "parentNoteId").unwrap_or_default();
-        let note_type = str_of(&body, "type").unwrap_or_default();
-        let parent = get_and_check_note(tx.conn(), &parent_id)?;
-        check_parent(&parent, &note_type)?;
-        let forced_id = str_of(&body, "noteId");
-        if let Some(id) = &forced_id {
-            if entities::load::<Note>(tx.conn(), id)?.is_some() {
-                return Err(EtapiError::generic(format!("Note '{id}' already exists.")));
+    let created = state
+        .write(move |tx| {
+            validate::validate(tx.conn(), &body, CREATE_RULES)?;
+            let note_type = str_of(&body, "type").unwrap_or_default();
+            let mime = str_of(&body, "mime")
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| entities::Note::default_mime(&note_type).to_owned());
+            let content = str_of(&body, "content").unwrap_or_default();
+            let (mut note, mut branch) = domain_notes::create_note(
+                tx,
+                CreateNote {
+                    parent_note_id: str_of(&body, "parentNoteId").unwrap_or_default(),
+                    title: str_of(&body, "title").unwrap_or_else(|| "new note".to_owned()),
+                    content: content_for(&note_type, &mime, content.into_bytes()),
+                    note_type,
+                    mime: Some(mime),
+                    note_id: str_of(&body, "noteId"),
+                    prefix: str_of(&body, "prefix"),
+                    position: int_of(&body, "notePosition").map_or(Position::Last, Position::Index),
+                },
+            )?;
+            let date_created = str_of(&body, "dateCreated").filter(|s| !s.is_empty());
+            let utc_date_created = str_of(&body, "utcDateCreated").filter(|s| !s.is_empty());
+            if date_created.is_some() || utc_date_created.is_some() {
+                note.date_created = date_created.unwrap_or(note.date_created);
+                note.utc_date_created = utc_date_created.unwrap_or(note.utc_date_created);
+                entities::save(tx, &note)?;
             }
-        }
-        let mime = str_of(&body, "mime")
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| validate::default_mime(&note_type).to_owned());
-        let content = str_of(&body, "content").unwrap_or_default();
-        let (mut note, mut branch) = tree::create_note(
-            tx,
-            NewNote {
-                parent_note_id: parent_id,
-                title: str_of(&body, "title").unwrap_or_else(|| "new note".to_owned()),
-                content: content_for(&note_type, &mime, content.into_bytes()),
-                note_type,
-                mime: Some(mime),
-                note_id: forced_id,
-                prefix: str_of(&body, "prefix"),
-                note_position: int_of(&body, "notePosition"),
-            },
-        )?;
-        let date_created = str_of(&body, "dateCreated").filter(|s| !s.is_empty());
-        let utc_date_created = str_of(&body, "utcDateCreated").filter(|s| !s.is_empty());
-        if date_created.is_some() || utc_date_created.is_some() {
-            note.date_created = date_created.unwrap_or(note.date_created);
-            note.utc_date_created = utc_date_created.unwrap_or(note.utc_date_created);
-            entities::save(tx, &note)?;
-        }
-        if bool_of(&body, "isExpanded") == Some(true) {
-            branch.is_expanded = true;
-            entities::save(tx, &branch)?;
-        }
-        super::links::scan_for_links(tx, &note.note_id)?;
-        Ok(NoteWithBranch { note: note_json(tx.conn(), &note.note_id)?, branch: BranchJson::from(&branch) })
-    })?;
+            if bool_of(&body, "isExpanded") == Some(true) {
+                branch.is_expanded = true;
+                entities::save(tx, &branch)?;
+            }
+            Ok(NoteWithBranch { note: note_json(tx.conn(), &note.note_id)?, branch: BranchJson::from(&branch) })
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn get_note(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<Json<NoteJson>> {
-    Ok(Json(state.read(|conn| note_json(conn, &note_id))?))
+    Ok(Json(state.read(move |conn| note_json(conn, &note_id)).await?))
 }
 
 const PATCH_RULES: Rules = &[
@@ -147,43 +104,35 @@ async fn patch_note(
     RawBody(body): RawBody,
 ) -> EtapiResult<Json<NoteJson>> {
     let body = parse_object(&body)?;
-    let json = state.write(|tx| {
-        let mut note = get_and_check_note(tx.conn(), &note_id)?;
-        if note.is_protected {
-            return Err(EtapiError::note_protected(&note_id, "cannot be modified"));
-        }
-        validate::validate(tx.conn(), &body, PATCH_RULES)?;
-        if let Some(v) = str_of(&body, "title") {
-            note.title = v;
-        }
-        if let Some(v) = str_of(&body, "type") {
-            note.note_type = v;
-        }
-        if let Some(v) = str_of(&body, "mime") {
-            note.mime = v;
-        }
-        if let Some(v) = str_of(&body, "dateCreated").filter(|s| !s.is_empty()) {
-            note.date_created = v;
-        }
-        if let Some(v) = str_of(&body, "utcDateCreated").filter(|s| !s.is_empty()) {
-            note.utc_date_created = v;
-        }
-        tree::save_note(tx, &mut note)?;
-        note_json(tx.conn(), &note_id)
-    })?;
+    let json = state
+        .write(move |tx| {
+            let note = live_note(tx.conn(), &note_id)?;
+            if note.is_protected {
+                return Err(EtapiError::note_protected(&note_id, "cannot be modified"));
+            }
+            validate::validate(tx.conn(), &body, PATCH_RULES)?;
+            let changes = NoteChanges {
+                title: str_of(&body, "title"),
+                note_type: str_of(&body, "type"),
+                mime: str_of(&body, "mime"),
+                date_created: str_of(&body, "dateCreated").filter(|s| !s.is_empty()),
+                utc_date_created: str_of(&body, "utcDateCreated").filter(|s| !s.is_empty()),
+            };
+            domain_notes::update_properties(tx, &note_id, changes)?;
+            note_json(tx.conn(), &note_id)
+        })
+        .await?;
     Ok(Json(json))
 }
 
 async fn delete_note(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<StatusCode> {
-    if note_id == "root" || note_id.starts_with('_') {
-        return Err(EtapiError::generic(format!("Note '{note_id}' cannot be deleted.")));
-    }
-    state.write(|tx| {
-        if entities::load::<Note>(tx.conn(), &note_id)?.is_some_and(|n| !n.is_deleted) {
-            deletion::delete_note(tx, &note_id)?;
-        }
-        Ok(())
-    })?;
+    state
+        .write(move |tx| match domain_notes::delete_note(tx, &note_id) {
+            // Deleting what is gone already is no error.
+            Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,17 +199,16 @@ pub fn content_response(content: BlobContent, title: &str, kind: &str, mime: &st
 }
 
 async fn get_content(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<Response> {
-    let (note, content) = state.read(|conn| {
-        let note = get_and_check_note(conn, &note_id)?;
-        if note.is_protected {
-            return Err(EtapiError::note_protected(&note_id, "content cannot be read"));
-        }
-        let content = match &note.blob_id {
-            Some(_) => tree::note_content(conn, &note_id)?,
-            None => BlobContent::Null,
-        };
-        Ok((note, content))
-    })?;
+    let (note, content) = state
+        .read(move |conn| {
+            let note = live_note(conn, &note_id)?;
+            if note.is_protected {
+                return Err(EtapiError::note_protected(&note_id, "content cannot be read"));
+            }
+            let content = domain_notes::content(conn, &note_id)?;
+            Ok((note, content))
+        })
+        .await?;
     Ok(content_response(content, &note.title, &note.note_type, &note.mime))
 }
 
@@ -269,24 +217,27 @@ async fn put_content(
     Path(note_id): Path<String>,
     RawBody(body): RawBody,
 ) -> EtapiResult<StatusCode> {
-    state.write(|tx| {
-        let mut note = get_and_check_note(tx.conn(), &note_id)?;
-        if note.is_protected {
-            return Err(EtapiError::note_protected(&note_id, "cannot be modified"));
-        }
-        let content = content_for(&note.note_type, &note.mime, body.to_vec());
-        tree::set_note_content(tx, &mut note, content)?;
-        super::links::scan_for_links(tx, &note_id)
-    })?;
+    state
+        .write(move |tx| {
+            let note = live_note(tx.conn(), &note_id)?;
+            if note.is_protected {
+                return Err(EtapiError::note_protected(&note_id, "cannot be modified"));
+            }
+            domain_notes::set_content(tx, &note_id, content_for(&note.note_type, &note.mime, body.to_vec()))?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn create_revision(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<StatusCode> {
-    state.write(|tx| {
-        let note = get_and_check_note(tx.conn(), &note_id)?;
-        revisions::save_revision(tx, &note)?;
-        Ok(())
-    })?;
+    state
+        .write(move |tx| {
+            let note = live_note(tx.conn(), &note_id)?;
+            revisions::save_revision(tx, &note)?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,14 +245,15 @@ async fn list_attachments(
     State(state): State<EtapiState>,
     Path(note_id): Path<String>,
 ) -> EtapiResult<Json<Vec<AttachmentJson>>> {
-    let list = state.read(|conn| {
-        get_and_check_note(conn, &note_id)?;
-        let rows: Vec<Attachment> =
-            entities::load_where(conn, "ownerId = ?1 AND isDeleted = 0 ORDER BY position", [&note_id])?;
-        rows.iter()
-            .map(|a| Ok(AttachmentJson::read(a, super::attachments::content_length(conn, a)?)))
-            .collect::<EtapiResult<Vec<_>>>()
-    })?;
+    let list = state
+        .read(move |conn| {
+            live_note(conn, &note_id)?;
+            let rows: Vec<Attachment> = crate::db::attachments::list(conn, &note_id)?;
+            rows.iter()
+                .map(|a| Ok(AttachmentJson::read(a, super::attachments::content_length(conn, a)?)))
+                .collect::<EtapiResult<Vec<_>>>()
+        })
+        .await?;
     Ok(Json(list))
 }
 
@@ -310,16 +262,18 @@ async fn search_notes(
     Query(params): Query<Vec<(String, String)>>,
 ) -> EtapiResult<Json<super::wire::SearchResponse>> {
     let params = search::SearchParams::from_query(&params)?;
-    let results = state.read(|conn| {
-        let mut g = Graph::load_all(conn)?;
-        let ids = search::run(&mut g, &params)?;
-        ids.iter()
-            .map(|id| {
-                let note = g.note(id)?.ok_or_else(|| EtapiError::note_not_found(id))?;
-                g.note_json(&note)
-            })
-            .collect::<EtapiResult<Vec<_>>>()
-    })?;
     let debug_info = params.debug.then(|| search::debug_info(&params));
+    let results = state
+        .read(move |conn| {
+            let mut g = Graph::load_all(conn)?;
+            let ids = search::run(&mut g, &params)?;
+            ids.iter()
+                .map(|id| {
+                    let note = g.note(id)?.ok_or_else(|| EtapiError::note_not_found(id))?;
+                    graph::map_note(&mut g, &note)
+                })
+                .collect::<EtapiResult<Vec<_>>>()
+        })
+        .await?;
     Ok(Json(super::wire::SearchResponse { results, debug_info }))
 }

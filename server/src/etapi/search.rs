@@ -14,7 +14,7 @@ use rusqlite::OptionalExtension;
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{EtapiError, EtapiResult};
-use super::graph::Graph;
+use crate::db::graph::Graph;
 
 const PARAM_ERROR: &str = "SEARCH_PARAM_VALIDATION_ERROR";
 

@@ -8,9 +8,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate};
 
-use super::attributes::save_attribute;
+use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
-use super::graph::Graph;
+use crate::db::graph::Graph;
 use super::notes::note_json;
 use super::wire::NoteJson;
 use super::EtapiState;
@@ -168,32 +168,38 @@ fn day_note(tx: &mut WriteTx<'_>, date: NaiveDate) -> EtapiResult<String> {
     Ok(id)
 }
 
-fn respond(state: &EtapiState, f: impl FnOnce(&mut WriteTx<'_>) -> EtapiResult<String>) -> EtapiResult<Json<NoteJson>> {
-    let json = state.write(|tx| {
-        let id = f(tx)?;
-        note_json(tx.conn(), &id)
-    })?;
+async fn respond(
+    state: &EtapiState,
+    f: impl FnOnce(&mut WriteTx<'_>) -> EtapiResult<String> + Send + 'static,
+) -> EtapiResult<Json<NoteJson>> {
+    let json = state
+        .write(|tx| {
+            let id = f(tx)?;
+            note_json(tx.conn(), &id)
+        })
+        .await?;
     Ok(Json(json))
 }
 
 async fn inbox(State(state): State<EtapiState>, Path(date): Path<String>) -> EtapiResult<Json<NoteJson>> {
     let date = parse_date(&date)?;
-    respond(&state, |tx| match note_with_label(tx, "inbox", None, None)? {
+    respond(&state, move |tx| match note_with_label(tx, "inbox", None, None)? {
         Some(id) => Ok(id),
         None => day_note(tx, date),
     })
+    .await
 }
 
 async fn day(State(state): State<EtapiState>, Path(date): Path<String>) -> EtapiResult<Json<NoteJson>> {
     let date = parse_date(&date)?;
-    respond(&state, |tx| day_note(tx, date))
+    respond(&state, move |tx| day_note(tx, date)).await
 }
 
 /// The day note of the week's Monday.
 async fn week(State(state): State<EtapiState>, Path(date): Path<String>) -> EtapiResult<Json<NoteJson>> {
     let date = parse_date(&date)?;
     let monday = date - chrono::Days::new(date.weekday().num_days_from_monday() as u64);
-    respond(&state, |tx| day_note(tx, monday))
+    respond(&state, move |tx| day_note(tx, monday)).await
 }
 
 async fn month(State(state): State<EtapiState>, Path(month): Path<String>) -> EtapiResult<Json<NoteJson>> {
@@ -205,18 +211,20 @@ async fn month(State(state): State<EtapiState>, Path(month): Path<String>) -> Et
     if !ok {
         return Err(EtapiError::bad_request("MONTH_INVALID", format!("Month \"{month}\" is not valid.")));
     }
-    respond(&state, |tx| {
+    respond(&state, move |tx| {
         let root = calendar_root(tx)?;
         month_note(tx, &root, &month)
     })
+    .await
 }
 
 async fn year(State(state): State<EtapiState>, Path(year): Path<String>) -> EtapiResult<Json<NoteJson>> {
     if !(year.len() == 4 && digits(&year)) {
         return Err(EtapiError::bad_request("YEAR_INVALID", format!("Year \"{year}\" is not valid.")));
     }
-    respond(&state, |tx| {
+    respond(&state, move |tx| {
         let root = calendar_root(tx)?;
         year_note(tx, &root, &year)
     })
+    .await
 }

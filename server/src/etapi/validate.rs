@@ -6,24 +6,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::error::{EtapiError, EtapiResult};
-use crate::entities::{self, Note};
-
-/// Note types Trilium 0.63.7 knows, in its order (used in the error message).
-pub const NOTE_TYPES: &[&str] = &[
-    "text", "code", "render", "file", "image", "search", "relationMap", "book", "noteMap", "mermaid", "canvas",
-    "webView", "launcher", "doc", "contentWidget",
-];
-
-/// Default mime per note type (`note_types.js`).
-pub fn default_mime(note_type: &str) -> &'static str {
-    match note_type {
-        "text" => "text/html",
-        "code" | "mermaid" => "text/plain",
-        "file" => "application/octet-stream",
-        "relationMap" | "canvas" => "application/json",
-        _ => "",
-    }
-}
+use crate::entities::{self, Note, NOTE_TYPES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {

@@ -1,0 +1,64 @@
+//! The operations every front end shares (web UI and ETAPI): creating, renaming, retyping, saving
+//! and deleting notes; moving, cloning and deleting branches; labels and relations; pasted images.
+//!
+//! Each write takes the caller's [`WriteTx`](crate::db::WriteTx), so one request can combine several
+//! operations in one transaction, and each read takes a plain [`rusqlite::Connection`]. The rules are
+//! Trilium 0.63.7's (its services, not its HTTP layer): front ends only translate wire formats and map
+//! [`DomainError`] to their own error type. SQL stays in the store (`db/`, `entities/`).
+
+pub mod attachments;
+pub mod attributes;
+pub mod branches;
+pub mod links;
+pub mod notes;
+
+use crate::db::DbError;
+
+/// Why a domain operation refused or failed. Nothing was written when it returns one (the caller's
+/// transaction rolls back).
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A live entity of this table (`notes`, `branches`, `attributes`, `attachments`) is missing.
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: &'static str, id: String },
+    /// Bad input (an empty attribute name, an unknown note type, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A valid request that Trilium's rules forbid (delete root, move a note into its own subtree, ...).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The entity changed since the caller loaded it.
+    #[error("{0}")]
+    Stale(String),
+    /// The operation needs a protected session, which Canopy does not have.
+    #[error("{0}")]
+    Protected(String),
+    /// The store failed (I/O, SQLite).
+    #[error(transparent)]
+    Db(DbError),
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        DomainError::NotFound { kind, id: id.into() }
+    }
+}
+
+impl From<DbError> for DomainError {
+    /// The store's own "not found" and rule violations keep their meaning; the rest is a store failure.
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound { entity, id } => DomainError::NotFound { kind: entity, id },
+            DbError::Invalid(message) => DomainError::Invalid(message),
+            e => DomainError::Db(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DomainError {
+    fn from(e: rusqlite::Error) -> Self {
+        DomainError::Db(e.into())
+    }
+}
