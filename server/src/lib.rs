@@ -9,7 +9,7 @@ pub mod etapi;
 pub mod hashing;
 pub mod login_limit;
 pub mod sync;
-mod ui;
+pub mod ui;
 pub mod web;
 mod welcome;
 

@@ -27,7 +27,7 @@ pub fn router(
         .site_pkg_dir("pkg")
         .build();
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(document.clone());
+    let ports = crate::ui::Ports::new(document.clone(), hub.instance_id.clone());
     let shell_options = leptos_options.clone();
     let ui = Router::new()
         .leptos_routes_with_context(
@@ -38,6 +38,7 @@ pub fn router(
         )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(leptos_options);
+    let images = crate::ui::routes(document.clone(), hub.instance_id.clone());
     let etapi = crate::etapi::router(document, hub.instance_id.clone(), login_limiter);
     Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -45,5 +46,6 @@ pub fn router(
         .merge(crate::sync::hub::router(hub))
         .merge(crate::sync::local_api::router(local_api))
         .merge(crate::sync::setup::router(setup))
+        .merge(images)
         .merge(ui)
 }
