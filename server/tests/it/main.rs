@@ -12,4 +12,5 @@ mod sector_cache;
 mod setup;
 mod sync;
 mod transcript;
+mod ui_note;
 mod web;
