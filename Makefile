@@ -22,4 +22,4 @@ setup-test:
 	@scripts/bootstrap.sh --with-browser
 
 clean:
-	rm -rf target end2end/node_modules end2end/test-results .toolchain.env
+	rm -rf target end2end/node_modules end2end/test-results editors/node_modules .toolchain.env

@@ -124,8 +124,18 @@ install_browser_tests() {
   fi
 }
 
+# The editors' npm packages (CKEditor 5, CodeMirror 6, esbuild), pinned by editors/package-lock.json.
+install_editors() {
+  command -v npm >/dev/null || { log "please install node and npm (the editors are bundled with esbuild)"; exit 1; }
+  if [ ! -f editors/node_modules/.package-lock.json ] || [ editors/package-lock.json -nt editors/node_modules/.package-lock.json ]; then
+    log "installing the editors' packages (npm ci)"
+    (cd editors && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 choose_toolchain
 install_wasm_bindgen
+install_editors
 case "${1:-}" in
   --with-browser) install_browser_tests ;;
 esac

@@ -20,3 +20,11 @@ if [ ! -f "$site/pkg/canopy_bg.wasm" ] || [ "$wasm" -nt "$site/pkg/canopy_bg.was
 fi
 cat style/*.css > "$site/pkg/canopy.css"
 cp -R public/. "$site/"
+
+# The editors (CKEditor 5, CodeMirror 6): bundled by esbuild into pkg/editors/ when their sources or
+# lockfile are newer than the bundle.
+editors_out="$site/pkg/editors"
+if [ ! -f "$editors_out/editors.js" ] ||
+  [ -n "$(find editors/src editors/build.mjs editors/package-lock.json -newer "$editors_out/editors.js" -print -quit)" ]; then
+  node editors/build.mjs "$editors_out"
+fi
