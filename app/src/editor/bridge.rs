@@ -12,7 +12,8 @@ export function loadEditors() { return import('/pkg/editors/editors.js'); }
 export function postImage(url, file, token) {
   const headers = { 'Content-Type': file.type || 'application/octet-stream' };
   if (token) headers['X-CSRF-Token'] = token;
-  return fetch(url, { method: 'POST', headers, body: file, credentials: 'same-origin' }).then(async (response) => {
+  const target = `${url}?name=${encodeURIComponent(file.name || 'image')}`;
+  return fetch(target, { method: 'POST', headers, body: file, credentials: 'same-origin' }).then(async (response) => {
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.message || `The image was not stored (HTTP ${response.status}).`);
     return body;

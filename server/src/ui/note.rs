@@ -137,14 +137,14 @@ fn note_body(note_type: &str, content: Option<&[u8]>) -> NoteBody {
 const STYLE_PROPERTIES: &[&str] = &[
     "width", "height", "min-width", "max-width", "text-align", "vertical-align", "float", "color",
     "background-color", "border", "border-color", "border-style", "border-width", "margin-left", "margin-right",
-    "padding-left", "font-size", "font-weight", "font-style", "text-decoration", "aspect-ratio",
+    "padding-left", "font-size", "font-weight", "font-style", "text-decoration", "aspect-ratio", "list-style-type",
 ];
 
 static DISPLAY_SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
         // Figures (tables, images), included notes, to-do list checkboxes, highlights.
-        .add_tags(["figure", "figcaption", "section", "input", "label", "mark", "s", "u", "colgroup", "col"])
+        .add_tags(["figure", "figcaption", "section", "input", "label", "mark", "s", "u", "colgroup", "col", "kbd", "details", "summary", "abbr"])
         // Classes carry Trilium's meaning (reference-link, include-note, math-tex, language-*,
         // todo-list, image-style-*); data-* carries included notes' ids and box sizes.
         .add_generic_attributes(["class", "style", "title", "lang", "dir"])
@@ -153,6 +153,7 @@ static DISPLAY_SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(||
         .add_tag_attributes("img", ["width", "height", "loading"])
         .add_tag_attributes("input", ["type", "checked"])
         .add_tag_attributes("col", ["span", "width"])
+        .add_tag_attributes("ol", ["start", "reversed", "type"])
         .add_tag_attributes("td", ["colspan", "rowspan"])
         .add_tag_attributes("th", ["colspan", "rowspan", "scope"])
         // The display is read-only: checkboxes may show their state but never become form inputs.
