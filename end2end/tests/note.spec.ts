@@ -275,3 +275,48 @@ test('a pasted image is stored as an attachment of the note and shown', async ({
   await expect(page.locator('.ck-editor__editable_inline img[src^="api/attachments/"]')).toBeVisible();
   expectClean(watched);
 });
+
+test('leaving a note saves it at once, and closing the tab with unsaved changes warns', async ({ page }) => {
+  const watched = watch(page);
+  const id = noteId('Lisbon');
+  await openNote(page, id);
+  await page.locator('.ck-editor__editable_inline p').last().click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' left at once');
+  // Before the autosave delay runs out, open another note through a breadcrumb (client-side navigation).
+  await page.locator('.breadcrumbs a', { hasText: 'Travel Journal' }).click();
+  await expect(page.locator('.note-title')).toHaveValue('Travel Journal');
+  await expect.poll(async () => (await storedContent(page, id)).content, { timeout: 10_000 }).toContain('left at once');
+
+  // An edit not yet saved when the tab closes: the browser asks first.
+  await openNote(page, noteId('Oaxaca'));
+  await page.locator('.ck-editor__editable_inline p').last().click();
+  await page.keyboard.type(' unsaved');
+  const dialog = new Promise<string>((done) => page.once('dialog', (d) => { done(d.type()); d.dismiss(); }));
+  await page.close({ runBeforeUnload: true });
+  expect(await dialog).toBe('beforeunload');
+  expectClean(watched);
+});
+
+test('a save that fails keeps the text and is retried; an expired session says so', async ({ page }) => {
+  const watched = watch(page);
+  const id = noteId('Tromsø');
+  await openNote(page, id);
+  let refusals = 0;
+  await page.route('**/ui/save_note', (route) => {
+    refusals += 1;
+    return refusals === 1 ? route.abort('connectionrefused') : route.fulfill({ status: 401, contentType: 'application/json', body: '"NotAuthenticated"' });
+  });
+  await page.locator('.ck-editor__editable_inline p').last().click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' despite the outage');
+  await expect(status(page)).toContainText('not saved: Could not reach the server', { timeout: 10_000 });
+  await expect(status(page)).toContainText('session has expired', { timeout: 10_000 });
+  await expect(page.locator('.ck-editor__editable_inline')).toContainText('despite the outage');
+  // The server is back and the session too: the retry saves what was typed.
+  await page.unroute('**/ui/save_note');
+  await expect(status(page)).toHaveText('saved', { timeout: 15_000 });
+  expect((await storedContent(page, id)).content).toContain('despite the outage');
+  // The refused calls are the browser's own console lines, not page errors.
+  expectClean({ ...watched, errors: watched.errors.filter((e) => !/401|ERR_CONNECTION_REFUSED|Failed to fetch/.test(e)) });
+});

@@ -31,6 +31,14 @@ pub enum Kind {
 #[derive(Clone)]
 pub struct Controller(Rc<Inner>);
 
+/// Shows a save state while the note is on screen. Once it is left the pane's signals are being
+/// disposed, and an update would wake views that are already gone; the save itself carries on.
+fn show(inner: &Inner, status: SaveStatus) {
+    if !inner.left.get() {
+        inner.status.try_set(status);
+    }
+}
+
 struct Inner {
     note_id: String,
     kind: Kind,
@@ -135,7 +143,7 @@ impl Controller {
         let source = match load_source(inner.note_id.clone()).await {
             Ok(source) => source,
             Err(e) => {
-                inner.status.try_set(SaveStatus::Failed(format!("the editor could not load the note: {e}")));
+                show(&inner, SaveStatus::Failed(format!("the editor could not load the note: {e}")));
                 return;
             }
         };
@@ -158,12 +166,15 @@ impl Controller {
                 ready.try_set(true);
             }
             Err(e) => {
-                inner.status.try_set(SaveStatus::Failed(format!("the editor did not start: {e}")));
+                show(&inner, SaveStatus::Failed(format!("the editor did not start: {e}")));
                 return;
             }
         }
         if inner.kind == Kind::Code {
             if let Ok(mut list) = editor::code_languages().await {
+                if inner.left.get() {
+                    return;
+                }
                 if !list.iter().any(|(m, _)| *m == mime) {
                     list.insert(0, (mime.clone(), mime));
                 }
@@ -182,7 +193,7 @@ impl Controller {
     fn changed(&self) {
         self.0.dirty.set(true);
         if !self.0.saving.get() {
-            self.0.status.try_set(SaveStatus::Dirty);
+            show(&self.0, SaveStatus::Dirty);
         }
         self.schedule(SAVE_DELAY_MS);
     }
@@ -231,7 +242,7 @@ impl Controller {
         let Some(content) = content else { return };
         inner.dirty.set(false);
         inner.saving.set(true);
-        inner.status.try_set(SaveStatus::Saving);
+        show(&inner, SaveStatus::Saving);
         let c = self.clone();
         leptos::task::spawn_local(async move {
             let inner = &c.0;
@@ -243,11 +254,11 @@ impl Controller {
                     *inner.expected_blob.borrow_mut() = blob_id;
                     inner.backoff_ms.set(1000);
                     if !inner.dirty.get() {
-                        inner.status.try_set(SaveStatus::Saved);
+                        show(&inner, SaveStatus::Saved);
                     } else if inner.left.get() {
                         c.save();
                     } else {
-                        inner.status.try_set(SaveStatus::Dirty);
+                        show(&inner, SaveStatus::Dirty);
                         c.schedule(SAVE_DELAY_MS);
                     }
                 }
@@ -269,10 +280,10 @@ impl Controller {
                     if retry {
                         let delay = inner.backoff_ms.get();
                         inner.backoff_ms.set((delay * 2).min(MAX_BACKOFF_MS));
-                        inner.status.try_set(SaveStatus::Failed(format!("{reason} (retrying in {} s)", delay / 1000)));
+                        show(&inner, SaveStatus::Failed(format!("{reason} (retrying in {} s)", delay / 1000)));
                         c.schedule(delay);
                     } else {
-                        inner.status.try_set(SaveStatus::Failed(reason));
+                        show(&inner, SaveStatus::Failed(reason));
                     }
                 }
             }
