@@ -1,15 +1,20 @@
 # The two commands of the README: `make run` and `make test`. Both set up whatever is missing first.
 .DEFAULT_GOAL := run
-.PHONY: run test build bench setup setup-test clean
+.PHONY: run test build build-release bench setup setup-test clean
 
-run: build
+# Users run this daily as their notes server: the optimized build.
+run: build-release
 	scripts/run.sh
 
+# Tests run on the debug build, which compiles much faster.
 test: setup-test build
 	scripts/test.sh
 
 build: setup
 	scripts/build.sh
+
+build-release: setup
+	scripts/build.sh release
 
 # Speed and memory at scale (release build): NOTES=100000 by default.
 bench: setup

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts one instance with the data directory ~/trilium-data (or $TRILIUM_DATA_DIR).
+# Starts one instance (the optimized build) with the data directory ~/trilium-data (or $TRILIUM_DATA_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
-exec "$target_dir/debug/canopy" --site-root "$target_dir/site" "$@"
+exec "$target_dir/release/canopy" --site-root "$target_dir/release/site" "$@"

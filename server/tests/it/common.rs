@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use canopy::db::{ChangeSource, Document, InstanceId};
 use sha2::{Digest, Sha256};
 
-/// The Trilium fixture: `CANOPY_TRILIUM_FIXTURES`, else `shared/` beside the repository.
+/// The Trilium fixture: `CANOPY_TRILIUM_FIXTURES`, else the copy in `server/tests/fixtures/`.
 pub fn fixture_dir() -> PathBuf {
     match std::env::var_os("CANOPY_TRILIUM_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/trilium-0.63.7"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trilium-0.63.7"),
     }
 }
 
