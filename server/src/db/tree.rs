@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::entity_changes;
 use super::{revisions, DbError, SqlResult, WriteTx};
-use crate::entities::{self, Blob, BlobContent, Branch, Note};
+use crate::entities::{self, Attribute, Blob, BlobContent, Branch, Note};
 
 /// Parameters of [`create_note`].
 #[derive(Debug, Clone)]
@@ -385,6 +385,21 @@ pub fn shift_positions_after(tx: &mut WriteTx<'_>, parent: &str, pivot: i64) -> 
     shift_siblings(tx.conn(), parent, ">", pivot)
 }
 
+/// Gives children of `parent` new positions with plain SQL (as Trilium's sort does: positions are not
+/// hashed), plus one `note_reordering` change when anything moved.
+pub fn set_child_positions(tx: &mut WriteTx<'_>, parent: &str, positions: &[(String, i64)]) -> SqlResult<()> {
+    for (branch_id, position) in positions {
+        tx.conn().execute(
+            "UPDATE branches SET notePosition = ?1 WHERE branchId = ?2 AND parentNoteId = ?3",
+            params![position, branch_id, parent],
+        )?;
+    }
+    if !positions.is_empty() {
+        entity_changes::put_note_reordering(tx, parent)?;
+    }
+    Ok(())
+}
+
 /// Sets positions of a parent's children in the given order (10, 20, ...), plain SQL
 /// plus one `note_reordering` change, like Trilium's sort.
 pub fn reorder_children(tx: &mut WriteTx<'_>, parent_note_id: &str, branch_ids_in_order: &[&str]) -> SqlResult<()> {
@@ -410,6 +425,29 @@ pub fn set_expanded(conn: &Connection, branch_id: &str, expanded: bool) -> SqlRe
 /// Live parent branches of a note.
 pub fn parent_branches(conn: &Connection, note_id: &str) -> SqlResult<Vec<Branch>> {
     entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY notePosition, branchId", [note_id])
+}
+
+/// The note's oldest live parent branch (Trilium's "first" one, e.g. the one an export starts from).
+pub fn first_parent_branch(conn: &Connection, note_id: &str) -> SqlResult<Option<Branch>> {
+    Ok(entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY rowid LIMIT 1", [note_id])?.pop())
+}
+
+/// The note's live attributes in position order.
+pub fn owned_attributes(conn: &Connection, note_id: &str) -> SqlResult<Vec<Attribute>> {
+    entities::load_where(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId", [note_id])
+}
+
+/// Live labels called `name`, oldest first.
+pub fn labels_named(conn: &Connection, name: &str) -> SqlResult<Vec<Attribute>> {
+    entities::load_where(conn, "type = 'label' AND name = ?1 AND isDeleted = 0 ORDER BY rowid", [name])
+}
+
+/// A blob's content as text (SQLite's `CAST(content AS TEXT)`), `None` if there is no such blob.
+pub fn blob_text(conn: &Connection, blob_id: &str) -> SqlResult<Option<String>> {
+    Ok(conn
+        .query_row("SELECT CAST(content AS TEXT) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// Live children of a note in tree order.

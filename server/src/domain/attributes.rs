@@ -7,7 +7,7 @@ use super::notes::live_note;
 use super::{DomainError, DomainResult};
 use crate::db::graph::Graph;
 use crate::db::WriteTx;
-use crate::entities::{self, Attribute};
+use crate::entities::{self, Attribute, Note};
 
 /// Trilium's two attribute types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,15 @@ fn mark_deleted(tx: &mut WriteTx<'_>, mut attr: Attribute) -> DomainResult<()> {
     attr.delete_id = None;
     attr.utc_date_modified = tx.utc_now();
     entities::save(tx, &attr)?;
-    Ok(())
+    resort(tx, &attr)
+}
+
+/// Trilium's handlers re-sort `#sorted` notes when a label that sorting looks at changes.
+fn resort(tx: &mut WriteTx<'_>, attr: &Attribute) -> DomainResult<()> {
+    match entities::load::<Note>(tx.conn(), &attr.note_id)?.filter(|n| !n.is_deleted) {
+        Some(note) => super::sorting::after_label_change(tx, &note, attr),
+        None => Ok(()),
+    }
 }
 
 /// A live (not deleted) attribute, or `NotFound`.
@@ -157,5 +165,6 @@ pub fn save(tx: &mut WriteTx<'_>, mut attr: Attribute, position: Option<i64>) ->
     };
     attr.utc_date_modified = tx.utc_now();
     entities::save(tx, &attr)?;
+    resort(tx, &attr)?;
     Ok(attr)
 }

@@ -58,17 +58,31 @@ pub fn move_branch(tx: &mut WriteTx<'_>, branch_id: &str, to: MoveTo) -> DomainR
                 return Ok(branch);
             }
             check_parent_child(tx.conn(), &parent.note_id, &branch.note_id, Some(branch_id))?;
-            Ok(tree::move_to_parent(tx, branch_id, &parent.note_id)?)
+            let moved = tree::move_to_parent(tx, branch_id, &parent.note_id)?;
+            placed(tx, moved)
         }
         MoveTo::Before { branch_id: target_id } => {
             check_sibling_target(tx.conn(), &branch, &target_id)?;
-            Ok(tree::move_before(tx, branch_id, &target_id)?)
+            let moved = tree::move_before(tx, branch_id, &target_id)?;
+            placed(tx, moved)
         }
         MoveTo::After { branch_id: target_id } => {
             check_sibling_target(tx.conn(), &branch, &target_id)?;
-            Ok(tree::move_after(tx, branch_id, &target_id)?)
+            let moved = tree::move_after(tx, branch_id, &target_id)?;
+            placed(tx, moved)
         }
     }
+}
+
+/// A branch just placed: its parent re-sorted when `#sorted`; the branch as it is then.
+fn placed(tx: &mut WriteTx<'_>, branch: Branch) -> DomainResult<Branch> {
+    sort_children_if_needed(tx, &branch.parent_note_id)?;
+    live_branch(tx.conn(), &branch.branch_id)
+}
+
+/// Re-sorts the children of a `#sorted` note, as Trilium does whenever one of its child branches changes.
+pub fn sort_children_if_needed(tx: &mut WriteTx<'_>, parent_note_id: &str) -> DomainResult<()> {
+    super::sorting::sort_if_needed(tx, parent_note_id)
 }
 
 /// May `branch` go right before or after `target_id`?
@@ -94,7 +108,8 @@ pub fn clone_note(tx: &mut WriteTx<'_>, note_id: &str, parent_note_id: &str, pre
     }
     check_parent_child(tx.conn(), parent_note_id, note_id, None)?;
     let prefix = prefix.filter(|p| !p.trim().is_empty());
-    Ok(tree::clone_to_parent(tx, note_id, parent_note_id, prefix.as_deref())?)
+    let branch = tree::clone_to_parent(tx, note_id, parent_note_id, prefix.as_deref())?;
+    placed(tx, branch)
 }
 
 /// `BBranch.deleteBranch`: the branch, and the note with its subtree when this was its last branch.
@@ -125,7 +140,8 @@ pub fn set_expanded(tx: &mut WriteTx<'_>, branch_id: &str, expanded: bool) -> Do
     if branch_id != "none_root" {
         tree::set_expanded(tx.conn(), branch_id, expanded)?;
     }
-    Ok(())
+    let branch = live_branch(tx.conn(), branch_id)?;
+    sort_children_if_needed(tx, &branch.parent_note_id)
 }
 
 /// Sets or clears (None or blank) the branch's prefix (`setPrefix`).
@@ -133,7 +149,7 @@ pub fn set_prefix(tx: &mut WriteTx<'_>, branch_id: &str, prefix: Option<String>)
     let mut branch = live_branch(tx.conn(), branch_id)?;
     branch.prefix = prefix.filter(|p| !p.trim().is_empty());
     tree::save_branch(tx, &mut branch)?;
-    Ok(branch)
+    placed(tx, branch)
 }
 
 /// A live (not deleted) branch, or `NotFound`.

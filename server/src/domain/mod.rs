@@ -11,6 +11,7 @@ pub mod attributes;
 pub mod branches;
 pub mod links;
 pub mod notes;
+mod sorting;
 
 use crate::db::DbError;
 

@@ -4,8 +4,9 @@ use rusqlite::Connection;
 
 use super::branches::Deleted;
 use super::{links, DomainError, DomainResult};
+use crate::db::graph::Graph;
 use crate::db::{deletion, entity_changes, revisions, tree, WriteTx};
-use crate::entities::{self, BlobContent, Branch, Note, NOTE_TYPES};
+use crate::entities::{self, Attribute, Blob, BlobContent, Branch, Note, NOTE_TYPES};
 
 /// The longest title the UI may set (Trilium has no limit; a title is one line of the tree).
 pub const MAX_TITLE_CHARS: usize = 1000;
@@ -64,8 +65,8 @@ fn check_note_type(note_type: &str) -> DomainResult<()> {
 }
 
 /// `notes.createNewNote` (with `createNewNoteWithTarget`'s `after`): checks the parent as Trilium does
-/// (no children in launchers, `_hidden`, options...), writes the note, its content and its branch, then
-/// scans the content for links.
+/// (no children in launchers, `_hidden`, options...), writes the note, its content and its branch, scans
+/// the content for links and copies the parent's `child:` attributes.
 pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, Branch)> {
     let parent = live_note(tx.conn(), &p.parent_note_id)?;
     check_note_type(&p.note_type)?;
@@ -107,8 +108,27 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, B
         entity_changes::put_note_reordering(tx, &parent.note_id)?;
     }
     links::scan_for_links(tx, &note.note_id)?;
+    copy_child_attributes(tx, &parent.note_id, &note.note_id)?;
+    super::branches::sort_children_if_needed(tx, &parent.note_id)?;
     let note = entities::get(tx.conn(), &note.note_id)?;
+    let branch = super::branches::live_branch(tx.conn(), &branch.branch_id)?;
     Ok((note, branch))
+}
+
+/// `copyChildAttributes`: every `child:<name>` attribute in effect on the parent (owned or inherited)
+/// becomes a `<name>` attribute of the new note, with the same type, value, position and inheritability.
+fn copy_child_attributes(tx: &mut WriteTx<'_>, parent_note_id: &str, note_id: &str) -> DomainResult<()> {
+    let templates: Vec<Attribute> = Graph::new(tx.conn())
+        .attributes(parent_note_id)?
+        .into_iter()
+        .filter(|a| a.name.starts_with("child:"))
+        .collect();
+    for t in templates {
+        let mut a = Attribute::new(note_id, &t.attr_type, &t.name["child:".len()..], &t.value);
+        a.is_inheritable = t.is_inheritable;
+        super::attributes::save(tx, a, Some(t.position))?;
+    }
+    Ok(())
 }
 
 /// A title the UI may set: not blank, at most [`MAX_TITLE_CHARS`].
@@ -139,7 +159,11 @@ pub fn rename(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> DomainResult<
     if note.title == title {
         return Ok(note);
     }
-    Ok(tree::update_note_title(tx, note_id, title)?)
+    let note = tree::update_note_title(tx, note_id, title)?;
+    for parent in tree::parent_branches(tx.conn(), note_id)? {
+        super::branches::sort_children_if_needed(tx, &parent.parent_note_id)?;
+    }
+    Ok(note)
 }
 
 /// Changes type and mime (`mime` `None`: the type's default mime), as Trilium's `setNoteTypeMime`.
@@ -153,8 +177,9 @@ pub fn set_type(tx: &mut WriteTx<'_>, note_id: &str, note_type: &str, mime: Opti
 }
 
 /// The editor's save (Trilium's `updateNoteData`): refused as `Stale` when the note's blobId is no longer
-/// `expected_blob_id` (`None`: the note had no content yet); a revision first when Trilium's revision
-/// interval rule says so; then the content with its links saved.
+/// `expected_blob_id` (`None`: the note had no content yet); the same content again writes nothing;
+/// otherwise a revision first when Trilium's revision interval rule says so, then the content with its
+/// links saved.
 pub fn save_content(
     tx: &mut WriteTx<'_>,
     note_id: &str,
@@ -164,6 +189,10 @@ pub fn save_content(
     let note = writable_note(tx.conn(), note_id)?;
     if note.blob_id.as_deref() != expected_blob_id {
         return Err(DomainError::Stale(format!("Note '{note_id}' was changed elsewhere since it was loaded.")));
+    }
+    // The same content again changes nothing, so nothing is written (not even a revision).
+    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
+        return Ok(note);
     }
     revisions::save_revision_if_needed(tx, &note)?;
     let mut note = entities::get::<Note>(tx.conn(), note_id)?;

@@ -19,6 +19,13 @@ pub struct EtapiToken {
     pub is_deleted: bool,
 }
 
+impl EtapiToken {
+    /// Every live token.
+    pub fn live(conn: &rusqlite::Connection) -> crate::db::SqlResult<Vec<EtapiToken>> {
+        super::load_where(conn, "isDeleted = 0", [])
+    }
+}
+
 impl Entity for EtapiToken {
     const ENTITY_NAME: &'static str = "etapi_tokens";
     const PRIMARY_KEY: &'static str = "etapiTokenId";

@@ -5,17 +5,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rusqlite::Connection;
 
+use super::content::content_response;
 use super::error::{EtapiError, EtapiResult};
-use super::notes::content_response;
 use super::validate::{self, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::AttachmentJson;
 use super::{EtapiState, RawBody};
-use crate::domain::attachments::{self, content_for, live_attachment, AttachmentChanges, NewAttachment};
+use crate::db::attachments;
+use crate::domain::attachments::{self as domain_attachments, content_for, live_attachment, AttachmentChanges, NewAttachment};
 use crate::domain::notes::live_note;
 use crate::domain::DomainError;
-use crate::entities::{self, Attachment, Blob, BlobContent};
+use crate::entities::{self, Blob, BlobContent};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new()
@@ -25,11 +25,6 @@ pub fn routes() -> Router<EtapiState> {
             get(get_attachment).patch(patch_attachment).delete(delete_attachment),
         )
         .route("/attachments/{attachment_id}/content", get(get_content).put(put_content))
-}
-
-/// The attachment's content length as ETAPI reports it.
-pub fn content_length(conn: &Connection, a: &Attachment) -> EtapiResult<Option<i64>> {
-    Ok(crate::db::attachments::content_length(conn, a)?)
 }
 
 const CREATE_RULES: Rules = &[
@@ -56,7 +51,7 @@ async fn create_attachment(State(state): State<EtapiState>, RawBody(body): RawBo
                 title: str_of(&body, "title").unwrap_or_default(),
                 position: int_of(&body, "position"),
             };
-            Ok(attachments::create(tx, &owner.note_id, new)?)
+            Ok(domain_attachments::create(tx, &owner.note_id, new)?)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(AttachmentJson::fresh(&attachment))).into_response())
@@ -66,7 +61,7 @@ async fn get_attachment(State(state): State<EtapiState>, Path(id): Path<String>)
     let json = state
         .read(move |conn| {
             let a = live_attachment(conn, &id)?;
-            Ok(AttachmentJson::read(&a, content_length(conn, &a)?))
+            Ok(AttachmentJson::read(&a, attachments::content_length(conn, &a)?))
         })
         .await?;
     Ok(Json(json))
@@ -98,8 +93,8 @@ async fn patch_attachment(
                 title: str_of(&body, "title"),
                 position: int_of(&body, "position"),
             };
-            let a = attachments::update(tx, &id, changes)?;
-            Ok(AttachmentJson::read(&a, content_length(tx.conn(), &a)?))
+            let a = domain_attachments::update(tx, &id, changes)?;
+            Ok(AttachmentJson::read(&a, attachments::content_length(tx.conn(), &a)?))
         })
         .await?;
     Ok(Json(json))
@@ -133,7 +128,7 @@ async fn put_content(
             if a.is_protected {
                 return Err(EtapiError::attachment_protected(&id, "cannot be modified"));
             }
-            attachments::set_content(tx, &id, body.to_vec())?;
+            domain_attachments::set_content(tx, &id, body.to_vec())?;
             Ok(())
         })
         .await?;
@@ -142,7 +137,7 @@ async fn put_content(
 
 async fn delete_attachment(State(state): State<EtapiState>, Path(id): Path<String>) -> EtapiResult<StatusCode> {
     state
-        .write(move |tx| match attachments::delete(tx, &id) {
+        .write(move |tx| match domain_attachments::delete(tx, &id) {
             // Deleting what is gone already is no error.
             Ok(()) | Err(DomainError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

@@ -78,7 +78,7 @@ pub fn authenticate(conn: &Connection, auth: &str) -> EtapiResult<Option<EtapiTo
     let hash = token_hash(&parsed.secret);
     let candidates: Vec<EtapiToken> = match &parsed.etapi_token_id {
         Some(id) => entities::load::<EtapiToken>(conn, id)?.into_iter().collect(),
-        None => entities::load_where(conn, "isDeleted = 0", [])?,
+        None => EtapiToken::live(conn)?,
     };
     Ok(candidates.into_iter().find(|t| !t.is_deleted && t.token_hash == hash))
 }

@@ -59,7 +59,8 @@ async fn create_branch(State(state): State<EtapiState>, RawBody(body): RawBody) 
             branch.prefix = str_of(&body, "prefix");
             branch.is_expanded = bool_of(&body, "isExpanded").unwrap_or(false);
             tree::save_branch(tx, &mut branch)?;
-            Ok((created, branch))
+            branches::sort_children_if_needed(tx, &branch.parent_note_id)?;
+            Ok((created, live_branch(tx.conn(), &branch.branch_id)?))
         })
         .await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -89,7 +90,8 @@ async fn patch_branch(
                 branch.is_expanded = e;
             }
             tree::save_branch(tx, &mut branch)?;
-            Ok(branch)
+            branches::sort_children_if_needed(tx, &branch.parent_note_id)?;
+            Ok(live_branch(tx.conn(), &branch.branch_id)?)
         })
         .await?;
     Ok(Json(BranchJson::from(&branch)))

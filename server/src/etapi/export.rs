@@ -21,11 +21,12 @@ use regex::Regex;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::content::{encode_uri_component, escape_html};
 use super::error::{EtapiError, EtapiResult};
-use crate::domain::notes::live_note;
 use super::EtapiState;
 use crate::db::{attachments, tree};
-use crate::entities::{self, Attribute, BlobContent, Branch, Note};
+use crate::domain::notes::live_note;
+use crate::entities::{BlobContent, Branch, Note};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new().route("/notes/{note_id}/export", get(export_note))
@@ -147,10 +148,7 @@ async fn export_note(
             }
         };
         // Trilium exports the note's first parent branch (so the prefix comes along).
-        let branch: Branch = entities::load_where::<Branch>(conn, "noteId = ?1 AND isDeleted = 0 ORDER BY rowid", [&note_id])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| EtapiError::note_not_found(&note_id))?;
+        let branch = tree::first_parent_branch(conn, &note_id)?.ok_or_else(|| EtapiError::note_not_found(&note_id))?;
         export_to_zip(conn, &branch, format)
     })
     .await?;
@@ -280,11 +278,7 @@ impl Builder<'_> {
         existing: &mut HashMap<String, i64>,
     ) -> EtapiResult<Option<NoteMeta>> {
         let note = live_note(self.conn, &branch.note_id)?;
-        let owned: Vec<Attribute> = entities::load_where(
-            self.conn,
-            "noteId = ?1 AND isDeleted = 0 ORDER BY position, attributeId",
-            [&note.note_id],
-        )?;
+        let owned = tree::owned_attributes(self.conn, &note.note_id)?;
         if owned.iter().any(|a| a.attr_type == "label" && a.name == "excludeFromExport") {
             return Ok(None);
         }
@@ -531,34 +525,6 @@ pub fn sanitize_filename(name: &str) -> String {
     s
 }
 
-/// JS `encodeURIComponent`.
-pub fn encode_uri_component(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `escape-html`.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 struct AttachmentRes {
     image: Regex,

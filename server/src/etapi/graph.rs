@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::error::EtapiResult;
+use super::error::{EtapiError, EtapiResult};
 use super::wire::{AttributeJson, NoteJson};
 use crate::db::graph::Graph;
 use crate::entities::Note;
@@ -26,11 +26,9 @@ pub fn map_note(g: &mut Graph<'_>, note: &Note) -> EtapiResult<NoteJson> {
     Ok(json)
 }
 
-/// Loads a live note and maps it, or `None`.
-pub fn note_json(conn: &Connection, note_id: &str) -> EtapiResult<Option<NoteJson>> {
+/// A live note as ETAPI sends it, or 404 `NOTE_NOT_FOUND`.
+pub fn note_json(conn: &Connection, note_id: &str) -> EtapiResult<NoteJson> {
     let mut g = Graph::new(conn);
-    match g.note(note_id)? {
-        Some(n) => Ok(Some(map_note(&mut g, &n)?)),
-        None => Ok(None),
-    }
+    let note = g.note(note_id)?.ok_or_else(|| EtapiError::note_not_found(note_id))?;
+    map_note(&mut g, &note)
 }

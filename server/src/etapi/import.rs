@@ -19,15 +19,15 @@ use axum::{Json, Router};
 use regex::{Captures, Regex};
 use serde::Deserialize;
 
-use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
-use super::notes::note_json;
-use crate::domain::notes::{content_for, is_string_note, live_note};
+use super::graph::note_json;
 use super::wire::{BranchJson, NoteWithBranch};
 use super::{EtapiState, RawBody};
 use crate::db::attachments::{self, NewAttachment};
 use crate::db::tree::{self, NewNote};
 use crate::db::WriteTx;
+use crate::domain::attributes::save as save_attribute;
+use crate::domain::notes::{content_for, is_string_note, live_note};
 use crate::entities::{self, Attribute, BlobContent, Branch, Note};
 use crate::hashing;
 
@@ -761,10 +761,7 @@ async fn import_zip(
             save_attribute(tx, attr, position)?;
         }
         let first = imp.first_note.clone().ok_or_else(|| EtapiError::generic("The ZIP file contains no notes to import."))?;
-        let branch: Branch = entities::load_where::<Branch>(tx.conn(), "noteId = ?1 AND isDeleted = 0 ORDER BY rowid", [&first])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| EtapiError::note_not_found(&first))?;
+        let branch = tree::first_parent_branch(tx.conn(), &first)?.ok_or_else(|| EtapiError::note_not_found(&first))?;
         Ok(NoteWithBranch { note: note_json(tx.conn(), &first)?, branch: BranchJson::from(&branch) })
     })
     .await?;
@@ -775,7 +772,7 @@ async fn import_zip(
 // Markdown → HTML for notes exported as markdown (the common block and inline syntax).
 
 fn md_inline(s: &str) -> String {
-    let esc = super::export::escape_html;
+    let esc = super::content::escape_html;
     let mut out = String::new();
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
@@ -876,7 +873,7 @@ pub fn markdown_to_html(md: &str) -> String {
                 i += 1;
             }
             let class = if lang.is_empty() { String::new() } else { format!(" class=\"language-{lang}\"") };
-            out.push_str(&format!("<pre><code{class}>{}\n</code></pre>\n", super::export::escape_html(&code.join("\n"))));
+            out.push_str(&format!("<pre><code{class}>{}\n</code></pre>\n", super::content::escape_html(&code.join("\n"))));
             i += 1;
             continue;
         }

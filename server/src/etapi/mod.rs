@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod attributes;
 pub mod auth;
 pub mod branches;
+pub mod content;
 pub mod error;
 pub mod export;
 pub mod graph;

@@ -2,21 +2,22 @@
 //! search endpoint `GET /notes` (the query language lives in [`super::search`]).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::content::content_response;
 use super::error::{EtapiError, EtapiResult};
-use super::graph;
-use crate::db::graph::Graph;
+use super::graph::{self, note_json};
 use super::validate::{self, bool_of, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::{AttachmentJson, BranchJson, NoteJson, NoteWithBranch};
 use super::{search, EtapiState, RawBody};
+use crate::db::graph::Graph;
 use crate::db::revisions;
 use crate::domain::notes::{self as domain_notes, content_for, live_note, CreateNote, NoteChanges, Position};
 use crate::domain::DomainError;
-use crate::entities::{self, Attachment, BlobContent};
+use crate::entities::{self, Attachment};
 
 pub fn routes() -> Router<EtapiState> {
     Router::new()
@@ -28,9 +29,6 @@ pub fn routes() -> Router<EtapiState> {
         .route("/notes/{note_id}/attachments", get(list_attachments))
 }
 
-pub fn note_json(conn: &rusqlite::Connection, note_id: &str) -> EtapiResult<NoteJson> {
-    graph::note_json(conn, note_id)?.ok_or_else(|| EtapiError::note_not_found(note_id))
-}
 
 const CREATE_RULES: Rules = &[
     ("parentNoteId", &[Mandatory, NotNull, IsNoteId]),
@@ -136,68 +134,6 @@ async fn delete_note(State(state): State<EtapiState>, Path(note_id): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `Content-Disposition` as Trilium builds it (`formatDownloadTitle` + `getContentDisposition`).
-pub fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
-    let mut name: String = title.chars().filter(|c| !c.is_control() && !"/\\?<>:*|\"".contains(*c)).collect();
-    if name.trim().is_empty() {
-        name = "untitled".into();
-    }
-    let file = if kind == "text" {
-        format!("{name}.html")
-    } else if ["relationMap", "canvas", "search"].contains(&kind) {
-        format!("{name}.json")
-    } else {
-        match extension_for(&mime.to_ascii_lowercase()) {
-            Some(ext) if !name.to_lowercase().ends_with(&format!(".{ext}")) => format!("{name}.{ext}"),
-            _ => name,
-        }
-    };
-    let encoded = super::export::encode_uri_component(&file);
-    format!("file; filename=\"{encoded}\"; filename*=UTF-8''{encoded}")
-}
-
-fn extension_for(mime: &str) -> Option<&'static str> {
-    Some(match mime {
-        "text/plain" => "txt",
-        "text/html" => "html",
-        "text/css" => "css",
-        "text/markdown" | "text/x-markdown" => "md",
-        "text/x-python" => "py",
-        "application/javascript" | "text/javascript" => "js",
-        "application/json" => "json",
-        "application/pdf" => "pdf",
-        "application/zip" => "zip",
-        "image/png" => "png",
-        "image/jpeg" => "jpeg",
-        "image/gif" => "gif",
-        "image/svg+xml" => "svg",
-        "image/webp" => "webp",
-        _ => return None,
-    })
-}
-
-
-/// A content response with Trilium's headers.
-pub fn content_response(content: BlobContent, title: &str, kind: &str, mime: &str) -> Response {
-    let disposition = content_disposition(title, kind, mime);
-    let mime = if mime.is_empty() { "application/octet-stream" } else { mime };
-    let (content_type, bytes) = match content {
-        BlobContent::Text(s) => (format!("{mime}; charset=utf-8"), s.into_bytes()),
-        BlobContent::Binary(b) => (mime.to_owned(), b),
-        BlobContent::Null => (mime.to_owned(), Vec::new()),
-    };
-    let mut headers = HeaderMap::new();
-    let mut set = |name: header::HeaderName, value: &str| {
-        if let Ok(v) = value.parse() {
-            headers.insert(name, v);
-        }
-    };
-    set(header::CONTENT_DISPOSITION, &disposition);
-    set(header::CACHE_CONTROL, "no-cache, no-store, must-revalidate");
-    set(header::CONTENT_TYPE, &content_type);
-    (StatusCode::OK, headers, bytes).into_response()
-}
-
 async fn get_content(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<Response> {
     let (note, content) = state
         .read(move |conn| {
@@ -250,7 +186,7 @@ async fn list_attachments(
             live_note(conn, &note_id)?;
             let rows: Vec<Attachment> = crate::db::attachments::list(conn, &note_id)?;
             rows.iter()
-                .map(|a| Ok(AttachmentJson::read(a, super::attachments::content_length(conn, a)?)))
+                .map(|a| Ok(AttachmentJson::read(a, crate::db::attachments::content_length(conn, a)?)))
                 .collect::<EtapiResult<Vec<_>>>()
         })
         .await?;

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::OptionalExtension;
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{EtapiError, EtapiResult};
@@ -506,12 +505,7 @@ impl Evaluator<'_, '_> {
         }
         let Some(n) = self.g.note(id)? else { return Ok(String::new()) };
         let raw: Option<String> = match (&n.blob_id, n.is_protected) {
-            (Some(blob_id), false) => self
-                .g
-                .conn()
-                .query_row("SELECT CAST(content AS TEXT) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get(0))
-                .optional()?
-                .flatten(),
+            (Some(blob_id), false) => crate::db::tree::blob_text(self.g.conn(), blob_id)?,
             _ => None,
         };
         let mut text = raw.unwrap_or_default();

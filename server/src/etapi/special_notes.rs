@@ -8,15 +8,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::attributes::save as save_attribute;
 use super::error::{EtapiError, EtapiResult};
-use crate::db::graph::Graph;
-use super::notes::note_json;
+use super::graph::note_json;
 use super::wire::NoteJson;
 use super::EtapiState;
+use crate::db::graph::Graph;
 use crate::db::tree::{self, NewNote};
 use crate::db::WriteTx;
-use crate::entities::{self, Attribute};
+use crate::domain::attributes::save as save_attribute;
+use crate::entities::Attribute;
 
 pub fn routes() -> Router<EtapiState> {
     Router::new()
@@ -47,11 +47,7 @@ fn parse_date(date: &str) -> EtapiResult<NaiveDate> {
 
 /// A live note carrying `#name` (= `value` if given); with `within`, only in that subtree.
 fn note_with_label(tx: &WriteTx<'_>, name: &str, value: Option<&str>, within: Option<&str>) -> EtapiResult<Option<String>> {
-    let attrs: Vec<Attribute> = entities::load_where(
-        tx.conn(),
-        "type = 'label' AND name = ?1 AND isDeleted = 0 ORDER BY rowid",
-        [name],
-    )?;
+    let attrs = tree::labels_named(tx.conn(), name)?;
     let mut g = Graph::new(tx.conn());
     let scope = match within {
         Some(root) => Some(g.subtree(root)?),

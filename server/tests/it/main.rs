@@ -4,6 +4,7 @@ mod backups;
 mod bad_files;
 mod cluster;
 mod common;
+mod domain;
 mod etapi;
 mod fixture;
 mod new_document;
