@@ -1,5 +1,6 @@
-// Starts one real Canopy instance on 127.0.0.1 with a fresh data directory for the whole suite.
-import { spawn } from 'node:child_process';
+// Starts one real Canopy instance on 127.0.0.1 with a fresh data directory for the whole suite. The
+// document gets a password first (`canopy --set-password`), so the tests log in as a user does.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,17 +17,43 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The document's password in the suite; `login()` in tests/helpers.ts reads it from here. */
+export const PASSWORD = 'e2e-password';
+
+function start(bin: string, siteRoot: string, env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  return spawn(bin, ['--site-root', siteRoot], { env, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
+}
+
 export default async function globalSetup() {
   const bin = resolve(process.env.CANOPY_BIN ?? '../target/debug/canopy');
   const siteRoot = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site');
   const dataDir = mkdtempSync(join(tmpdir(), 'canopy-e2e-'));
   const port = await freePort();
-  const child = spawn(bin, ['--site-root', siteRoot], {
-    env: { ...process.env, TRILIUM_DATA_DIR: dataDir, TRILIUM_HOST: '127.0.0.1', TRILIUM_PORT: String(port), RUST_LOG: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = { ...process.env, TRILIUM_DATA_DIR: dataDir, TRILIUM_HOST: '127.0.0.1', TRILIUM_PORT: String(port), RUST_LOG: 'info' };
+  // The first start makes the document (with its welcome notes); then it gets its password.
+  const first = start(bin, siteRoot, env);
+  await listening(first);
+  first.kill('SIGTERM');
+  await new Promise((done) => first.once('exit', done));
+  const setPassword = spawnSync(bin, ['--set-password'], { env: { ...env, CANOPY_PASSWORD: PASSWORD }, encoding: 'utf8' });
+  if (setPassword.status !== 0) {
+    throw new Error(`canopy --set-password failed:\n${setPassword.stdout}${setPassword.stderr}`);
+  }
+  const child = start(bin, siteRoot, env);
+  const url = await listening(child);
+  process.env.CANOPY_URL = url;
+  process.env.CANOPY_E2E_PASSWORD = PASSWORD;
+  return async () => {
+    child.kill('SIGTERM');
+    await new Promise((done) => child.once('exit', done));
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+}
+
+/** Resolves with the URL once the instance says it listens; rejects if it exits or takes 30 s. */
+function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
   let log = '';
-  const url = await new Promise<string>((ok, fail) => {
+  return new Promise<string>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`canopy did not start in 30 s:\n${log}`)), 30_000);
     const onData = (chunk: Buffer) => {
       log += chunk.toString();
@@ -38,15 +65,10 @@ export default async function globalSetup() {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
+    // After `ok`, a later (wanted) exit changes nothing: a settled promise stays settled.
     child.once('exit', (code) => {
       clearTimeout(timer);
       fail(new Error(`canopy exited with ${code}:\n${log}`));
     });
   });
-  process.env.CANOPY_URL = url;
-  return async () => {
-    child.kill('SIGTERM');
-    await new Promise((done) => child.once('exit', done));
-    rmSync(dataDir, { recursive: true, force: true });
-  };
 }

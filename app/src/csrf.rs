@@ -10,6 +10,11 @@ use server_fn::response::browser::BrowserResponse;
 
 pub const HEADER: &str = "X-CSRF-Token";
 
+/// The session's CSRF token, which the server provides to each page it renders; the shell puts it
+/// into `<meta name="csrf-token">`, where [`token`] (and the page's scripts) read it.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
 pub struct CsrfClient;
 
 /// The token the server rendered into this page, if any.

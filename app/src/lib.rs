@@ -21,12 +21,14 @@ use leptos_router::{
 
 /// The HTML document around the app; rendered only on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let csrf_token = use_context::<csrf::CsrfToken>().map(|token| token.0).unwrap_or_default();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="csrf-token" content=csrf_token/>
                 <HydrationScripts options/>
                 <MetaTags/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>

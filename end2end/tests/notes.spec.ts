@@ -1,10 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-
-const base = () => {
-  const url = process.env.CANOPY_URL;
-  if (!url) throw new Error('CANOPY_URL is not set: global setup did not start the server');
-  return url;
-};
+import { base, login } from './helpers';
 
 /** Records every request the page makes, to prove none leaves 127.0.0.1. */
 function recordRequests(page: Page): string[] {
@@ -23,7 +18,8 @@ function expectAllLocal(urls: string[]) {
 test('the server renders the tree from document.db without JavaScript', async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto(`${base()}/`);
+  // The login form works without JavaScript too.
+  await login(page);
   await expect(page.locator('nav.tree .note-link', { hasText: 'Welcome to Canopy' })).toBeVisible();
   // No wasm ran, so the page is exactly what the server sent.
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'false');
@@ -36,7 +32,7 @@ test('after hydration, expanding and opening notes works without a reload', asyn
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
 
-  await page.goto(`${base()}/`);
+  await login(page);
   // Set only by an effect, and effects run only in the browser once the wasm has hydrated the page.
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   await page.evaluate(() => ((window as any).__sameDocument = true));
@@ -66,7 +62,7 @@ test('after hydration, expanding and opening notes works without a reload', asyn
 
 test('a link to a note renders it on the server', async ({ page }) => {
   const requests = recordRequests(page);
-  await page.goto(`${base()}/`);
+  await login(page);
   const href = await page.locator('nav.tree .note-link', { hasText: 'Welcome to Canopy' }).getAttribute('href');
   expect(href).toMatch(/^\/\?note=[A-Za-z0-9_]+$/);
   await page.goto(`${base()}${href}`);

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ini::Ini;
 
+use crate::auth::client_ip::TrustedProxy;
+
 pub const FILE_NAME: &str = "config.ini";
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,9 +34,23 @@ pub struct Config {
     pub instance_name: Option<String>,
     /// `[General] noBackup`: switches the daily/weekly/monthly backups off.
     pub no_backup: bool,
+    /// `[General] noAuthentication`: pages and calls need no login (Trilium's meaning: for an instance
+    /// behind something else that authenticates).
+    pub no_authentication: bool,
     pub host: IpAddr,
     pub port: u16,
+    /// `[Network] https` with `certPath` and `keyPath`: Canopy serves TLS itself.
+    pub tls: Option<TlsConfig>,
+    /// `[Network] trustedReverseProxy`: whose `X-Forwarded-*` headers are believed.
+    pub trusted_reverse_proxy: TrustedProxy,
     pub sync: SyncConfig,
+}
+
+/// PEM files for `https=true`; relative paths are taken from the data directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TlsConfig {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,8 +70,11 @@ impl Default for Config {
         Config {
             instance_name: None,
             no_backup: false,
+            no_authentication: false,
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
+            tls: None,
+            trusted_reverse_proxy: TrustedProxy::None,
             sync: SyncConfig { server_host: None, timeout: None, proxy: None, seed_token: None },
         }
     }
@@ -71,12 +90,25 @@ pub const DEFAULT_CONFIG_INI: &str = r#"; Canopy configuration. Section and key 
 instanceName=
 ; true switches off the daily, weekly and monthly backups in backup/.
 noBackup=false
+; true lets anybody who reaches this instance use it without a password (only behind something else
+; that authenticates). ETAPI still needs its tokens.
+noAuthentication=false
 
 [Network]
 ; The address to listen on. 127.0.0.1 serves this machine only; 0.0.0.0 serves every interface.
 host=127.0.0.1
 ; The port to listen on (1-65535).
 port=8080
+; true serves https (TLS) with the PEM certificate chain certPath and private key keyPath
+; (relative paths are taken from this directory). The session cookie is then marked Secure.
+https=false
+certPath=
+keyPath=
+; Which reverse proxies to believe for the client's address (X-Forwarded-For, used by the login limit
+; and the logs), scheme (X-Forwarded-Proto) and host (X-Forwarded-Host): false (none), true (the
+; leftmost X-Forwarded-For address), a number of proxy hops in front of Canopy, or a comma-separated
+; list of proxy addresses and CIDR ranges (also loopback, linklocal, uniquelocal).
+trustedReverseProxy=false
 
 [Sync]
 ; The central sync server (hub) this instance syncs with, e.g. http://hub.example:8080.
@@ -133,6 +165,20 @@ pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     config.instance_name = get("General", "instanceName");
     if let Some(v) = get("General", "noBackup") {
         config.no_backup = parse_bool(&v).map_err(|p| bad("General", "noBackup", p))?;
+    }
+    if let Some(v) = get("General", "noAuthentication") {
+        config.no_authentication = parse_bool(&v).map_err(|p| bad("General", "noAuthentication", p))?;
+    }
+    if let Some(v) = get("Network", "https") {
+        if parse_bool(&v).map_err(|p| bad("Network", "https", p))? {
+            let path = |key: &'static str| {
+                get("Network", key).map(PathBuf::from).ok_or_else(|| bad("Network", key, "is required when https=true, but it is empty".into()))
+            };
+            config.tls = Some(TlsConfig { cert_path: path("certPath")?, key_path: path("keyPath")? });
+        }
+    }
+    if let Some(v) = get("Network", "trustedReverseProxy") {
+        config.trusted_reverse_proxy = TrustedProxy::parse(&v).map_err(|p| bad("Network", "trustedReverseProxy", p))?;
     }
     if let Some(v) = get("Network", "host") {
         config.host = parse_host(&v).map_err(|p| bad("Network", "host", p))?;
@@ -277,6 +323,21 @@ mod tests {
         assert_eq!(c.port, 9100);
         let err = apply_env(&mut c, |name| (name == "TRILIUM_PORT").then(|| "http".to_string())).unwrap_err();
         assert_eq!(err.to_string(), "environment variable TRILIUM_PORT: 'http' is not a port number (1-65535)");
+    }
+
+    #[test]
+    fn reads_the_authentication_keys() {
+        let c = parse_str("[General]\nnoAuthentication=true\n[Network]\nhttps=true\ncertPath=cert.pem\nkeyPath=/etc/key.pem\ntrustedReverseProxy=true\n").unwrap();
+        assert!(c.no_authentication);
+        assert_eq!(c.tls, Some(TlsConfig { cert_path: "cert.pem".into(), key_path: "/etc/key.pem".into() }));
+        assert_eq!(c.trusted_reverse_proxy, TrustedProxy::All);
+        // https=false ignores the paths, as Trilium does.
+        let c = parse_str("[Network]\nhttps=false\ncertPath=cert.pem\n").unwrap();
+        assert_eq!(c.tls, None);
+        let err = parse_str("[Network]\nhttps=true\ncertPath=cert.pem\n").unwrap_err().to_string();
+        assert_eq!(err, "/data/config.ini: [Network] keyPath: is required when https=true, but it is empty");
+        let err = parse_str("[Network]\ntrustedReverseProxy=10.0.0.0/33\n").unwrap_err().to_string();
+        assert!(err.starts_with("/data/config.ini: [Network] trustedReverseProxy: '10.0.0.0/33'"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Canopy: a Trilium-compatible note server. The binary (`main.rs`) only parses flags and calls [`start`].
+pub mod auth;
 mod backups;
 pub mod config;
 pub mod data_dir;
@@ -9,6 +10,7 @@ pub mod etapi;
 pub mod hashing;
 pub mod login_limit;
 pub mod sync;
+mod tls;
 pub mod ui;
 pub mod web;
 mod welcome;
@@ -56,6 +58,8 @@ impl std::fmt::Debug for SyncFromServer {
 /// A started instance; dropping it does not stop it, [`RunningInstance::stop`] does.
 pub struct RunningInstance {
     pub addr: SocketAddr,
+    /// Served over https (`[Network] https=true`).
+    pub https: bool,
     pub data_dir: DataDir,
     pub document: Document,
     pub sync: Arc<sync::SyncState>,
@@ -71,7 +75,7 @@ pub struct RunningInstance {
 
 impl RunningInstance {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
@@ -118,6 +122,13 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
             options.site_root.display()
         );
     }
+    // Before listening: a bad certificate stops the start with one line.
+    let tls = config.tls.as_ref().map(|tls| tls::server_config(tls, data_dir.path())).transpose()?;
+    let sessions = auth::store::SessionStore::open(data_dir.path())
+        .with_context(|| format!("cannot open {}", data_dir.path().join(auth::store::FILE_NAME).display()))?;
+    if config.no_authentication {
+        tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
+    }
     let addr = options.listen.unwrap_or(SocketAddr::new(config.host, config.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -161,17 +172,52 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         sync: sync_state.clone(),
         sync_server_host: sync_state.status().sync_server_host,
     };
-    let router = web::router(&options.site_root, document.clone(), hub, local_api, setup, login_limiter);
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+    let auth = auth::AuthState::new(
+        sessions,
+        document.clone(),
+        db::InstanceId::from(&instance_id),
+        login_limiter,
+        auth::AuthSettings {
+            no_authentication: config.no_authentication,
+            tls: tls.is_some(),
+            trusted_proxy: config.trusted_reverse_proxy.clone(),
+        },
+    );
+    if config.trusted_reverse_proxy != auth::client_ip::TrustedProxy::None {
+        tracing::info!("trusted reverse proxy: {:?}", config.trusted_reverse_proxy);
+    }
+    let router = web::router(web::AppState {
+        leptos_options: web::leptos_options(&options.site_root),
+        document: document.clone(),
+        hub,
+        local_api,
+        setup,
+        auth,
     });
-    tracing::info!("listening on http://{addr}");
-    Ok(RunningInstance { addr, data_dir, document, sync: sync_state, client, seed_token, background, shutdown, task })
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let https = tls.is_some();
+    let task = match tls {
+        Some(tls) => {
+            use axum::serve::ListenerExt;
+            // `tap_io` gives the TLS listener axum's `ConnectInfo<SocketAddr>`.
+            let listener = tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
+    tracing::info!("listening on {}://{addr}", if https { "https" } else { "http" });
+    Ok(RunningInstance { addr, https, data_dir, document, sync: sync_state, client, seed_token, background, shutdown, task })
 }
 
 /// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the

@@ -24,7 +24,7 @@ struct Cli {
     /// first client; prints the one-time token that client needs.
     #[arg(long)]
     wait_for_seed: bool,
-    /// Set the document's password (for ETAPI logins and sync setup) and exit. Asks for it, or reads
+    /// Set the document's password (for the web UI's login, ETAPI logins and sync setup) and exit. Asks for it, or reads
     /// CANOPY_PASSWORD. Only for a document without one: changing a password comes with the UI.
     #[arg(long, conflicts_with_all = ["sync_from_server", "wait_for_seed"])]
     set_password: bool,

@@ -1,51 +1,69 @@
-//! The HTTP surface: the server-rendered UI, its server functions and static assets.
+//! The HTTP surface: the server-rendered UI, its server functions and static assets, behind the
+//! one gate ([`crate::auth::gate`]) that every request passes.
 use std::path::Path;
-use std::sync::Arc;
 
-use axum::{routing::get, Json, Router};
+use axum::extract::FromRef;
+use axum::{middleware, routing::get, Json, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
+use crate::auth::{AuthState, Session};
 use crate::db::Document;
-use crate::login_limit::LoginLimiter;
 use crate::sync::{hub::HubState, local_api::LocalApiState, setup::SetupState};
 
 /// Name of the wasm-bindgen output in `<site>/pkg/` (`canopy.js`, `canopy_bg.wasm`, `canopy.css`).
 pub const OUTPUT_NAME: &str = "canopy";
 
-pub fn router(
-    site_root: &Path,
-    document: Document,
-    hub: HubState,
-    local_api: LocalApiState,
-    setup: SetupState,
-    login_limiter: Arc<LoginLimiter>,
-) -> Router {
-    let leptos_options = LeptosOptions::builder()
+/// Everything the routes need; each handler takes the part it uses (`State<HubState>`, ...).
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub document: Document,
+    pub hub: HubState,
+    pub local_api: LocalApiState,
+    pub setup: SetupState,
+    pub auth: AuthState,
+}
+
+/// The Leptos options for a built front end in `site_root`.
+pub fn leptos_options(site_root: &Path) -> LeptosOptions {
+    LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(site_root.to_string_lossy().as_ref())
         .site_pkg_dir("pkg")
-        .build();
+        .build()
+}
+
+pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(document.clone(), hub.instance_id.clone());
-    let shell_options = leptos_options.clone();
-    let ui = Router::new()
+    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone());
+    let shell_options = state.leptos_options.clone();
+    let app = Router::new()
+        .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .merge(crate::auth::routes())
+        .merge(crate::sync::local_api::router())
         .leptos_routes_with_context(
-            &leptos_options,
+            &state,
             routes,
-            move || ports.provide(),
+            move || {
+                ports.provide();
+                // The gate put the session into the request; the shell renders its CSRF token.
+                let session = use_context::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<Session>().cloned());
+                if let Some(session) = session {
+                    provide_context(app::csrf::CsrfToken(session.csrf_token));
+                }
+            },
             move || app::shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler(app::shell))
-        .with_state(leptos_options);
-    let images = crate::ui::routes(document.clone(), hub.instance_id.clone());
-    let etapi = crate::etapi::router(document, hub.instance_id.clone(), login_limiter);
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .with_state(state.clone());
+    // ETAPI, sync and setup keep routers of their own, with their own credentials.
+    let etapi = crate::etapi::router(state.document.clone(), state.hub.instance_id.clone(), state.auth.login_limiter.clone());
     Router::new()
-        .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .nest("/etapi", etapi)
-        .merge(crate::sync::hub::router(hub))
-        .merge(crate::sync::local_api::router(local_api))
-        .merge(crate::sync::setup::router(setup))
-        .merge(images)
-        .merge(ui)
+        .merge(crate::sync::hub::router(state.hub.clone()))
+        .merge(crate::sync::setup::router(state.setup.clone()))
+        .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
+        .merge(app)
+        .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
 }

@@ -16,6 +16,7 @@ pub mod open;
 pub mod options;
 pub mod password;
 pub mod schema;
+pub mod sessions;
 pub mod sector_cache;
 pub mod tree;
 pub mod tree_view;

@@ -7,9 +7,7 @@
 //! `etapi` and the token as password. A bare secret without id (older Trilium tokens)
 //! is checked against every live token.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +22,7 @@ use super::error::{EtapiError, EtapiResult};
 use super::validate::parse_object;
 use super::wire::LoginResponse;
 use super::{EtapiState, RawBody};
+use crate::auth::client_ip::ClientIp;
 use crate::db::password;
 use crate::login_limit;
 use crate::entities::{self, EtapiToken};
@@ -99,10 +98,10 @@ pub async fn require_token(State(state): State<EtapiState>, req: Request, next: 
 
 async fn login(
     State(state): State<EtapiState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     RawBody(body): RawBody,
 ) -> EtapiResult<Response> {
-    if !state.login_limiter.allows(client.ip()) {
+    if !state.login_limiter.allows(client) {
         return Ok((StatusCode::TOO_MANY_REQUESTS, login_limit::MESSAGE).into_response());
     }
     let body = parse_object(&body)?;
@@ -115,7 +114,8 @@ async fn login(
     let verified =
         !password.is_empty() && state.read(move |conn| Ok(password::verify_password(conn, &password)?)).await?;
     if !verified {
-        state.login_limiter.record_failure(client.ip());
+        state.login_limiter.record_failure(client);
+        tracing::warn!("wrong password on ETAPI login from {client}");
         return Err(EtapiError::new(StatusCode::UNAUTHORIZED, "WRONG_PASSWORD", "Wrong password."));
     }
     let auth_token = state.write(move |tx| {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -399,10 +399,10 @@ async fn stats(State(state): State<HubState>) -> HubResult<Json<serde_json::Valu
 /// The seed (`documentId`, `documentSecret`) for a new client; requires the password in `trilium-cred`.
 async fn sync_seed(
     State(state): State<HubState>,
-    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    crate::auth::client_ip::ClientIp(client): crate::auth::client_ip::ClientIp,
     headers: HeaderMap,
 ) -> HubResult<Response> {
-    if !state.login_limiter.allows(client.ip()) {
+    if !state.login_limiter.allows(client) {
         return Err(HubError::Text(StatusCode::TOO_MANY_REQUESTS, crate::login_limit::MESSAGE.into()));
     }
     let cred = headers.get("trilium-cred").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -448,7 +448,8 @@ async fn sync_seed(
     .await
     .map_err(|e| HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     if matches!(checked, Err(HubError::Text(StatusCode::UNAUTHORIZED, _))) {
-        state.login_limiter.record_failure(client.ip());
+        state.login_limiter.record_failure(client);
+        tracing::warn!("wrong password for the sync seed from {client}");
     }
     let seed = checked?;
     tracing::info!("served the sync seed");

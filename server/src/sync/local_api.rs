@@ -1,12 +1,10 @@
 //! The instance's own view of sync, for its UI and for people: status, "sync now", conflicts and
-//! the deep check. Until the UI has logins (next milestone) these answer only requests from this
-//! machine.
-use std::net::SocketAddr;
+//! the deep check. They need a session (and its CSRF token to change anything) or an ETAPI token:
+//! [`crate::auth::gate`] checks that in front of them.
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,21 +20,15 @@ pub struct LocalApiState {
     pub client: Option<Arc<SyncClient>>,
 }
 
-pub fn router(state: LocalApiState) -> Router {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    LocalApiState: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/canopy/sync-status", get(status))
         .route("/api/sync/now", post(sync_now))
         .route("/api/canopy/deep-check", post(deep_check))
-        .route_layer(middleware::from_fn(loopback_only))
-        .with_state(state)
-}
-
-async fn loopback_only(request: Request, next: Next) -> Response {
-    let local = request.extensions().get::<ConnectInfo<SocketAddr>>().is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
-    if !local {
-        return (StatusCode::FORBIDDEN, "This API answers requests from this machine only.").into_response();
-    }
-    next.run(request).await
 }
 
 async fn status(State(state): State<LocalApiState>) -> Response {

@@ -14,13 +14,19 @@ pub struct Node {
     pub dir: TempDir,
     pub instance: Option<RunningInstance>,
     listen: SocketAddr,
+    https: bool,
 }
 
 impl Node {
     /// A hub with a new document.
     pub async fn hub() -> Node {
+        Node::with_config("[General]\nnoBackup=true\n").await
+    }
+
+    /// A hub with a new document and this `config.ini`.
+    pub async fn with_config(config_ini: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.ini"), "[General]\nnoBackup=true\n").unwrap();
+        std::fs::write(dir.path().join("config.ini"), config_ini).unwrap();
         Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
     }
 
@@ -43,8 +49,8 @@ impl Node {
         })
         .await
         .expect("instance starts");
-        let listen = instance.addr;
-        Node { dir, instance: Some(instance), listen }
+        let (listen, https) = (instance.addr, instance.https);
+        Node { dir, instance: Some(instance), listen, https }
     }
 
     pub fn running(&self) -> &RunningInstance {
@@ -52,7 +58,7 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.listen)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.listen)
     }
 
     pub fn document(&self) -> &Document {

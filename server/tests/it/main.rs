@@ -1,5 +1,6 @@
 //! Integration tests: real SQLite files in temp directories, real servers on 127.0.0.1.
 
+mod auth;
 mod backups;
 mod bad_files;
 mod cluster;

@@ -348,8 +348,12 @@ async fn a_row_changed_behind_syncs_back_is_named_by_the_deep_check() {
         let conn = rusqlite::Connection::open(a.data_dir().join("document.db")).unwrap();
         conn.execute("UPDATE notes SET title = 'changed behind our back' WHERE noteId = ?1", [&note]).unwrap();
     }
-    let response: serde_json::Value = reqwest::Client::new()
+    // The local API needs a session and, to run anything, its CSRF token.
+    let browser = crate::auth::Browser::logged_in(&a).await;
+    let response: serde_json::Value = browser
+        .http
         .post(format!("{}/api/canopy/deep-check", a.url()))
+        .header("X-CSRF-Token", &browser.csrf)
         .send()
         .await
         .unwrap()
@@ -363,7 +367,7 @@ async fn a_row_changed_behind_syncs_back_is_named_by_the_deep_check() {
     assert_eq!(findings[0]["entityId"], note.as_str());
 
     let status: serde_json::Value =
-        reqwest::get(format!("{}/api/canopy/sync-status", a.url())).await.unwrap().json().await.unwrap();
+        browser.http.get(format!("{}/api/canopy/sync-status", a.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["connected"], true);
     assert!(status["lastCycle"]["finishedAt"].is_string());
 }

@@ -2,20 +2,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::auth::{ensure_document_password, Browser};
 use crate::cluster::Node;
-
-/// Calls one of the UI's server functions the way the hydrated page does (a form POST).
-async fn server_fn<T: serde::de::DeserializeOwned>(base: &str, name: &str, field: (&str, &str)) -> T {
-    reqwest::Client::new()
-        .post(format!("{base}/ui/{name}"))
-        .form(&[field])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_start_creates_the_data_directory_and_renders_the_tree() {
@@ -35,32 +23,43 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
         assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
     }
     let config = std::fs::read_to_string(data_dir.join("config.ini")).unwrap();
-    for needle in ["[General]", "[Network]", "[Sync]", "host=", "port=", "syncServerHost=", "syncServerTimeout=", "syncProxy="] {
+    for needle in [
+        "[General]",
+        "[Network]",
+        "[Sync]",
+        "host=",
+        "port=",
+        "noAuthentication=false",
+        "https=false",
+        "certPath=",
+        "keyPath=",
+        "trustedReverseProxy=false",
+        "syncServerHost=",
+        "syncServerTimeout=",
+        "syncProxy=",
+    ] {
         assert!(config.contains(needle), "config.ini lacks {needle}");
     }
     assert!(data_dir.join("document.db").is_file());
 
-    let http = reqwest::Client::new();
-    let page = http.get(instance.url()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    ensure_document_password(&instance.document, canopy::db::InstanceId::from(std::fs::read_to_string(data_dir.join("instance-id")).unwrap().trim()));
+    let mut browser = Browser::logged_in_at(&instance.url()).await;
+    let html = browser.load_page().await;
     assert!(html.contains("Welcome to Canopy") && html.contains("Inbox"), "{html}");
     assert!(!html.contains("_hidden"));
 
     // The server functions behind expanding a note and opening one.
-    let children: Vec<app::tree::api::TreeEntry> = server_fn(&instance.url(), "children", ("parent_note_id", "root")).await;
+    let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     let welcome = children.iter().find(|c| c.title == "Welcome to Canopy").expect("welcome note");
     assert!(welcome.has_children);
-    let grandchildren: Vec<app::tree::api::TreeEntry> =
-        server_fn(&instance.url(), "children", ("parent_note_id", welcome.note_id.as_str())).await;
+    let grandchildren: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", welcome.note_id.as_str())).await;
     let titles: Vec<&str> = grandchildren.iter().map(|c| c.title.as_str()).collect();
     assert_eq!(titles, ["Getting started", "Syncing with Trilium", "Where things are stored"]);
-    let note: Option<app::note::api::NoteDetail> =
-        server_fn(&instance.url(), "note", ("note_id", grandchildren[0].note_id.as_str())).await;
+    let note: Option<app::note::api::NoteDetail> = browser.server_fn("note", ("note_id", grandchildren[0].note_id.as_str())).await;
     let note = note.expect("the note exists");
     assert_eq!(note.title, "Getting started");
     assert!(matches!(note.body, app::note::api::NoteBody::Html(ref html) if html.contains("make run")));
-    let missing = http.post(format!("{}/ui/children", instance.url())).form(&[("parent_note_id", "nope")]).send().await.unwrap();
+    let missing = browser.server_fn_response("children", ("parent_note_id", "nope"), Some(&browser.csrf)).await;
     assert!(missing.status().is_server_error() || missing.status().is_client_error());
 
     // A second start keeps the document and adds no second set of welcome notes.
@@ -78,7 +77,7 @@ async fn first_start_creates_the_data_directory_and_renders_the_tree() {
 async fn note_html_from_elsewhere_cannot_run_script() {
     let hub = Node::hub().await;
     let id = hub.create_note("root", "Hostile", "<p>hi</p><script>alert(1)</script><img src=x onerror=alert(2)>");
-    let note: Option<app::note::api::NoteDetail> = server_fn(&hub.url(), "note", ("note_id", id.as_str())).await;
+    let note: Option<app::note::api::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
     let app::note::api::NoteBody::Html(html) = note.unwrap().body else { panic!("a text note") };
     assert!(html.contains("<p>hi</p>"));
     assert!(!html.contains("script") && !html.contains("onerror"), "{html}");
@@ -169,7 +168,7 @@ async fn text_stored_as_a_blob_by_trilium_reads_as_text() {
             .unwrap();
         assert_eq!(kind, "blob");
     }
-    let note: Option<app::note::api::NoteDetail> = server_fn(&hub.url(), "note", ("note_id", id.as_str())).await;
+    let note: Option<app::note::api::NoteDetail> = Browser::logged_in(&hub).await.server_fn("note", ("note_id", id.as_str())).await;
     assert_eq!(note.unwrap().body, app::note::api::NoteBody::Html("<p>stored as BLOB</p>".into()));
 }
 
