@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::from_domain;
 use crate::db::{attachments, note_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, DomainError};
-use crate::etapi::export::encode_uri_component;
+use crate::etapi::content::encode_uri_component;
 use app::error::AppError;
 
 /// Trilium's default upload limit is far larger, but a pasted image beyond this is a mistake.

@@ -9,7 +9,7 @@ use super::{from_domain, internal};
 use crate::db::{note_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, notes};
 use crate::entities::BlobContent;
-use crate::etapi::export::encode_uri_component;
+use crate::etapi::content::encode_uri_component;
 
 pub struct DocumentNotes {
     pub document: Document,
