@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
-const fixtureDir = resolve(process.env.CANOPY_TRILIUM_FIXTURES ?? '../../shared/fixtures/trilium-0.63.7');
+// The repository's copy of the fixture (server/tests/fixtures), or CANOPY_TRILIUM_FIXTURES.
+const fixtureDir = resolve(process.env.CANOPY_TRILIUM_FIXTURES ?? '../server/tests/fixtures/trilium-0.63.7');
 const manifest = JSON.parse(readFileSync(join(fixtureDir, 'manifest.json'), 'utf8'));
 const noteId = (title: string): string => manifest.notes[title];
 
@@ -80,6 +81,23 @@ function expectClean(watched: Watched) {
   expect(watched.errors).toEqual([]);
 }
 
+/** Logs in with the fixture's password; the session cookie then serves the page and `page.request`. */
+async function login(page: Page) {
+  await page.goto(`${base}/login?next=${encodeURIComponent('/')}`);
+  await page.locator('input[name=password]').fill(manifest.password);
+  await page.locator('button[type=submit]').click();
+  await expect(page).toHaveURL(`${base}/`);
+}
+
+test.beforeEach(async ({ page }) => login(page));
+
+/** The CSRF token of the page's session, for calls made beside the page. */
+async function csrf(page: Page): Promise<Record<string, string>> {
+  const token = await page.locator('meta[name=csrf-token]').getAttribute('content');
+  expect(token).toBeTruthy();
+  return { 'X-CSRF-Token': token! };
+}
+
 /** Opens a note and waits until its editor has replaced the server-rendered view. */
 async function openNote(page: Page, id: string) {
   await page.goto(`${base}/?note=${id}`);
@@ -99,7 +117,7 @@ async function recordStates(page: Page) {
 
 /** What the server stores for a note, through the same call the editor uses. */
 async function storedContent(page: Page, id: string): Promise<{ content: string; blob_id: string }> {
-  const response = await page.request.post(`${base}/ui/note_source`, { form: { note_id: id } });
+  const response = await page.request.post(`${base}/ui/note_source`, { form: { note_id: id }, headers: await csrf(page) });
   expect(response.status()).toBe(200);
   return response.json();
 }
@@ -207,7 +225,7 @@ test('a code note shows line numbers and colours, saves edits, and changes langu
   await expect(language.locator('option[value="text/x-rustsrc"]')).toHaveCount(1);
   await language.selectOption('text/x-rustsrc');
   await expect.poll(async () => {
-    const response = await page.request.post(`${base}/ui/note`, { form: { note_id: id } });
+    const response = await page.request.post(`${base}/ui/note`, { form: { note_id: id }, headers: await csrf(page) });
     return (await response.json()).mime;
   }).toBe('text/x-rustsrc');
   await page.reload();
@@ -223,6 +241,7 @@ test('a stale write shows a message and keeps the text', async ({ page }) => {
   const current = await storedContent(page, id);
   const other = await page.request.post(`${base}/ui/save_note`, {
     form: { note_id: id, content: '<p>changed elsewhere</p>', expected_blob_id: current.blob_id },
+    headers: await csrf(page),
   });
   expect(other.status()).toBe(200);
 
