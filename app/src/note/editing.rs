@@ -28,6 +28,18 @@ pub enum Kind {
     Code,
 }
 
+/// What of the note pane the editor fills in and keeps up to date.
+pub struct Pane {
+    pub mime: RwSignal<String>,
+    /// The empty element the editor is mounted into.
+    pub host: NodeRef<leptos::html::Div>,
+    pub status: RwSignal<SaveStatus>,
+    /// Turns true once the editor has replaced the server-rendered view.
+    pub ready: RwSignal<bool>,
+    /// `(mime, label)` of the code languages, filled from the bundle.
+    pub languages: RwSignal<Vec<(String, String)>>,
+}
+
 #[derive(Clone)]
 pub struct Controller(Rc<Inner>);
 
@@ -61,16 +73,8 @@ struct Inner {
 impl Controller {
     /// Mounts the editor into `host` once it is in the page, and saves from then on until the
     /// component is cleaned up (which saves what is left).
-    pub fn start(
-        note_id: String,
-        kind: Kind,
-        mime: RwSignal<String>,
-        host: NodeRef<leptos::html::Div>,
-        status: RwSignal<SaveStatus>,
-        ready: RwSignal<bool>,
-        languages: RwSignal<Vec<(String, String)>>,
-        open_note: Rc<dyn Fn(String)>,
-    ) -> Self {
+    pub fn start(note_id: String, kind: Kind, pane: Pane, open_note: Rc<dyn Fn(String)>) -> Self {
+        let Pane { mime, host, status, ready, languages } = pane;
         let c = Controller(Rc::new(Inner {
             note_id,
             kind,
@@ -143,7 +147,7 @@ impl Controller {
         let source = match load_source(inner.note_id.clone()).await {
             Ok(source) => source,
             Err(e) => {
-                show(&inner, SaveStatus::Failed(format!("the editor could not load the note: {e}")));
+                show(inner, SaveStatus::Failed(format!("the editor could not load the note: {e}")));
                 return;
             }
         };
@@ -166,7 +170,7 @@ impl Controller {
                 ready.try_set(true);
             }
             Err(e) => {
-                show(&inner, SaveStatus::Failed(format!("the editor did not start: {e}")));
+                show(inner, SaveStatus::Failed(format!("the editor did not start: {e}")));
                 return;
             }
         }
@@ -242,7 +246,7 @@ impl Controller {
         let Some(content) = content else { return };
         inner.dirty.set(false);
         inner.saving.set(true);
-        show(&inner, SaveStatus::Saving);
+        show(inner, SaveStatus::Saving);
         let c = self.clone();
         leptos::task::spawn_local(async move {
             let inner = &c.0;
@@ -254,11 +258,11 @@ impl Controller {
                     *inner.expected_blob.borrow_mut() = blob_id;
                     inner.backoff_ms.set(1000);
                     if !inner.dirty.get() {
-                        show(&inner, SaveStatus::Saved);
+                        show(inner, SaveStatus::Saved);
                     } else if inner.left.get() {
                         c.save();
                     } else {
-                        show(&inner, SaveStatus::Dirty);
+                        show(inner, SaveStatus::Dirty);
                         c.schedule(SAVE_DELAY_MS);
                     }
                 }
@@ -280,10 +284,10 @@ impl Controller {
                     if retry {
                         let delay = inner.backoff_ms.get();
                         inner.backoff_ms.set((delay * 2).min(MAX_BACKOFF_MS));
-                        show(&inner, SaveStatus::Failed(format!("{reason} (retrying in {} s)", delay / 1000)));
+                        show(inner, SaveStatus::Failed(format!("{reason} (retrying in {} s)", delay / 1000)));
                         c.schedule(delay);
                     } else {
-                        show(&inner, SaveStatus::Failed(reason));
+                        show(inner, SaveStatus::Failed(reason));
                     }
                 }
             }

@@ -111,7 +111,8 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
         let navigate = navigate.clone();
         let open_note: std::rc::Rc<dyn Fn(String)> =
             std::rc::Rc::new(move |id: String| navigate(&format!("/?note={id}"), Default::default()));
-        super::editing::Controller::start(note_id.clone(), kind, mime, host, status, editor_ready, languages, open_note)
+        let pane = super::editing::Pane { mime, host, status, ready: editor_ready, languages };
+        super::editing::Controller::start(note_id.clone(), kind, pane, open_note)
     });
     let on_link_click = move |ev: leptos::ev::MouseEvent| {
         #[cfg(feature = "hydrate")]
@@ -221,6 +222,10 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
                 <pre class="note-content code read-view">{text}</pre>
                 <div class="editor-host" node_ref=host></div>
             </div>
+        }
+        .into_any(),
+        NoteBody::Text(text) if text.trim().is_empty() => view! {
+            <p class="note-content hint">{format!("This {note_type} note has no content of its own.")}</p>
         }
         .into_any(),
         NoteBody::Text(text) => view! { <pre class="note-content code">{text}</pre> }.into_any(),

@@ -84,6 +84,8 @@ fn the_display_sanitizer_keeps_trilium_markup_and_drops_script() {
         r#"<figure class="image image-style-align-left" style="width:50%;"><img src="api/attachments/a1/image/x.png" width="300"></figure>"#,
         r#"<figure class="table" style="width:80%;"><table><colgroup><col style="width:30%;"><col style="width:70%;"></colgroup><tbody><tr><td colspan="2">x</td></tr></tbody></table></figure>"#,
         r#"<p><span style="color:hsl(0,75%,60%);">red</span> <mark class="marker-yellow">hi</mark></p>"#,
+        r#"<ol style="list-style-type:lower-roman;" start="3" reversed="reversed"><li>three</li></ol>"#,
+        r#"<p><kbd>Ctrl</kbd> <span class="text-big">big</span></p><details><summary>More</summary><p>hidden</p></details>"#,
     );
     let clean = sanitize_for_display(html);
     for kept in [
@@ -95,6 +97,9 @@ fn the_display_sanitizer_keeps_trilium_markup_and_drops_script() {
         r#"<td colspan="2">"#,
         r#"<span style="color:hsl(0, 75%, 60%)">red</span>"#,
         r#"<mark class="marker-yellow">"#,
+        r#"<ol style="list-style-type:lower-roman" start="3" reversed="reversed">"#,
+        r#"<kbd>Ctrl</kbd> <span class="text-big">big</span>"#,
+        r#"<details><summary>More</summary>"#,
     ] {
         assert!(clean.contains(kept), "{kept} missing in {clean}");
     }
