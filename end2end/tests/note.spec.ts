@@ -309,9 +309,11 @@ test('leaving a note saves it at once, and closing the tab with unsaved changes 
 
   // An edit not yet saved when the tab closes: the browser asks first.
   await openNote(page, noteId('Oaxaca'));
+  // The save never answers, so the edit is still unsaved when the tab closes.
+  await page.route('**/ui/save_note', () => {});
   await page.locator('.ck-editor__editable_inline p').last().click();
   await page.keyboard.type(' unsaved');
-  const dialog = new Promise<string>((done) => page.once('dialog', (d) => { done(d.type()); d.dismiss(); }));
+  const dialog = new Promise<string>((done) => page.once('dialog', (d) => { done(d.type()); void d.accept(); }));
   await page.close({ runBeforeUnload: true });
   expect(await dialog).toBe('beforeunload');
   expectClean(watched);
