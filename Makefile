@@ -17,7 +17,7 @@ build-release: setup
 	scripts/build.sh release
 
 # Speed and memory at scale (release build): NOTES=100000 by default.
-bench: setup
+bench: setup-test
 	scripts/bench.sh $(NOTES)
 
 setup:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Release build of the server and the sync benchmark, then the benchmark (server/examples/sync_bench.rs).
+# Release build of the server, the front end and the benchmark, then the benchmark (server/examples/bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 . ./.toolchain.env
 export PATH="$CANOPY_TOOLCHAIN_BIN:$PATH"
-"$CANOPY_CARGO" build --release -p canopy-server --bin canopy --example sync_bench
+scripts/build.sh release
+"$CANOPY_CARGO" build --release -p canopy-server --example bench
 target_dir="${CARGO_TARGET_DIR:-target}"
-exec "$target_dir/release/examples/sync_bench" "${1:-100000}"
+CANOPY_SITE_ROOT="$(pwd)/$target_dir/release/site" exec "$target_dir/release/examples/bench" "${1:-100000}"

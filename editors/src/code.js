@@ -3,7 +3,7 @@ import { basicSetup } from 'codemirror';
 import { EditorView, keymap } from '@codemirror/view';
 import { Compartment, EditorState } from '@codemirror/state';
 import { indentWithTab } from '@codemirror/commands';
-import { HighlightStyle, syntaxHighlighting } from '@codemirror/language';
+import { HighlightStyle, indentUnit, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
 import { languageFor } from './code-modes.js';
 
@@ -60,7 +60,9 @@ export async function mountCode(element, { text = '', mime = 'text/plain', readO
       doc,
       extensions: [
         basicSetup,
+        // As in Trilium: Tab indents (Escape, then Tab, leaves the editor), by four spaces.
         keymap.of([indentWithTab]),
+        indentUnit.of('    '),
         theme,
         syntaxHighlighting(highlight),
         darkSlot.of(EditorView.darkTheme.of(!!query?.matches)),

@@ -16,7 +16,12 @@ function ensureStylesheet() {
           link.rel = 'stylesheet';
           link.href = href;
           link.onload = () => resolve();
-          link.onerror = () => reject(new Error(`cannot load ${href}`));
+          link.onerror = () => {
+            // A later mount tries again.
+            link.remove();
+            stylesheet = undefined;
+            reject(new Error(`cannot load ${href}`));
+          };
           document.head.append(link);
         });
   }

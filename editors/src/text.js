@@ -28,6 +28,7 @@ import {
   IndentBlock,
   Italic,
   Link,
+  LinkImage,
   List,
   ListProperties,
   Mention,
@@ -50,6 +51,7 @@ import {
   TodoList,
   Underline,
   Widget,
+  env,
   toWidget,
 } from 'ckeditor5';
 import { LANGUAGES, codeBlockLanguage } from './languages.js';
@@ -70,8 +72,14 @@ class UploadAdapter {
 
   async upload() {
     const file = await this.loader.file;
-    const { src } = await this.uploadImage(file);
-    if (!src) throw new Error('the upload returned no image address');
+    let src;
+    try {
+      ({ src } = await this.uploadImage(file));
+    } catch (error) {
+      // CKEditor shows a rejection's text as a warning (see Notices) and takes the placeholder out again.
+      throw `The image was not added: ${error?.message ?? error}`;
+    }
+    if (!src) throw 'The image was not added: the upload returned no address.';
     return { default: src };
   }
 
@@ -81,7 +89,37 @@ class UploadAdapter {
 function uploadAdapterPlugin(editor) {
   const uploadImage = editor.config.get('canopy.uploadImage');
   editor.plugins.get('FileRepository').createUploadAdapter = (loader) =>
-    uploadImage ? new UploadAdapter(loader, uploadImage) : { upload: () => Promise.reject(new Error('images cannot be added here')), abort() {} };
+    uploadImage ? new UploadAdapter(loader, uploadImage) : { upload: () => Promise.reject('Images cannot be added here.'), abort() {} };
+}
+
+/**
+ * CKEditor's warnings (a failed image upload, for one) as a notice above the text instead of its default,
+ * a blocking `window.alert`.
+ */
+class Notices extends Plugin {
+  init() {
+    const editor = this.editor;
+    editor.plugins.get('Notification').on(
+      'show:warning',
+      (evt, data) => {
+        evt.stop();
+        const show = editor.config.get('canopy.showNotice');
+        show?.(String(data.message));
+      },
+      { priority: 'high' },
+    );
+  }
+}
+
+/**
+ * Note content may hold embeds (imported, or written by other programs). The editing view already keeps
+ * scripts, event handlers and `javascript:` links from running; this also keeps frames and media from
+ * loading anything while the note is edited. They stay in the data unchanged.
+ */
+class InertEmbeds extends Plugin {
+  init() {
+    this.editor.editing.view.domConverter.unsafeElements.push('iframe', 'frame', 'object', 'embed', 'video', 'audio', 'source', 'track', 'portal');
+  }
 }
 
 /**
@@ -104,17 +142,19 @@ class IncludeNote extends Plugin {
       view: { name: 'section', classes: 'include-note' },
       model: (view, { writer }) =>
         writer.createElement('includeNote', {
-          noteId: view.getAttribute('data-note-id') ?? '',
-          boxSize: view.getAttribute('data-box-size') ?? '',
+          ...(view.hasAttribute('data-note-id') && { noteId: view.getAttribute('data-note-id') }),
+          ...(view.hasAttribute('data-box-size') && { boxSize: view.getAttribute('data-box-size') }),
         }),
       converterPriority: 'high',
     });
-    const attributes = (model, extraClass = '') => {
+    // Only the attributes the note had; the editing view adds a `box-size-*` class for its own styling.
+    const attributes = (model, editing = false) => {
+      const noteId = model.getAttribute('noteId');
       const boxSize = model.getAttribute('boxSize');
       return {
-        class: `include-note${extraClass && boxSize ? ` ${extraClass}${boxSize}` : ''}`,
-        'data-note-id': model.getAttribute('noteId'),
-        'data-box-size': boxSize,
+        class: editing && boxSize ? `include-note box-size-${boxSize}` : 'include-note',
+        ...(noteId !== undefined && { 'data-note-id': noteId }),
+        ...(boxSize !== undefined && { 'data-box-size': boxSize }),
       };
     };
     conversion.for('dataDowncast').elementToElement({
@@ -124,10 +164,10 @@ class IncludeNote extends Plugin {
     conversion.for('editingDowncast').elementToElement({
       model: 'includeNote',
       view: (model, { writer }) => {
-        const section = writer.createContainerElement('section', attributes(model, 'box-size-'));
+        const section = writer.createContainerElement('section', attributes(model, true));
         const label = writer.createUIElement('div', { class: 'canopy-include-note' }, function (domDocument) {
           const dom = this.toDomElement(domDocument);
-          dom.textContent = `Included note ${model.getAttribute('noteId')}`;
+          dom.textContent = `Included note ${model.getAttribute('noteId') ?? ''}`;
           dom.title = 'Open the included note';
           return dom;
         });
@@ -138,26 +178,39 @@ class IncludeNote extends Plugin {
   }
 }
 
-/** A toolbar button for internal links: it types "@", which opens the note search of the mention feed. */
+/**
+ * A toolbar button for internal links: it types "@" (after a space where needed, as the mention feed only
+ * starts at a word boundary), which opens the note search.
+ */
 class InternalLinkButton extends Plugin {
   init() {
     const editor = this.editor;
     editor.ui.componentFactory.add('internalLink', (locale) => {
       const button = new ButtonView(locale);
       button.set({
-        label: 'Link to a note (@)',
+        label: 'Link to a note',
+        keystroke: 'Ctrl+L',
         icon: '<svg viewBox="0 0 20 20" xmlns="http://www.w3.org/2000/svg"><path d="M10 2.5a7.5 7.5 0 1 0 3.9 13.9l-.8-1.3A6 6 0 1 1 16 10v.8a1.3 1.3 0 0 1-2.6 0V6.5h-1.5v.7a3.8 3.8 0 1 0 .4 5.5 2.8 2.8 0 0 0 5.2-1.9V10A7.5 7.5 0 0 0 10 2.5Zm0 9.8a2.3 2.3 0 1 1 0-4.6 2.3 2.3 0 0 1 0 4.6Z"/></svg>',
         tooltip: true,
       });
       button.bind('isEnabled').to(editor, 'isReadOnly', (readOnly) => !readOnly);
-      this.listenTo(button, 'execute', () => {
-        editor.model.change((writer) => {
-          editor.model.insertContent(writer.createText('@', editor.model.document.selection.getAttributes()));
-        });
-        editor.editing.view.focus();
-      });
+      this.listenTo(button, 'execute', () => this.start());
       return button;
     });
+    // Trilium's shortcut for a link to a note.
+    editor.keystrokes.set('Ctrl+L', (data, cancel) => {
+      if (editor.isReadOnly) return;
+      this.start();
+      cancel();
+    });
+  }
+
+  start() {
+    const editor = this.editor;
+    const before = editor.model.document.selection.getFirstPosition()?.nodeBefore;
+    const glued = before?.is('$text') && !/\s$/.test(before.data);
+    editor.execute('insertText', { text: glued ? ' @' : '@' });
+    editor.editing.view.focus();
   }
 }
 
@@ -206,7 +259,8 @@ class NoteLinks extends Plugin {
     editor.ui.on('ready', () => {
       const root = editor.ui.getEditableElement();
       const onClick = (event) => {
-        if (event.button !== 0) return;
+        // Ctrl+click (Cmd+click on a Mac) goes to the link opener above, through CKEditor.
+        if (event.button !== 0 || (env.isMac ? event.metaKey : event.ctrlKey)) return;
         const link = event.target.closest?.('a[href]');
         const section = event.target.closest?.('.canopy-include-note') && event.target.closest('section.include-note');
         const noteId = link ? noteIdOfHref(link.getAttribute('href')) : section?.getAttribute('data-note-id');
@@ -220,23 +274,24 @@ class NoteLinks extends Plugin {
   }
 }
 
+/** A row of the `@` list: the note's title, its path under it. */
 const mentionItem = (note) => {
-  const button = document.createElement('span');
-  button.className = 'canopy-mention-item';
+  const item = document.createElement('span');
+  item.className = 'canopy-mention-item';
   const title = document.createElement('span');
   title.className = 'canopy-mention-title';
   title.textContent = note.title;
-  button.append(title);
+  item.append(title);
   if (note.path) {
     const path = document.createElement('span');
     path.className = 'canopy-mention-path';
     path.textContent = note.path;
-    button.append(path);
+    item.append(path);
   }
-  return button;
+  return item;
 };
 
-function config({ html, searchNotes, openNote, uploadImage }) {
+function config({ html, searchNotes, openNote, uploadImage, showNotice }) {
   return {
     licenseKey: 'GPL',
     initialData: html ?? '',
@@ -248,11 +303,11 @@ function config({ html, searchNotes, openNote, uploadImage }) {
       Bold, Italic, Underline, Strikethrough, Code, Subscript, Superscript, FontColor, FontBackgroundColor, FontSize,
       Link, AutoLink, List, ListProperties, TodoList, Indent, IndentBlock, BlockQuote, HorizontalLine,
       Table, TableToolbar, TableProperties, TableCellProperties, TableColumnResize, TableCaption,
-      CodeBlock, Image, ImageCaption, ImageResize, ImageStyle, ImageTextAlternative, ImageToolbar, ImageUpload,
+      CodeBlock, Image, LinkImage, ImageCaption, ImageResize, ImageStyle, ImageTextAlternative, ImageToolbar, ImageUpload,
       FindAndReplace, SpecialCharacters, SpecialCharactersEssentials, Mention,
-      GeneralHtmlSupport, HtmlComment, IncludeNote, NoteLinks, InternalLinkButton, uploadAdapterPlugin,
+      GeneralHtmlSupport, HtmlComment, InertEmbeds, IncludeNote, NoteLinks, InternalLinkButton, Notices, uploadAdapterPlugin,
     ],
-    canopy: { searchNotes, openNote, uploadImage },
+    canopy: { searchNotes, openNote, uploadImage, showNotice },
     toolbar: {
       items: [
         'undo', 'redo', '|', 'heading', '|',
@@ -262,7 +317,6 @@ function config({ html, searchNotes, openNote, uploadImage }) {
         'blockQuote', 'insertTable', 'codeBlock', 'horizontalLine', 'uploadImage', '|',
         'fontSize', 'fontColor', 'fontBackgroundColor', 'removeFormat', '|', 'findAndReplace', 'specialCharacters',
       ],
-      shouldNotGroupWhenFull: false,
     },
     // Trilium's headings: the note title is the h1, so the body starts at h2.
     heading: {
@@ -287,17 +341,26 @@ function config({ html, searchNotes, openNote, uploadImage }) {
         {
           marker: '@',
           minimumCharacters: 0,
-          feed: async (query) =>
-            searchNotes
-              ? (await searchNotes(query)).map((note) => ({ ...note, id: `@${note.noteId}`, text: note.title }))
-              : [],
+          feed: async (query) => {
+            if (!searchNotes) return [];
+            try {
+              return (await searchNotes(query)).map((note) => ({ ...note, id: `@${note.noteId}`, text: note.title }));
+            } catch (error) {
+              showNotice(`Notes could not be searched: ${error?.message ?? error}`);
+              return [];
+            }
+          },
           itemRenderer: mentionItem,
         },
       ],
     },
-    // Every language Trilium knows, so no code block loses its class; Trilium's naming of the class.
+    // Every language Trilium knows, so no code block loses its class, in Trilium's naming of the class.
+    // Trilium's default ones first (Plain text, the default for a new block, leads), then the rest.
     codeBlock: {
-      languages: LANGUAGES.map(({ mime, label }) => ({ language: codeBlockLanguage(mime), label })),
+      languages: [...LANGUAGES.filter((l) => l.common), ...LANGUAGES.filter((l) => !l.common)].map(({ mime, label }) => ({
+        language: codeBlockLanguage(mime),
+        label,
+      })),
     },
     list: { properties: { styles: true, startIndex: true, reversed: true } },
     table: {
@@ -317,7 +380,7 @@ function config({ html, searchNotes, openNote, uploadImage }) {
       ],
       toolbar: [
         'imageStyle:inline', 'imageStyle:alignLeft', 'imageStyle:alignCenter', 'imageStyle:alignRight', '|',
-        'resizeImage:25', 'resizeImage:50', 'resizeImage:original', '|', 'toggleImageCaption', 'imageTextAlternative',
+        'resizeImage:25', 'resizeImage:50', 'resizeImage:original', '|', 'toggleImageCaption', 'imageTextAlternative', 'linkImage',
       ],
       upload: { types: ['jpeg', 'png', 'gif', 'bmp', 'webp', 'tiff', 'svg+xml', 'avif'] },
     },
@@ -336,12 +399,24 @@ export async function mountText(element, { html = '', readOnly = false, onChange
   toolbarSlot.className = 'canopy-text-toolbar';
   const editable = document.createElement('div');
   editable.className = 'canopy-text-editable';
-  root.append(toolbarSlot, editable);
+  const notice = document.createElement('div');
+  notice.className = 'canopy-text-notice';
+  notice.setAttribute('role', 'alert');
+  notice.hidden = true;
+  let noticeTimer;
+  const showNotice = (message) => {
+    notice.textContent = message;
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => (notice.hidden = true), 10_000);
+  };
+  notice.addEventListener('click', () => (notice.hidden = true));
+  root.append(toolbarSlot, notice, editable);
   element.append(root);
 
   let editor;
   try {
-    editor = await DecoupledEditor.create(editable, config({ html, searchNotes, openNote, uploadImage }));
+    editor = await DecoupledEditor.create(editable, config({ html, searchNotes, openNote, uploadImage, showNotice }));
   } catch (error) {
     root.remove();
     throw error;
@@ -352,7 +427,8 @@ export async function mountText(element, { html = '', readOnly = false, onChange
     root.classList.add('read-only');
   }
 
-  // Only the user's edits count: loading (initialData, setData) happens with `loading` set.
+  // Only the user's edits count: the initial content is in before this listener, setData runs with
+  // `loading` set.
   let loading = false;
   editor.model.document.on('change:data', () => {
     if (!loading && onChange) onChange();
@@ -371,6 +447,7 @@ export async function mountText(element, { html = '', readOnly = false, onChange
     },
     focus: () => editor.editing.view.focus(),
     async destroy() {
+      clearTimeout(noticeTimer);
       toolbarSlot.replaceChildren();
       await editor.destroy();
       root.remove();

@@ -3,9 +3,10 @@
 // content comes from the real Trilium 0.63.7 fixture document.
 import { expect, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, join, resolve } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 const bundleDir = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site', 'pkg/editors');
 const harnessFile = resolve('../editors/test/harness.html');
@@ -29,9 +30,9 @@ const manifest = () => JSON.parse(readFileSync(join(fixtureDir, 'manifest.json')
 
 /** What Trilium 0.63 writes beyond the fixture's notes (its editor's plugins and the markup it keeps). */
 const TRILIUM_CONSTRUCTS = [
-  '<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="medium">&nbsp;</section><p>after the included note</p>',
+  '<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="medium">&nbsp;</section><p>after the included note</p><section class="include-note" data-note-id="vbPbh2s8xe2G">&nbsp;</section>',
   '<p>Euler: <span class="math-tex">\\(e^{i\\pi} + 1 = 0\\)</span>, <mark>marked</mark>, <kbd>Ctrl</kbd>+<kbd>S</kbd>, <span style="color:hsl(0,75%,60%);">red</span>, <span style="background-color:hsl(60,75%,60%);">yellow</span>, <span class="text-big">big</span>, <span class="text-tiny">tiny</span></p>',
-  '<figure class="image image-style-align-left image_resized" style="width:50%;"><img src="api/attachments/Ab12Cd34Ef56/image/photo.png" alt="a photo"><figcaption>A caption</figcaption></figure><p>inline <img src="api/images/Gh78Ij90Kl12/diagram.png"> image</p><figure class="image image-style-side"><img src="api/attachments/Mn34Op56Qr78/image/side.png"></figure>',
+  '<figure class="image image-style-align-left image_resized" style="width:50%;"><img src="api/attachments/Ab12Cd34Ef56/image/photo.png" alt="a photo"><figcaption>A caption</figcaption></figure><p>inline <img src="api/images/Gh78Ij90Kl12/diagram.png"> image</p><figure class="image image-style-side"><img src="api/attachments/Mn34Op56Qr78/image/side.png"></figure><figure class="image"><a href="https://example.com/full.png"><img src="api/attachments/St90Uv12Wx34/image/linked.png"></a></figure>',
   '<figure class="table" style="width:80%;"><table class="ck-table-resized" style="border:2px solid hsl(0, 0%, 30%);background-color:hsl(0, 0%, 90%);"><colgroup><col style="width:30%;"><col style="width:70%;"></colgroup><tbody><tr><td style="background-color:hsl(120, 75%, 60%);border:1px dashed hsl(0, 0%, 0%);">a</td><td style="text-align:right;vertical-align:top;">b</td></tr><tr><td colspan="2">merged</td></tr></tbody></table><figcaption>Table caption</figcaption></figure>',
   '<ol style="list-style-type:lower-roman;" start="3" reversed="reversed"><li>three</li><li>two<ul style="list-style-type:square;"><li>nested</li></ul></li></ol><hr><blockquote><p>quoted</p></blockquote>',
   '<p><sub>sub</sub> <sup>sup</sup> <s>strike</s> <u>under</u> <i>italic</i> <strong>bold</strong> <code>inline code</code> <a href="#root/DxE3DMYxawXC">internal link</a> <a class="reference-link" href="#root/DxE3DMYxawXC/v9ZIzkSBYQOW">Engineering</a> <a href="https://example.com/x">external</a></p>',
@@ -128,6 +129,17 @@ async function mountText(page: Page, html: string, extra: Record<string, unknown
   return page.locator('#host .ck-editor__editable');
 }
 
+/** Pastes a PNG file into the text editor, as the clipboard of a screenshot tool delivers it. */
+async function pasteImage(page: Page) {
+  await page.evaluate((png) => {
+    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
+    const target = document.querySelector('#host .ck-editor__editable')!;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+}
+
 const calls = (page: Page) => page.evaluate(() => (window as any).calls);
 const getData = (page: Page): Promise<string> => page.evaluate(() => (window as any).handle.getData());
 
@@ -182,6 +194,17 @@ test('the bundle loads with no console errors and no request beyond 127.0.0.1; e
   expect(watched.errors).toEqual([]);
 });
 
+test('every file of the bundle has gzip and brotli copies of exactly its content, for the server to send', () => {
+  const files = readdirSync(bundleDir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(js|css)$/.test(f));
+  expect(files).toContain('editors.js');
+  expect(files).toContain('editors.css');
+  for (const file of files) {
+    const bytes = readFileSync(join(bundleDir, file));
+    expect(gunzipSync(readFileSync(join(bundleDir, `${file}.gz`))).equals(bytes), `${file}.gz`).toBe(true);
+    expect(brotliDecompressSync(readFileSync(join(bundleDir, `${file}.br`))).equals(bytes), `${file}.br`).toBe(true);
+  }
+});
+
 test('the HTML of every text note of the Trilium fixture, and what else Trilium writes, survives load and getData', async ({ page }) => {
   const watched = await openHarness(page);
   const notes = fixtureNotes().filter((n) => n.type === 'text' && n.content.trim() !== '');
@@ -206,7 +229,8 @@ test('the HTML of every text note of the Trilium fixture, and what else Trilium 
     expect(after.elements, `${sample.name}\nin:  ${sample.html}\nout: ${out}`).toEqual(before.elements);
     expect(after.text, sample.name).toBe(before.text);
   }
-  // Mounting and reading never counts as an edit.
+  // Loading and reading never counts as an edit, not even once the images have loaded.
+  await page.waitForTimeout(500);
   expect((await calls(page)).change).toBe(0);
   expectAllLocal(watched);
   expect(watched.errors).toEqual([]);
@@ -217,6 +241,9 @@ test('onChange fires on typing, not on mount or setData; setData is not undoable
   const glossary = fixtureNotes().find((n) => n.noteId === manifest().roles.internalLinks.noteId)!;
   const editable = await mountText(page, glossary.content);
   await expect(editable.locator('a.reference-link')).toHaveCount(2);
+  // Clicking around (into a table, a heading) is no edit either.
+  await editable.locator('td').first().click();
+  await editable.locator('h2').click();
   await page.waitForTimeout(300);
   expect((await calls(page)).change).toBe(0);
 
@@ -252,6 +279,37 @@ test('typing @ searches notes and inserts a reference link', async ({ page }) =>
   expect(await getData(page)).toBe('<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done</p>');
   expect((await calls(page)).search).toContain('SQL');
   expect((await calls(page)).change).toBeGreaterThan(0);
+
+  // The toolbar's "link to a note" button starts the same search, with a space after a word.
+  await page.keyboard.type(' and');
+  await page.locator('#host .ck-toolbar button[data-cke-tooltip-text^="Link to a note"]').click();
+  await page.keyboard.type('Sync');
+  await page.locator('.ck-mentions .ck-list__item', { hasText: 'Sync protocol notes' }).click();
+  // And so does Trilium's shortcut, Ctrl+L.
+  await page.keyboard.type('or');
+  await page.keyboard.press('Control+l');
+  await page.keyboard.type('WAL');
+  await expect(page.locator('.ck-mentions .ck-list__item', { hasText: 'SQLite WAL' })).toBeVisible();
+  await page.keyboard.press('Enter');
+  expect(await getData(page)).toBe(
+    '<p>See <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a> done and <a class="reference-link" href="#root/7DeOYqP5GqCv">Sync protocol notes</a> or <a class="reference-link" href="#root/m9gtvVOms2f1">SQLite WAL</a>&nbsp;</p>',
+  );
+  expect(watched.errors).toEqual([]);
+});
+
+test('a failing note search shows its reason and leaves the text as typed', async ({ page }) => {
+  const watched = await openHarness(page);
+  await page.evaluate(() => {
+    (window as any).callbacks.searchNotes = async () => {
+      throw new Error('session expired');
+    };
+  });
+  const editable = await mountText(page, '<p>See</p>');
+  await editable.click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' @Sync');
+  await expect(page.locator('#host .canopy-text-notice')).toHaveText('Notes could not be searched: session expired');
+  expect(await getData(page)).toBe('<p>See @Sync</p>');
   expect(watched.errors).toEqual([]);
 });
 
@@ -261,12 +319,19 @@ test('clicking a reference link or an internal link calls openNote with the last
   const editable = await mountText(page, `${glossary.content}<p><a href="#root/DxE3DMYxawXC">plain internal link</a> <a href="https://example.com/">external</a></p>`);
   await editable.locator('a.reference-link').first().click();
   await expect.poll(async () => (await calls(page)).open).toEqual(manifest().roles.internalLinks.targets.slice(0, 1));
-  await editable.locator('a', { hasText: 'plain internal link' }).click();
+  // Ctrl+click goes through CKEditor's link opener: still one call.
+  await editable.locator('a', { hasText: 'plain internal link' }).click({ modifiers: ['Control'] });
   await expect.poll(async () => (await calls(page)).open).toEqual([manifest().roles.internalLinks.targets[0], 'DxE3DMYxawXC']);
+  await page.waitForTimeout(200);
+  expect((await calls(page)).open).toHaveLength(2);
+  // An included note's box opens the included note.
+  await page.evaluate(() => (window as any).handle.setData('<section class="include-note" data-note-id="B6FfWacXADgx" data-box-size="small">&nbsp;</section><p><a href="https://example.com/">external</a></p>'));
+  await editable.locator('.canopy-include-note').click();
+  await expect.poll(async () => (await calls(page)).open).toEqual([manifest().roles.internalLinks.targets[0], 'DxE3DMYxawXC', 'B6FfWacXADgx']);
   // An external link is not a note.
   await editable.locator('a', { hasText: 'external' }).click();
   await page.waitForTimeout(200);
-  expect((await calls(page)).open).toHaveLength(2);
+  expect((await calls(page)).open).toHaveLength(3);
   expect((await calls(page)).change).toBe(0);
   expect(watched.errors).toEqual([]);
 });
@@ -276,17 +341,67 @@ test('pasting an image calls uploadImage and inserts an <img> with the returned 
   const editable = await mountText(page, '<p>Picture: </p>');
   await editable.click();
   await page.keyboard.press('End');
-  await page.evaluate((png) => {
-    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
-    const data = new DataTransfer();
-    data.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
-    const target = document.querySelector('#host .ck-editor__editable')!;
-    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
-  }, PNG.toString('base64'));
+  await pasteImage(page);
   await expect.poll(async () => (await calls(page)).upload).toEqual([{ name: 'pasted.png', type: 'image/png', size: PNG.length }]);
   await expect.poll(() => getData(page)).toContain('src="api/attachments/Up10adedAtt1/image/pasted.png"');
   await expect(editable.locator('img[src="api/attachments/Up10adedAtt1/image/pasted.png"]')).toBeVisible();
   expect((await calls(page)).change).toBeGreaterThan(0);
+
+  // HTML copied from elsewhere with an inline (data:) image: the image is uploaded too.
+  await page.evaluate((png) => {
+    const data = new DataTransfer();
+    data.setData('text/html', `<p>copied <img src="data:image/png;base64,${png}"></p>`);
+    data.setData('text/plain', 'copied');
+    const target = document.querySelector('#host .ck-editor__editable')!;
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, PNG.toString('base64'));
+  await expect.poll(async () => (await calls(page)).upload.length).toBe(2);
+  await expect.poll(() => getData(page)).not.toContain('data:image');
+  expectAllLocal(watched);
+  expect(watched.errors).toEqual([]);
+});
+
+test('a failed image upload shows its reason in the page, not a blocking alert, and adds nothing', async ({ page }) => {
+  const watched = await openHarness(page);
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.evaluate(() => {
+    (window as any).callbacks.uploadImage = async () => {
+      throw new Error('the server is not reachable');
+    };
+  });
+  const editable = await mountText(page, '<p>Picture: </p>');
+  await editable.click();
+  await pasteImage(page);
+  await expect(page.locator('#host .canopy-text-notice')).toHaveText('The image was not added: the server is not reachable');
+  await expect.poll(() => getData(page)).toBe('<p>Picture:</p>');
+  expect(dialogs).toEqual([]);
+  expect(watched.errors).toEqual([]);
+});
+
+test('note content cannot run scripts or load frames and media while edited, and keeps them', async ({ page }) => {
+  const watched = await openHarness(page);
+  const html = [
+    '<p>a<img src="api/x.png" onerror="window.pwned=1" onload="window.pwned=2"></p>',
+    '<script>window.pwned=3</script>',
+    '<p><a href="javascript:window.pwned=4">script link</a></p>',
+    '<p onclick="window.pwned=5">click me</p>',
+    '<iframe srcdoc="<script>parent.pwned=6</script>"></iframe>',
+    '<iframe src="https://example.com/"></iframe>',
+    '<video src="https://example.com/v.mp4" autoplay></video>',
+  ].join('');
+  const editable = await mountText(page, html);
+  await editable.locator('a', { hasText: 'script link' }).click();
+  await editable.locator('p', { hasText: 'click me' }).click();
+  await page.waitForTimeout(500);
+  expect(await page.evaluate(() => (window as any).pwned)).toBeUndefined();
+  const out = await getData(page);
+  for (const kept of ['<iframe src="https://example.com/"></iframe>', '<video src="https://example.com/v.mp4" autoplay=""></video>', '<script>window.pwned=3</script>', 'onclick="window.pwned=5"']) {
+    expect(out).toContain(kept);
+  }
   expectAllLocal(watched);
   expect(watched.errors).toEqual([]);
 });
@@ -338,7 +453,17 @@ test('CodeMirror shows the fixture Python note with line numbers and highlightin
   await page.keyboard.press('Control+End');
   await page.keyboard.type('x = 1');
   await expect.poll(async () => (await calls(page)).change).toBeGreaterThan(0);
-  expect(await page.evaluate(() => (window as any).handle.getData())).toBe('print("loaded")\nx = 1');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('y');
+  expect(await page.evaluate(() => (window as any).handle.getData())).toBe('print("loaded")\nx = 1\n    y');
+  // Bracket matching and search.
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('End');
+  await expect(editor.locator('.cm-matchingBracket')).toHaveCount(2);
+  await page.keyboard.press('Control+f');
+  await expect(editor.locator('.cm-search input[name="search"]')).toBeFocused();
+  await page.keyboard.press('Escape');
 
   // Every language of the picker loads its highlighting without an error.
   const mimes: string[] = await page.evaluate(() => (window as any).editors.codeLanguages().map((l: { mime: string }) => l.mime));

@@ -87,19 +87,14 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: NewNote) -> SqlResult<(Note, Branch)
 
 /// `getNewNotePosition`: 10 after the largest position among the parent's live children
 /// (or 10 before the smallest with `#newNotesOnTop`), ignoring `_hidden`, which sits at a
-/// huge position to stay last. (Only the parent's own label is consulted, not inherited ones.)
+/// huge position to stay last. The label counts owned or inherited (`isLabelTruthy`).
 pub fn next_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult<i64> {
-    let on_top: Option<String> = conn
-        .query_row(
-            "SELECT value FROM attributes WHERE noteId = ?1 AND type = 'label' AND name = 'newNotesOnTop' AND isDeleted = 0",
-            [parent_note_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let (agg, on_top) = match on_top {
-        Some(v) if v != "false" => ("MIN", true),
-        _ => ("MAX", false),
-    };
+    let on_top = super::graph::Graph::new(conn)
+        .attributes(parent_note_id)?
+        .into_iter()
+        .find(|a| a.attr_type == "label" && a.name == "newNotesOnTop")
+        .is_some_and(|l| l.value != "false");
+    let agg = if on_top { "MIN" } else { "MAX" };
     let edge: i64 = conn.query_row(
         &format!(
             "SELECT COALESCE({agg}(notePosition), 0) FROM branches

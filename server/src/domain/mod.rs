@@ -5,6 +5,10 @@
 //! operations in one transaction, and each read takes a plain [`rusqlite::Connection`]. The rules are
 //! Trilium 0.63.7's (its services, not its HTTP layer): front ends only translate wire formats and map
 //! [`DomainError`] to their own error type. SQL stays in the store (`db/`, `entities/`).
+//!
+//! A caller runs an operation in its own transaction, off the async workers, e.g.
+//! `document.write_with(&source, |tx| domain::notes::rename(tx, note_id, title))` or
+//! `document.read_with(|conn| domain::attributes::inherited(conn, note_id))` inside `spawn_blocking`.
 
 pub mod attachments;
 pub mod attributes;
@@ -44,6 +48,26 @@ pub type DomainResult<T> = Result<T, DomainError>;
 impl DomainError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         DomainError::NotFound { kind, id: id.into() }
+    }
+
+    /// What a front end may show a user: the refusal's own words, or for a store failure a fixed sentence
+    /// (its details, which may contain database text, belong in the server log).
+    pub fn user_message(&self) -> String {
+        match self {
+            DomainError::NotFound { kind, id } => {
+                let what = match *kind {
+                    "notes" => "Note",
+                    "branches" => "Branch",
+                    "attributes" => "Attribute",
+                    "attachments" => "Attachment",
+                    "deletions" => "Deletion",
+                    other => other,
+                };
+                format!("{what} '{id}' not found.")
+            }
+            DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => m.clone(),
+            DomainError::Db(_) => "The document could not be read or written; see the server log.".into(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::entities::BlobContent;
 
 /// `Content-Disposition` as Trilium builds it (`formatDownloadTitle` + `getContentDisposition`).
-pub fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
+fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
     let mut name: String = title.chars().filter(|c| !c.is_control() && !"/\\?<>:*|\"".contains(*c)).collect();
     if name.trim().is_empty() {
         name = "untitled".into();
@@ -45,7 +45,6 @@ fn extension_for(mime: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
-
 
 /// A content response with Trilium's headers.
 pub fn content_response(content: BlobContent, title: &str, kind: &str, mime: &str) -> Response {

@@ -90,19 +90,23 @@ impl From<DomainError> for EtapiError {
     /// Refusals of the domain layer are Trilium's 400 `GENERIC` with the domain's message; missing
     /// entities are Trilium's 404s.
     fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::NotFound { kind, id } => match kind {
-                "notes" => EtapiError::note_not_found(&id),
-                "branches" => EtapiError::branch_not_found(&id),
-                "attributes" => EtapiError::attribute_not_found(&id),
-                "attachments" => EtapiError::attachment_not_found(&id),
-                other => EtapiError::new(StatusCode::NOT_FOUND, GENERIC, format!("{other} '{id}' not found.")),
-            },
-            DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => {
-                EtapiError::generic(m)
-            }
-            DomainError::Db(e) => e.into(),
+        if let DomainError::Db(db) = e {
+            return db.into();
         }
+        let (status, code) = match &e {
+            DomainError::NotFound { kind, .. } => (
+                StatusCode::NOT_FOUND,
+                match *kind {
+                    "notes" => "NOTE_NOT_FOUND",
+                    "branches" => "BRANCH_NOT_FOUND",
+                    "attributes" => "ATTRIBUTE_NOT_FOUND",
+                    "attachments" => "ATTACHMENT_NOT_FOUND",
+                    _ => GENERIC,
+                },
+            ),
+            _ => (StatusCode::BAD_REQUEST, GENERIC),
+        };
+        EtapiError::new(status, code, e.user_message())
     }
 }
 

@@ -525,7 +525,6 @@ pub fn sanitize_filename(name: &str) -> String {
     s
 }
 
-
 struct AttachmentRes {
     image: Regex,
     attachment_image: Regex,

@@ -29,7 +29,6 @@ pub fn routes() -> Router<EtapiState> {
         .route("/notes/{note_id}/attachments", get(list_attachments))
 }
 
-
 const CREATE_RULES: Rules = &[
     ("parentNoteId", &[Mandatory, NotNull, IsNoteId]),
     ("title", &[NotNull, IsString]),

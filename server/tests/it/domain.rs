@@ -147,7 +147,7 @@ fn moves_into_before_and_after_place_branches_as_trilium_does() {
     assert_eq!(into.branch_id, Branch::id_for(&q.note_id, &b.note_id));
     assert_eq!(into.note_position, 0);
     assert!(d.branch(&bb.branch_id).is_deleted);
-    assert_eq!(d.note(&b.note_id).is_deleted, false);
+    assert!(!d.note(&b.note_id).is_deleted);
     let into2 = d.write(|tx| branches::move_branch(tx, &cb.branch_id, MoveTo::Into { parent_note_id: q.note_id.clone() })).unwrap();
     assert_eq!(into2.note_position, 10);
     assert_eq!(ids(&d.children(&p.note_id)), [a.note_id.as_str()]);
@@ -546,4 +546,27 @@ fn children_of_a_sorted_note_stay_sorted() {
     .unwrap();
     assert_eq!(titles()[0], "Delta");
     d.assert_exact("sorted off");
+}
+
+#[test]
+fn an_inherited_new_notes_on_top_puts_new_notes_first() {
+    let d = new_doc();
+    let (g, _) = d.text_note("root", "G");
+    let (p, _) = d.text_note(&g.note_id, "P");
+    let (first, _) = d.text_note(&p.note_id, "first");
+    d.write(|tx| attributes::create(tx, &g.note_id, NewAttribute { kind: AttributeKind::Label, name: "newNotesOnTop".into(), value: String::new(), is_inheritable: true }))
+        .unwrap();
+    let (top, tb) = d.text_note(&p.note_id, "top");
+    assert_eq!(tb.note_position, -10);
+    assert_eq!(ids(&d.children(&p.note_id)), [top.note_id.as_str(), first.note_id.as_str()]);
+    d.assert_exact("new notes on top");
+}
+
+#[test]
+fn a_store_failure_shows_no_database_text() {
+    let e = DomainError::from(canopy::db::DbError::Sqlite(rusqlite::Error::InvalidColumnName("secretColumn".into())));
+    assert!(matches!(e, DomainError::Db(_)));
+    assert!(!e.user_message().contains("secretColumn"), "{}", e.user_message());
+    let missing = DomainError::from(canopy::db::DbError::not_found("notes", "abc123"));
+    assert_eq!(missing.user_message(), "Note 'abc123' not found.");
 }

@@ -1,11 +1,14 @@
-//! `make bench`: first full sync and the hash check on a large document, measured.
+//! `make bench`: the first full sync, the hash check and the web UI on a large document, measured.
 //!
 //! A hub (this process) gets N notes (default 100,000: about 320,000 entity changes with their
-//! blobs and branches); the real `canopy` binary is then started as a new client with
-//! `--sync-from-server` and timed until its first sync has finished; its peak memory is read from
-//! /proc. Then the hub's hash check is timed after one edit, kept incrementally and recomputed in full.
+//! blobs and branches) and one folder of 1,000 children; the real `canopy` binary is then started as a
+//! new client with `--sync-from-server` and timed until its first sync has finished; its peak memory is
+//! read from /proc. Then the hub's hash check is timed after one edit, kept incrementally and
+//! recomputed in full. Then the UI, logged in over HTTP: the server render of `/` with a note open and
+//! the server function that lists the 1,000 children; and in Chromium (`end2end/bench/`): drawing
+//! that level when it is expanded, and the time from the last keystroke in a note to "saved".
 //!
-//! Usage: sync_bench [NOTES]
+//! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part)
 use std::time::{Duration, Instant};
 
 use canopy::db::tree::{self, NewNote};
@@ -21,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(hub_dir.join("config.ini"), "[General]\nnoBackup=true\n")?;
     let hub = canopy::start(canopy::StartOptions {
         data_dir: hub_dir.clone(),
-        site_root: "/nonexistent-site".into(),
+        site_root: std::env::var_os("CANOPY_SITE_ROOT").map(Into::into).unwrap_or_else(|| "/nonexistent-site".into()),
         listen: Some("127.0.0.1:0".parse()?),
         ..Default::default()
     })
@@ -48,6 +51,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         })?;
     }
+    let wide = hub.document.write(&source, |tx| {
+        let folder = tree::create_note(tx, NewNote::text("root", "Wide folder", ""))?.0.note_id;
+        for i in 0..WIDE_CHILDREN {
+            tree::create_note(tx, NewNote::text(&folder, &format!("Wide child {i}"), "<p>child</p>"))?;
+        }
+        Ok(folder)
+    })?;
     let changes: i64 = hub.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get(0))?))?;
     println!("hub: {notes} notes, {changes} entity changes, made in {:.1} s", started.elapsed().as_secs_f64());
 
@@ -105,8 +115,82 @@ async fn main() -> anyhow::Result<()> {
         incremental.as_secs_f64() * 1000.0,
         recomputed.as_secs_f64() * 1000.0
     );
+    ui(&hub.url(), &wide, &parents[1]).await?;
     hub.stop().await?;
     Ok(())
+}
+
+const WIDE_CHILDREN: usize = 1_000;
+const ROUNDS: usize = 20;
+
+/// The UI as a person meets it: logged in, a page with a note open, a wide level, an edit saved.
+async fn ui(url: &str, wide_folder: &str, open_note: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = http.post(format!("{url}/login")).header("Origin", url).form(&[("password", "bench")]).send().await?;
+    let cookie = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("canopy.sid."))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("login did not start a session (status {})", login.status()))?;
+
+    let mut renders = Vec::new();
+    let mut page = String::new();
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let response = http.get(format!("{url}/?note={open_note}")).header("Cookie", &cookie).send().await?;
+        anyhow::ensure!(response.status().is_success(), "GET / answered {}", response.status());
+        page = response.text().await?;
+        renders.push(t.elapsed());
+    }
+    anyhow::ensure!(page.contains(open_note), "the page does not show the open note");
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow::anyhow!("the page carries no CSRF token"))?
+        .to_owned();
+    let mut levels = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let response = http
+            .post(format!("{url}/ui/children"))
+            .header("Cookie", &cookie)
+            .header("X-CSRF-Token", &csrf)
+            .form(&[("parent_note_id", wide_folder)])
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "/ui/children answered {}", response.status());
+        let children: Vec<serde_json::Value> = response.json().await?;
+        anyhow::ensure!(children.len() == WIDE_CHILDREN, "{} children listed", children.len());
+        levels.push(t.elapsed());
+    }
+    println!("server render of / with a note open: {}", summary(&mut renders));
+    println!("listing a level of {WIDE_CHILDREN} children (/ui/children): {}", summary(&mut levels));
+
+    let end2end = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+    let status = std::process::Command::new("npx")
+        .args(["playwright", "test", "--config", "bench/bench.config.ts"])
+        .current_dir(&end2end)
+        .env("CANOPY_URL", url)
+        .env("CANOPY_E2E_PASSWORD", "bench")
+        .env("BENCH_WIDE_NOTE", wide_folder)
+        .env("BENCH_OPEN_NOTE", open_note)
+        .env("BENCH_ROUNDS", "10")
+        .status()?;
+    anyhow::ensure!(status.success(), "the browser part of the benchmark failed");
+    Ok(())
+}
+
+/// Median and 95th percentile, in milliseconds.
+fn summary(times: &mut [Duration]) -> String {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p95 = times[((times.len() * 95).div_ceil(100)).saturating_sub(1)];
+    format!("median {:.1} ms, p95 {:.1} ms ({} rounds)", ms(times[times.len() / 2]), ms(p95), times.len())
 }
 
 fn is_initialized(data_dir: &std::path::Path) -> bool {
