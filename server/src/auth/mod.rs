@@ -23,6 +23,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use subtle::ConstantTimeEq;
 
+use app::error::AppError;
+
 use crate::db::{DbError, Document, InstanceId};
 use crate::login_limit::LoginLimiter;
 use client_ip::{ClientInfo, TrustedProxy};
@@ -118,11 +120,18 @@ impl AuthState {
 
 /// A logged-in browser. The gate puts it into the request's extensions; handlers take it as an
 /// extractor (a handler that requires one answers 401 without it).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Session {
     /// The token the page must send back with every state-changing call.
     pub csrf_token: String,
     id_hash: String,
+}
+
+/// Never prints the token: a debug log line must not hand it out.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -154,6 +163,21 @@ fn not_logged_in() -> Response {
 
 fn csrf_refused() -> Response {
     (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], CSRF_REFUSED).into_response()
+}
+
+/// A refused call, in the form its caller reads: server functions decode [`AppError`] from the body
+/// (so the page says "log in again" rather than "could not reach the server", and a save does not
+/// retry forever); every other call gets plain text, as Trilium answers.
+fn refused_call(path: &str, error: AppError) -> Response {
+    if path == "/ui" || path.starts_with("/ui/") {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    match error {
+        AppError::NotAuthenticated => not_logged_in(),
+        _ => csrf_refused(),
+    }
 }
 
 fn internal_error(e: impl std::fmt::Display) -> Response {
@@ -234,11 +258,12 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
             }
             Some(stored)
         }
-        // Without authentication a page still gets a session: the CSRF token needs one.
+        // Without authentication a page still gets a session: the CSRF token needs one. A browser
+        // session's cookie is enough (the next one is made as silently), and the row lasts a day.
         None if auth.settings.no_authentication && access == Access::Page => {
-            match auth.blocking(|store| store.create(true)).await {
+            match auth.blocking(|store| store.create(false)).await {
                 Ok((id, stored)) => {
-                    new_cookie = Some(auth.session_cookie(&id, true, secure));
+                    new_cookie = Some(auth.session_cookie(&id, false, secure));
                     Some(stored)
                 }
                 Err(e) => return internal_error(e),
@@ -252,13 +277,13 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
             let wanted = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
             return Redirect::to(&pages::login_url(wanted)).into_response();
         }
-        (None, Access::Call) => return not_logged_in(),
+        (None, Access::Call) => return refused_call(request.uri().path(), AppError::NotAuthenticated),
         (None, Access::LocalApi) if !auth.settings.no_authentication => return not_logged_in(),
         (Some(session), Access::Call | Access::LocalApi)
             if !is_safe(request.method()) && !session.csrf_matches(given_csrf(request.headers())) =>
         {
             tracing::warn!("{} {} refused: missing or wrong CSRF token", request.method(), request.uri().path());
-            return csrf_refused();
+            return refused_call(request.uri().path(), AppError::Forbidden(CSRF_REFUSED.into()));
         }
         _ => {}
     }

@@ -180,7 +180,8 @@ fn cross_site() -> Response {
 /// Where the document stands, read off the async workers.
 #[derive(Clone, Copy)]
 enum DocumentState {
-    /// A client still waiting for its first sync: it has no password of its own yet.
+    /// Waiting for its first sync (a new client, or an empty hub waiting for a client's document): the
+    /// password arrives with the document, so none may be set here.
     NotReady,
     NoPassword,
     Ready,
@@ -204,7 +205,7 @@ fn not_ready() -> Response {
     message(
         StatusCode::SERVICE_UNAVAILABLE,
         "Not ready yet",
-        "This instance is still receiving its document from its sync server. Log in when the first sync is done, with the sync server's password.",
+        "This instance has no document of its own yet: it is waiting for its first sync. Log in when that is done, with the password of the document it receives.",
     )
 }
 

@@ -109,7 +109,7 @@ fn set_cookie(headers: &HeaderMap) -> String {
 }
 
 fn max_change_id(node: &Node) -> i64 {
-    node.document().read(|c| Ok(canopy::db::entity_changes::max_id(c)?)).unwrap()
+    node.document().read(canopy::db::entity_changes::max_id).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,11 +126,13 @@ async fn without_a_session_pages_go_to_the_login_and_calls_get_401() {
         let field = if name == "children" { ("parent_note_id", "root") } else { ("note_id", "root") };
         let response = browser.server_fn_response(name, field, None).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "/ui/{name}");
-        assert_eq!(response.text().await.unwrap(), canopy::auth::NOT_LOGGED_IN);
+        // In the form the page decodes, so it can say what happened.
+        assert_eq!(response.json::<app::error::AppError>().await.unwrap(), app::error::AppError::NotAuthenticated);
     }
     for (method, path) in [("GET", "/api/canopy/sync-status"), ("POST", "/api/sync/now"), ("POST", "/api/canopy/deep-check"), ("GET", "/api/images/x/y.png"), ("POST", "/api/ui/anything")] {
         let response = browser.http.request(method.parse().unwrap(), format!("{}{path}", node.url())).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(response.text().await.unwrap(), canopy::auth::NOT_LOGGED_IN, "Trilium's answer");
     }
     // The login page itself, its style sheet and the icon are open.
     let login = browser.http.get(format!("{}/login?next=/%3Fnote%3Droot", node.url())).send().await.unwrap();
@@ -184,7 +186,10 @@ async fn a_call_without_the_sessions_csrf_token_is_refused_and_changes_nothing()
     for csrf in [None, Some(""), Some("wrong"), Some(other.csrf.as_str())] {
         let response = browser.server_fn_response("children", ("parent_note_id", "root"), csrf).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "token {csrf:?}");
-        assert_eq!(response.text().await.unwrap(), canopy::auth::CSRF_REFUSED);
+        assert_eq!(
+            response.json::<app::error::AppError>().await.unwrap(),
+            app::error::AppError::Forbidden(canopy::auth::CSRF_REFUSED.into())
+        );
         for path in ["/api/sync/now", "/api/canopy/deep-check", "/api/ui/anything"] {
             let mut request = browser.http.post(format!("{}{path}", node.url()));
             if let Some(token) = csrf {
@@ -547,4 +552,23 @@ async fn peers_scripts_and_static_files_need_no_session() {
     assert_eq!(bogus.status(), StatusCode::UNAUTHORIZED);
     // A token does not open pages or server functions: those are the browser's.
     assert_eq!(with_token(reqwest::Method::GET, "/", &token).await.unwrap().status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_waiting_for_its_first_sync_takes_no_password() {
+    let hub = Node::hub().await;
+    let client = Node::with_config(&format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost={}\n", hub.url())).await;
+    let browser = Browser::new(&client.url());
+    let login = browser.http.get(format!("{}/login", client.url())).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.text().await.unwrap().contains("waiting for its first sync"));
+    let set = browser
+        .http
+        .post(format!("{}/set-password", client.url()))
+        .form(&[("password", "mine!"), ("password_repeat", "mine!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!client.document().read(canopy::db::password::is_password_set).unwrap(), "the password comes with the document");
 }
