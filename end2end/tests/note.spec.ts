@@ -341,3 +341,19 @@ test('a save that fails keeps the text and is retried; an expired session says s
   // The refused calls are the browser's own console lines, not page errors.
   expectClean({ ...watched, errors: watched.errors.filter((e) => !/401|ERR_CONNECTION_REFUSED|Failed to fetch/.test(e)) });
 });
+
+test('typing @ finds a note by title on the server and inserts a reference link', async ({ page }) => {
+  const watched = watch(page);
+  const id = noteId('Benchmarks');
+  await openNote(page, id);
+  await page.locator('.ck-editor__editable_inline p', { hasText: 'Entry C6' }).click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' @SQLite');
+  const item = page.locator('.ck-mentions .ck-list__item', { hasText: 'SQLite WAL' });
+  await expect(item).toBeVisible();
+  await expect(item).toContainText('Fixture Notebook / Engineering');
+  await page.keyboard.press('Enter');
+  await expect(status(page)).toHaveText('saved', { timeout: 10_000 });
+  expect((await storedContent(page, id)).content).toContain(`<a class="reference-link" href="#root/${noteId('SQLite WAL')}">SQLite WAL</a>`);
+  expectClean(watched);
+});
