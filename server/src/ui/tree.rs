@@ -2,7 +2,7 @@
 use app::error::AppError;
 use app::tree::api::{ssr::TreePort, TreeEntry};
 
-use super::internal;
+use super::{internal, PROTECTED_TITLE};
 use crate::db::{tree_view, Document};
 
 pub struct DocumentTree {
@@ -27,7 +27,7 @@ impl TreePort for DocumentTree {
                 branch_id: row.branch_id,
                 note_id: row.note_id,
                 // A protected title is ciphertext until a protected session exists.
-                title: if row.is_protected { "[protected]".to_string() } else { row.title },
+                title: if row.is_protected { PROTECTED_TITLE.to_string() } else { row.title },
                 prefix: row.prefix,
                 note_type: row.note_type,
                 is_protected: row.is_protected,

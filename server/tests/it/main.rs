@@ -15,4 +15,5 @@ mod setup;
 mod sync;
 mod transcript;
 mod ui_attributes;
+mod ui_note;
 mod web;
