@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod csrf;
+pub mod editor;
 pub mod error;
 pub mod layout;
 pub mod note;

@@ -36,7 +36,7 @@ test('last keystroke to saved', async ({ page }) => {
   const note = process.env.BENCH_OPEN_NOTE!;
   await login(page, `/?note=${note}`);
   await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
-  const editor = page.locator('.ck-editor__editable');
+  const editor = page.locator('.ck-editor__editable_inline');
   await expect(editor).toBeVisible({ timeout: 60_000 });
   const status = page.locator('.save-status');
   const times: number[] = [];

@@ -10,7 +10,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 const bundleDir = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site', 'pkg/editors');
 const harnessFile = resolve('../editors/test/harness.html');
-const fixtureDir = resolve(process.env.CANOPY_TRILIUM_FIXTURES ?? '../../shared/fixtures/trilium-0.63.7');
+const fixtureDir = resolve(process.env.CANOPY_TRILIUM_FIXTURES ?? '../server/tests/fixtures/trilium-0.63.7');
 
 type FixtureNote = { noteId: string; title: string; type: string; mime: string; content: string };
 

@@ -49,7 +49,7 @@ test('after hydration, expanding and opening notes works without a reload', asyn
 
   await child.click();
   await expect(page).toHaveURL(/\?note=/);
-  await expect(page.locator('article.note h1')).toHaveText('Getting started');
+  await expect(page.locator('article.note .note-title')).toHaveValue('Getting started');
   await expect(page.locator('article.note .note-content')).toContainText('make run');
   await expect(welcome.locator('.tree-row.selected .note-link')).toHaveText('Getting started');
 
@@ -69,6 +69,6 @@ test('a link to a note renders it on the server', async ({ page }) => {
   const href = await page.locator('nav.tree .note-link', { hasText: 'Welcome to Canopy' }).getAttribute('href');
   expect(href).toMatch(/^\/\?note=[A-Za-z0-9_]+$/);
   await page.goto(`${base()}${href}`);
-  await expect(page.locator('article.note h1')).toHaveText('Welcome to Canopy');
+  await expect(page.locator('article.note .note-title')).toHaveValue('Welcome to Canopy');
   expectAllLocal(requests);
 });

@@ -133,13 +133,13 @@ test('screenshots: desktop with an open note, and the phone drawer at 390 px', a
   await login(phone, `/?note=${started.note_id}`);
   await expect(phone.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   await expect(phone.locator('.tree-pane')).not.toBeInViewport();
-  await expect(phone.locator('article.note h1')).toBeVisible();
+  await expect(phone.locator('article.note .note-title')).toBeVisible();
   await phone.locator('.open-drawer').click();
   await expect(phone.locator('.tree-pane')).toBeInViewport();
   await phone.screenshot({ path: 'screenshots/phone-390.png' });
   // Choosing a note closes the drawer and opens the note.
   await row(phone, 'Pancakes').locator('.note-link').click();
-  await expect(phone.locator('article.note h1')).toHaveText('Pancakes');
+  await expect(phone.locator('article.note .note-title')).toHaveValue('Pancakes');
   await expect(phone.locator('.tree-pane')).not.toBeInViewport();
   expect(phoneErrors).toEqual([]);
   await phone.close();
@@ -330,7 +330,7 @@ test('keyboard: arrows move the focus, right and left open and close, Enter open
   await page.keyboard.press('ArrowDown');
   await expect(row(page, 'Keys child')).toBeFocused();
   await page.keyboard.press('Enter');
-  await expect(page.locator('article.note h1')).toHaveText('Keys child');
+  await expect(page.locator('article.note .note-title')).toHaveValue('Keys child');
   await expect(row(page, 'Keys child')).toHaveClass(/selected/);
   await page.keyboard.press('ArrowLeft');
   await expect(folderRow).toBeFocused();
@@ -364,7 +364,7 @@ test('expanded state and the open note survive a reload; a link reveals its path
   // A link straight to the deepest note: its ancestors are open and its row is highlighted.
   await open(page, `/?note=${c.note_id}`);
   await expect(row(page, 'Deep c')).toHaveClass(/selected/);
-  await expect(page.locator('article.note h1')).toHaveText('Deep c');
+  await expect(page.locator('article.note .note-title')).toHaveValue('Deep c');
   expect(errors).toEqual([]);
 });
 

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/etapi", etapi)
         .merge(crate::sync::hub::router(state.hub.clone()))
         .merge(crate::sync::setup::router(state.setup.clone()))
+        .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
         .merge(app)
         .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
 }

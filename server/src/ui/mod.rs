@@ -1,7 +1,8 @@
 //! The server side of the web UI: the ports its server functions call, each a thin caller of the
 //! domain layer and the store. Every call runs on the blocking pool (`app::ssr::run_blocking`).
 pub mod attributes;
-mod note;
+mod files;
+pub mod note;
 mod tree;
 
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use leptos::prelude::provide_context;
 use crate::db::{DbError, Document, InstanceId};
 use crate::domain::DomainError;
 use app::error::AppError;
+
+pub use files::routes;
 
 /// Every port, built once and provided to each request's Leptos context.
 #[derive(Clone)]
@@ -25,7 +28,10 @@ impl Ports {
     pub fn new(document: Document, instance_id: InstanceId) -> Self {
         Ports {
             tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id: instance_id.clone() })),
-            notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes { document: document.clone() })),
+            notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes {
+                document: document.clone(),
+                instance_id: instance_id.clone(),
+            })),
             attributes: app::attributes::api::ssr::Attributes(Arc::new(attributes::DocumentAttributes::new(
                 document,
                 instance_id,
@@ -55,8 +61,10 @@ fn domain_error(e: DomainError) -> AppError {
     let message = e.user_message();
     match e {
         DomainError::NotFound { .. } => AppError::NotFound(message),
-        DomainError::Invalid(_) => AppError::Invalid(message),
-        DomainError::NotAllowed(_) | DomainError::Protected(_) => AppError::Forbidden(message),
+        // A rule refusing the request (delete root, move into its own subtree) is bad input, not a
+        // permission: 400, like every other refusal of what was asked.
+        DomainError::Invalid(_) | DomainError::NotAllowed(_) => AppError::Invalid(message),
+        DomainError::Protected(_) => AppError::Forbidden(message),
         DomainError::Stale(_) => AppError::Stale(message),
         DomainError::Db(e) => internal(e),
     }

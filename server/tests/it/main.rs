@@ -15,5 +15,6 @@ mod setup;
 mod sync;
 mod transcript;
 mod ui_attributes;
+mod ui_note;
 mod ui_tree;
 mod web;

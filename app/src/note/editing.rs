@@ -1,0 +1,296 @@
+//! The open note's editor and its saving (browser only).
+//!
+//! The editor loads the note's stored content through its own call (`note_source`), never the
+//! display-sanitized HTML of the page, so sanitizing for display cannot change what is saved. Saving:
+//! about a second after the last edit, and at once when the note is left (another note opened, the tab
+//! hidden or closed). A note that was opened and not changed is never written: only the editor's
+//! `onChange` (user edits only) marks it dirty. A failed save keeps the text in the editor, and
+//! transient failures (server unreachable, session expired) are retried with backoff.
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+
+use super::api::{load_source, save_note};
+use super::view::SaveStatus;
+use crate::editor::{self, Editor, TextHooks};
+use crate::error::AppError;
+
+/// Quiet time after the last edit before saving.
+const SAVE_DELAY_MS: u64 = 1000;
+const MAX_BACKOFF_MS: u64 = 30_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Code,
+}
+
+/// What of the note pane the editor fills in and keeps up to date.
+pub struct Pane {
+    pub mime: RwSignal<String>,
+    /// The empty element the editor is mounted into.
+    pub host: NodeRef<leptos::html::Div>,
+    pub status: RwSignal<SaveStatus>,
+    /// Turns true once the editor has replaced the server-rendered view.
+    pub ready: RwSignal<bool>,
+    /// `(mime, label)` of the code languages, filled from the bundle.
+    pub languages: RwSignal<Vec<(String, String)>>,
+}
+
+#[derive(Clone)]
+pub struct Controller(Rc<Inner>);
+
+/// Shows a save state while the note is on screen. Once it is left the pane's signals are being
+/// disposed, and an update would wake views that are already gone; the save itself carries on.
+fn show(inner: &Inner, status: SaveStatus) {
+    if !inner.left.get() {
+        inner.status.try_set(status);
+    }
+}
+
+struct Inner {
+    note_id: String,
+    kind: Kind,
+    editor: RefCell<Option<Editor>>,
+    /// The text to save after the editor is gone (the note was left with edits not yet saved).
+    leftover: RefCell<Option<String>>,
+    /// The blob the editor's text is based on; a save names it so that a change made elsewhere is
+    /// refused as stale instead of overwritten.
+    expected_blob: RefCell<Option<String>>,
+    dirty: Cell<bool>,
+    saving: Cell<bool>,
+    started: Cell<bool>,
+    left: Cell<bool>,
+    /// Bumped by every (re)scheduling, so only the latest timer saves.
+    timer: Cell<u64>,
+    backoff_ms: Cell<u64>,
+    status: RwSignal<SaveStatus>,
+}
+
+impl Controller {
+    /// Mounts the editor into `host` once it is in the page, and saves from then on until the
+    /// component is cleaned up (which saves what is left).
+    pub fn start(note_id: String, kind: Kind, pane: Pane, open_note: Rc<dyn Fn(String)>) -> Self {
+        let Pane { mime, host, status, ready, languages } = pane;
+        let c = Controller(Rc::new(Inner {
+            note_id,
+            kind,
+            editor: RefCell::new(None),
+            leftover: RefCell::new(None),
+            expected_blob: RefCell::new(None),
+            dirty: Cell::new(false),
+            saving: Cell::new(false),
+            started: Cell::new(false),
+            left: Cell::new(false),
+            timer: Cell::new(0),
+            backoff_ms: Cell::new(1000),
+            status,
+        }));
+        {
+            let c = SendWrapper::new(c.clone());
+            let open_note = SendWrapper::new(open_note);
+            Effect::new(move |_| {
+                if let Some(element) = host.get() {
+                    if !c.0.started.replace(true) {
+                        let c = (*c).clone();
+                        let open_note = (*open_note).clone();
+                        let mime = mime.get_untracked();
+                        leptos::task::spawn_local(c.mount(element, mime, ready, languages, open_note));
+                    }
+                }
+            });
+        }
+        let unload = {
+            let c = c.clone();
+            window_event_listener(leptos::ev::beforeunload, move |ev| {
+                if c.0.dirty.get() || c.0.saving.get() {
+                    c.flush();
+                    ev.prevent_default();
+                    ev.set_return_value("This note has changes that are not saved yet.");
+                }
+            })
+        };
+        let hidden = {
+            let c = c.clone();
+            window_event_listener_untyped("visibilitychange", move |_| {
+                if document().visibility_state() == web_sys::VisibilityState::Hidden {
+                    c.flush();
+                }
+            })
+        };
+        let pagehide = {
+            let c = c.clone();
+            window_event_listener_untyped("pagehide", move |_| c.flush())
+        };
+        let on_leave = SendWrapper::new(c.clone());
+        on_cleanup(move || {
+            unload.remove();
+            hidden.remove();
+            pagehide.remove();
+            on_leave.leave();
+        });
+        c
+    }
+
+    async fn mount(
+        self,
+        element: web_sys::HtmlDivElement,
+        mime: String,
+        ready: RwSignal<bool>,
+        languages: RwSignal<Vec<(String, String)>>,
+        open_note: Rc<dyn Fn(String)>,
+    ) {
+        let inner = &self.0;
+        let source = match load_source(inner.note_id.clone()).await {
+            Ok(source) => source,
+            Err(e) => {
+                show(inner, SaveStatus::Failed(format!("the editor could not load the note: {e}")));
+                return;
+            }
+        };
+        *inner.expected_blob.borrow_mut() = source.blob_id;
+        let on_change: Rc<dyn Fn()> = {
+            let c = self.clone();
+            Rc::new(move || c.changed())
+        };
+        let mounted = match inner.kind {
+            Kind::Text => {
+                let hooks = TextHooks { on_change, open_note, upload_url: format!("/api/ui/notes/{}/images", inner.note_id) };
+                editor::mount_text(&element, &source.content, hooks).await
+            }
+            Kind::Code => editor::mount_code(&element, &source.content, &mime, on_change).await,
+        };
+        match mounted {
+            Ok(editor) if inner.left.get() => editor.destroy(),
+            Ok(editor) => {
+                *inner.editor.borrow_mut() = Some(editor);
+                ready.try_set(true);
+            }
+            Err(e) => {
+                show(inner, SaveStatus::Failed(format!("the editor did not start: {e}")));
+                return;
+            }
+        }
+        if inner.kind == Kind::Code {
+            if let Ok(mut list) = editor::code_languages().await {
+                if inner.left.get() {
+                    return;
+                }
+                if !list.iter().any(|(m, _)| *m == mime) {
+                    list.insert(0, (mime.clone(), mime));
+                }
+                languages.try_set(list);
+            }
+        }
+    }
+
+    /// New highlighting after the note's language changed.
+    pub fn set_mime(&self, mime: &str) {
+        if let Some(editor) = self.0.editor.borrow().as_ref() {
+            editor.set_mime(mime);
+        }
+    }
+
+    fn changed(&self) {
+        self.0.dirty.set(true);
+        if !self.0.saving.get() {
+            show(&self.0, SaveStatus::Dirty);
+        }
+        self.schedule(SAVE_DELAY_MS);
+    }
+
+    fn schedule(&self, delay_ms: u64) {
+        let generation = self.0.timer.get() + 1;
+        self.0.timer.set(generation);
+        let c = self.clone();
+        set_timeout(
+            move || {
+                if c.0.timer.get() == generation {
+                    c.save();
+                }
+            },
+            Duration::from_millis(delay_ms),
+        );
+    }
+
+    /// Saves now if there is anything to save.
+    fn flush(&self) {
+        self.0.timer.set(self.0.timer.get() + 1);
+        self.save();
+    }
+
+    /// The note is no longer shown: save what is left, then take the editor down.
+    fn leave(&self) {
+        self.0.left.set(true);
+        if let Some(editor) = self.0.editor.borrow_mut().take() {
+            if self.0.dirty.get() {
+                *self.0.leftover.borrow_mut() = editor.get_data();
+            }
+            editor.destroy();
+        }
+        self.flush();
+    }
+
+    fn save(&self) {
+        let inner = &self.0;
+        if inner.saving.get() || !inner.dirty.get() {
+            return;
+        }
+        let content = match inner.editor.borrow().as_ref() {
+            Some(editor) => editor.get_data(),
+            None => inner.leftover.borrow_mut().take(),
+        };
+        let Some(content) = content else { return };
+        inner.dirty.set(false);
+        inner.saving.set(true);
+        show(inner, SaveStatus::Saving);
+        let c = self.clone();
+        leptos::task::spawn_local(async move {
+            let inner = &c.0;
+            let expected = inner.expected_blob.borrow().clone();
+            let result = save_note(inner.note_id.clone(), content.clone(), expected).await;
+            inner.saving.set(false);
+            match result {
+                Ok(blob_id) => {
+                    *inner.expected_blob.borrow_mut() = blob_id;
+                    inner.backoff_ms.set(1000);
+                    if !inner.dirty.get() {
+                        show(inner, SaveStatus::Saved);
+                    } else if inner.left.get() {
+                        c.save();
+                    } else {
+                        show(inner, SaveStatus::Dirty);
+                        c.schedule(SAVE_DELAY_MS);
+                    }
+                }
+                Err(e) => {
+                    // Nothing is lost: the text is still in the editor (or kept for the next try).
+                    if !inner.dirty.replace(true) && inner.editor.borrow().is_none() {
+                        *inner.leftover.borrow_mut() = Some(content);
+                    }
+                    let retry = e.is_transient() || e == AppError::NotAuthenticated;
+                    let reason = match &e {
+                        AppError::Stale(_) => "this note was changed elsewhere since it was opened. Your text is kept here; \
+                                               copy it, then reload the note."
+                            .to_string(),
+                        AppError::NotAuthenticated => {
+                            "your session has expired. Log in again in another tab; your text is kept here".to_string()
+                        }
+                        other => other.to_string(),
+                    };
+                    if retry {
+                        let delay = inner.backoff_ms.get();
+                        inner.backoff_ms.set((delay * 2).min(MAX_BACKOFF_MS));
+                        show(inner, SaveStatus::Failed(format!("{reason} (retrying in {} s)", delay / 1000)));
+                        c.schedule(delay);
+                    } else {
+                        show(inner, SaveStatus::Failed(reason));
+                    }
+                }
+            }
+        });
+    }
+}
