@@ -99,6 +99,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span>"Canopy"</span>
                     </a>
                     <NewNoteButton/>
+                    <LogoutButton/>
                     <button class="icon-button collapse-tree" title="Hide the tree (Ctrl+\\)" aria-label="Hide the tree"
                         on:click=move |_| toggle_collapsed()>
                         <span class="bx bx-chevrons-left" aria-hidden="true"></span>
@@ -137,4 +138,25 @@ pub fn Layout(children: Children) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Ends the session (`POST /logout` with the session's CSRF token, as a plain form, so it works before
+/// hydration too: the server renders the token into the field, the page refreshes it from its meta tag).
+#[component]
+fn LogoutButton() -> impl IntoView {
+    let token = RwSignal::new(use_context::<crate::csrf::CsrfToken>().map(|t| t.0).unwrap_or_default());
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(current) = crate::csrf::token() {
+            token.set(current);
+        }
+    });
+    view! {
+        <form class="logout" method="post" action="/logout">
+            <input type="hidden" name="csrf_token" value=move || token.get()/>
+            <button type="submit" class="icon-button" title="Log out" aria-label="Log out">
+                <span class="bx bx-log-out" aria-hidden="true"></span>
+            </button>
+        </form>
+    }
 }

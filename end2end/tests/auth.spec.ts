@@ -28,26 +28,23 @@ test('a wrong password is refused with a clear message; the right one opens the 
   expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', secure: false, expires: -1 });
 });
 
-test('logout ends the session', async ({ page }) => {
+test('the page\'s logout button ends the session', async ({ page }) => {
   await login(page);
-  const token = await csrfToken(page);
-  // What a logout button in the page does: a plain form post with the session's token.
-  await page.evaluate((token) => {
-    const form = document.createElement('form');
-    form.method = 'post';
-    form.action = '/logout';
-    const field = document.createElement('input');
-    field.type = 'hidden';
-    field.name = 'csrf_token';
-    field.value = token;
-    form.append(field);
-    document.body.append(form);
-    form.submit();
-  }, token);
+  await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByRole('button', { name: 'Log out' }).click();
   await expect(page).toHaveURL(`${base()}/login`);
   await page.goto(`${base()}/`);
   await expect(page).toHaveURL(`${base()}/login`);
   expect(await page.context().cookies(base())).toHaveLength(0);
+});
+
+test('logout needs the session\'s token', async ({ page }) => {
+  await login(page);
+  const forged = await page.request.post(`${base()}/logout`, { form: { csrf_token: 'forged' }, maxRedirects: 0 });
+  expect(forged.status()).toBe(403);
+  await page.goto(`${base()}/`);
+  await expect(page.locator('.layout')).toBeVisible();
+  expect((await csrfToken(page)).length).toBe(43);
 });
 
 /** Serves `html` as a page of another site (its own origin; nothing leaves the machine). */
