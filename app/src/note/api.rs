@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// The longest title the page lets through (the domain layer's limit, checked there too).
+/// The longest title the page lets through (`domain::notes::MAX_TITLE_CHARS` on the server, checked
+/// there too): a title is one line of the tree and of the note's heading.
 pub const MAX_TITLE_CHARS: usize = 1000;
 
 /// What the note pane shows.

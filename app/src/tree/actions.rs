@@ -5,22 +5,8 @@ use leptos::task::spawn_local;
 
 use super::api::{self, DropPosition, TreeEntry};
 use super::store::{focus_branch, Clip, RowHandle, TreeState};
+use crate::note::api::title_problem;
 use crate::state::NoteChange;
-
-/// Titles longer than this are refused (as `domain::notes::MAX_TITLE_CHARS` on the server): a title
-/// is one line of the tree and of the note's heading.
-pub const MAX_TITLE_CHARS: usize = 1000;
-
-/// Checks a title before it is sent; the server checks it again.
-pub fn title_problem(title: &str) -> Option<String> {
-    if title.trim().is_empty() {
-        Some("The title must not be empty.".into())
-    } else if title.chars().count() > MAX_TITLE_CHARS {
-        Some(format!("The title is longer than {MAX_TITLE_CHARS} characters."))
-    } else {
-        None
-    }
-}
 
 /// A new note of `note_type` under `parent` (after `after` if given), opened and renamed in place.
 pub fn create(state: TreeState, parent: Option<RowHandle>, parent_note_id: String, after: Option<String>, note_type: &'static str) {

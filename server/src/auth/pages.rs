@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::client_ip::{ClientInfo, ClientIp};
 use super::{AuthState, Session};
 use crate::db::{options, password, ChangeSource, DbError};
+use crate::etapi::content::escape_html as escape;
 use crate::login_limit;
 
 /// Trilium's shortest password.
@@ -69,21 +70,6 @@ fn with_next(page: &str, next: &str) -> String {
         "/" => page.to_owned(),
         next => format!("{page}?next={}", encode_component(next)),
     }
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Whether the post comes from a page of this site.
