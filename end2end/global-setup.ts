@@ -2,20 +2,9 @@
 // document gets a password first (`canopy --set-password`), so the tests log in as a user does.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
+import { freePort, listening } from './tests/helpers';
 
 /** The document's password in the suite; `login()` in tests/helpers.ts reads it from here. */
 export const PASSWORD = 'e2e-password';
@@ -48,27 +37,4 @@ export default async function globalSetup() {
     await new Promise((done) => child.once('exit', done));
     rmSync(dataDir, { recursive: true, force: true });
   };
-}
-
-/** Resolves with the URL once the instance says it listens; rejects if it exits or takes 30 s. */
-function listening(child: ChildProcessWithoutNullStreams): Promise<string> {
-  let log = '';
-  return new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`canopy did not start in 30 s:\n${log}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /listening on (http:\/\/[0-9.:]+)/.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        ok(match[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    // After `ok`, a later (wanted) exit changes nothing: a settled promise stays settled.
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`canopy exited with ${code}:\n${log}`));
-    });
-  });
 }

@@ -1,95 +1,21 @@
 // The note pane on a real instance serving a copy of the real Trilium 0.63.7 fixture document: the
 // editors mounted after hydration, autosave, stale writes, the title, code notes, pasted images.
 import { expect, test, type Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { expectClean, fixtureNoteId as noteId, loginAt, manifest, startFixtureInstance, watch, type Instance } from './helpers';
 
-// The repository's copy of the fixture (server/tests/fixtures), or CANOPY_TRILIUM_FIXTURES.
-const fixtureDir = resolve(process.env.CANOPY_TRILIUM_FIXTURES ?? '../server/tests/fixtures/trilium-0.63.7');
-const manifest = JSON.parse(readFileSync(join(fixtureDir, 'manifest.json'), 'utf8'));
-const noteId = (title: string): string => manifest.notes[title];
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
-
-let child: ChildProcess;
-let dataDir: string;
+let instance: Instance;
 let base: string;
 
 /** A second instance (the suite's own starts with a new document) on a copy of the fixture. */
 test.beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'canopy-e2e-note-'));
-  copyFileSync(join(fixtureDir, 'document.db'), join(dataDir, 'document.db'));
-  const bin = resolve(process.env.CANOPY_BIN ?? '../target/debug/canopy');
-  const siteRoot = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site');
-  child = spawn(bin, ['--site-root', siteRoot], {
-    env: { ...process.env, TRILIUM_DATA_DIR: dataDir, TRILIUM_HOST: '127.0.0.1', TRILIUM_PORT: String(await freePort()), RUST_LOG: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  base = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`canopy did not start in 30 s:\n${log}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      log += chunk.toString();
-      const match = /listening on (http:\/\/[0-9.:]+)/.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        ok(match[1]);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`canopy exited with ${code}:\n${log}`));
-    });
-  });
+  instance = await startFixtureInstance('note');
+  base = instance.base;
 });
 
-test.afterAll(async () => {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((done) => child.once('exit', done));
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+test.afterAll(async () => instance?.stop());
 
-type Watched = { requests: string[]; errors: string[] };
-
-function watch(page: Page): Watched {
-  const watched: Watched = { requests: [], errors: [] };
-  page.on('request', (r) => watched.requests.push(r.url()));
-  page.on('pageerror', (e) => watched.errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && watched.errors.push(m.text()));
-  return watched;
-}
-
-function expectClean(watched: Watched) {
-  expect(watched.requests.length).toBeGreaterThan(0);
-  for (const url of watched.requests) expect(new URL(url).hostname, url).toBe('127.0.0.1');
-  expect(watched.errors).toEqual([]);
-}
-
-/** Logs in with the fixture's password; the session cookie then serves the page and `page.request`. */
-async function login(page: Page) {
-  await page.goto(`${base}/login?next=${encodeURIComponent('/')}`);
-  await page.locator('input[name=password]').fill(manifest.password);
-  await page.locator('button[type=submit]').click();
-  await expect(page).toHaveURL(`${base}/`);
-}
-
-test.beforeEach(async ({ page }) => login(page));
+// Logged in with the fixture's password: the session cookie then serves the page and `page.request`.
+test.beforeEach(async ({ page }) => loginAt(page, base, manifest.password));
 
 /** The CSRF token of the page's session, for calls made beside the page. */
 async function csrf(page: Page): Promise<Record<string, string>> {
