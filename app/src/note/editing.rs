@@ -68,6 +68,9 @@ struct Inner {
     timer: Cell<u64>,
     backoff_ms: Cell<u64>,
     status: RwSignal<SaveStatus>,
+    /// The "changes not saved yet" warning on closing the tab. It outlives the note pane while a left
+    /// note's text is still unsaved (a save retrying, or refused), so that text is not lost silently.
+    unload_warning: RefCell<Option<WindowListenerHandle>>,
 }
 
 impl Controller {
@@ -87,6 +90,7 @@ impl Controller {
             left: Cell::new(false),
             timer: Cell::new(0),
             backoff_ms: Cell::new(1000),
+            unload_warning: RefCell::new(None),
             status,
         }));
         {
@@ -103,16 +107,16 @@ impl Controller {
                 }
             });
         }
-        let unload = {
-            let c = c.clone();
-            window_event_listener(leptos::ev::beforeunload, move |ev| {
-                if c.0.dirty.get() || c.0.saving.get() {
-                    c.flush();
+        {
+            let warned = c.clone();
+            *c.0.unload_warning.borrow_mut() = Some(window_event_listener(leptos::ev::beforeunload, move |ev| {
+                if warned.has_unsaved() {
+                    warned.flush();
                     ev.prevent_default();
                     ev.set_return_value("This note has changes that are not saved yet.");
                 }
-            })
-        };
+            }));
+        }
         let hidden = {
             let c = c.clone();
             window_event_listener_untyped("visibilitychange", move |_| {
@@ -127,10 +131,10 @@ impl Controller {
         };
         let on_leave = SendWrapper::new(c.clone());
         on_cleanup(move || {
-            unload.remove();
             hidden.remove();
             pagehide.remove();
             on_leave.leave();
+            on_leave.drop_unload_warning_if_saved();
         });
         c
     }
@@ -223,6 +227,19 @@ impl Controller {
     }
 
     /// The note is no longer shown: save what is left, then take the editor down.
+    fn has_unsaved(&self) -> bool {
+        self.0.dirty.get() || self.0.saving.get()
+    }
+
+    /// Once a left note has nothing unsaved, closing the tab need not warn about it any more.
+    fn drop_unload_warning_if_saved(&self) {
+        if self.0.left.get() && !self.has_unsaved() {
+            if let Some(warning) = self.0.unload_warning.borrow_mut().take() {
+                warning.remove();
+            }
+        }
+    }
+
     fn leave(&self) {
         self.0.left.set(true);
         if let Some(editor) = self.0.editor.borrow_mut().take() {
@@ -259,6 +276,7 @@ impl Controller {
                     inner.backoff_ms.set(1000);
                     if !inner.dirty.get() {
                         show(inner, SaveStatus::Saved);
+                        c.drop_unload_warning_if_saved();
                     } else if inner.left.get() {
                         c.save();
                     } else {

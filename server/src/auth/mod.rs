@@ -278,7 +278,10 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
             return Redirect::to(&pages::login_url(wanted)).into_response();
         }
         (None, Access::Call) => return refused_call(request.uri().path(), AppError::NotAuthenticated),
-        (None, Access::LocalApi) if !auth.settings.no_authentication => return not_logged_in(),
+        // Without authentication the page still has its session; a POST without one is another site's.
+        (None, Access::LocalApi) if !auth.settings.no_authentication || !is_safe(request.method()) => {
+            return not_logged_in()
+        }
         (Some(session), Access::Call | Access::LocalApi)
             if !is_safe(request.method()) && !session.csrf_matches(given_csrf(request.headers())) =>
         {
@@ -291,8 +294,18 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
         request.extensions_mut().insert(session);
     }
     let mut response = next.run(request).await;
-    if let Some(cookie) = new_cookie {
+    // A login or logout sets its own cookie; re-sending the old session's would undo it.
+    if let Some(cookie) = new_cookie.filter(|_| !response.headers().contains_key(header::SET_COOKIE)) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    if matches!(access, Access::Page | Access::Login) {
+        // Pages carry the session's CSRF token and note content: never cached, never framed.
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
     }
     response
 }

@@ -137,16 +137,20 @@ pub fn undelete_note(tx: &mut WriteTx<'_>, note_id: &str) -> SqlResult<bool> {
 /// restored with what it took along (as [`undelete_note`] does per note). Returns how many such
 /// branches there were.
 pub fn undo_delete(tx: &mut WriteTx<'_>, delete_id: &str) -> SqlResult<usize> {
-    let ids = column(
-        tx.conn(),
-        "SELECT branches.branchId FROM branches JOIN notes AS parentNote ON parentNote.noteId = branches.parentNoteId
-         WHERE branches.isDeleted = 1 AND branches.deleteId = ?1 AND parentNote.isDeleted = 0",
-        [delete_id],
-    )?;
-    for id in &ids {
-        undelete_branch(tx, id, delete_id)?;
+    let branches = restorable_branches(tx.conn(), delete_id)?;
+    for branch in &branches {
+        undelete_branch(tx, &branch.branch_id, delete_id)?;
     }
-    Ok(ids.len())
+    Ok(branches.len())
+}
+
+/// The branches deleted with `delete_id` whose parent note is alive: what [`undo_delete`] restores.
+pub fn restorable_branches(conn: &Connection, delete_id: &str) -> SqlResult<Vec<Branch>> {
+    entities::load_where(
+        conn,
+        "isDeleted = 1 AND deleteId = ?1 AND parentNoteId IN (SELECT noteId FROM notes WHERE isDeleted = 0)",
+        [delete_id],
+    )
 }
 
 fn undelete_branch(tx: &mut WriteTx<'_>, branch_id: &str, delete_id: &str) -> SqlResult<()> {

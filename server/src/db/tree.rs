@@ -200,7 +200,7 @@ pub fn save_branch(tx: &mut WriteTx<'_>, branch: &mut Branch) -> SqlResult<i64> 
 }
 
 /// Is `ancestor` an ancestor of (or equal to) `note_id` through live branches?
-fn is_ancestor(conn: &Connection, ancestor: &str, note_id: &str) -> SqlResult<bool> {
+pub fn is_ancestor(conn: &Connection, ancestor: &str, note_id: &str) -> SqlResult<bool> {
     let found: Option<i64> = conn
         .query_row(
             "WITH RECURSIVE up(id) AS (SELECT ?2 UNION SELECT b.parentNoteId FROM branches b JOIN up ON b.noteId = up.id WHERE b.isDeleted = 0)

@@ -127,6 +127,15 @@ pub fn delete_branch(tx: &mut WriteTx<'_>, branch_id: &str) -> DomainResult<Dele
 /// Restores everything one deletion marked with `delete_id` (branches, notes, attributes, attachments),
 /// for the UI's undo. `NotFound` when nothing carries that deleteId under a live parent.
 pub fn undo_delete(tx: &mut WriteTx<'_>, delete_id: &str) -> DomainResult<()> {
+    // The tree may have changed since the delete (the parent moved under the deleted note, say):
+    // restoring must not make a cycle.
+    for branch in deletion::restorable_branches(tx.conn(), delete_id)? {
+        if tree::is_ancestor(tx.conn(), &branch.note_id, &branch.parent_note_id)? {
+            return Err(DomainError::NotAllowed(
+                "This delete cannot be undone: its parent has since been moved under the deleted note.".into(),
+            ));
+        }
+    }
     match deletion::undo_delete(tx, delete_id)? {
         0 => Err(DomainError::not_found("deletions", delete_id)),
         _ => Ok(()),

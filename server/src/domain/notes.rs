@@ -176,8 +176,9 @@ pub fn set_type(tx: &mut WriteTx<'_>, note_id: &str, note_type: &str, mime: Opti
     Ok(note)
 }
 
-/// The editor's save (Trilium's `updateNoteData`): refused as `Stale` when the note's blobId is no longer
-/// `expected_blob_id` (`None`: the note had no content yet); the same content again writes nothing;
+/// The editor's save (Trilium's `updateNoteData`): the content the note already has writes nothing;
+/// otherwise refused as `Stale` when the note's blobId is no longer `expected_blob_id` (`None`: the
+/// note had no content yet);
 /// otherwise a revision first when Trilium's revision interval rule says so, then the content with its
 /// links saved.
 pub fn save_content(
@@ -187,12 +188,13 @@ pub fn save_content(
     expected_blob_id: Option<&str>,
 ) -> DomainResult<Note> {
     let note = writable_note(tx.conn(), note_id)?;
-    if note.blob_id.as_deref() != expected_blob_id {
-        return Err(DomainError::Stale(format!("Note '{note_id}' was changed elsewhere since it was loaded.")));
-    }
-    // The same content again changes nothing, so nothing is written (not even a revision).
+    // The same content again changes nothing, so nothing is written (not even a revision). Checked
+    // before staleness: a save whose answer was lost is retried with the old blobId and must succeed.
     if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
         return Ok(note);
+    }
+    if note.blob_id.as_deref() != expected_blob_id {
+        return Err(DomainError::Stale(format!("Note '{note_id}' was changed elsewhere since it was loaded.")));
     }
     revisions::save_revision_if_needed(tx, &note)?;
     let mut note = entities::get::<Note>(tx.conn(), note_id)?;

@@ -521,7 +521,7 @@ async fn receive_seed(State(state): State<HubState>, headers: HeaderMap, body: B
         let mut expected = state.seed_token.lock().unwrap_or_else(|p| p.into_inner());
         match (expected.as_deref(), given.as_deref()) {
             (None, _) => return Err(HubError::Json(StatusCode::BAD_REQUEST, "DB is already initialized.".into())),
-            (Some(expected), Some(given)) if expected == given => {}
+            (Some(expected), Some(given)) if bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes())) => {}
             _ => {
                 return Err(HubError::Json(
                     StatusCode::UNAUTHORIZED,

@@ -167,6 +167,11 @@ async fn a_login_opens_a_session_that_pages_and_server_functions_accept() {
     let html = browser.load_page().await;
     assert!(html.contains("Welcome to Canopy"), "{html}");
     assert_eq!(browser.csrf.len(), 43);
+    // A page carries the session's CSRF token and notes: never cached, never framed by another site.
+    let page = browser.http.get(format!("{}/", node.url())).send().await.unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["content-security-policy"], "frame-ancestors 'none'");
     let children: Vec<app::tree::api::TreeEntry> = browser.server_fn("children", ("parent_note_id", "root")).await;
     assert!(children.iter().any(|c| c.title == "Welcome to Canopy"));
     let status = browser.http.get(format!("{}/api/canopy/sync-status", node.url())).send().await.unwrap();
@@ -407,6 +412,9 @@ async fn without_authentication_pages_need_no_login_but_calls_still_need_the_tok
     assert_eq!(location(login.headers()), "/");
     let status = Browser::new(&node.url()).http.get(format!("{}/api/canopy/sync-status", node.url())).send().await.unwrap();
     assert_eq!(status.status(), StatusCode::OK);
+    // Another site's post carries no cookie (SameSite=Lax): without a session it cannot make the instance work.
+    let cross_site = Browser::new(&node.url()).http.post(format!("{}/api/canopy/deep-check", node.url())).send().await.unwrap();
+    assert_eq!(cross_site.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread")]

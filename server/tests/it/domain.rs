@@ -228,7 +228,7 @@ fn moves_and_deletes_that_trilium_refuses_write_nothing() {
 #[test]
 fn clones_and_deleting_one_branch_of_a_clone() {
     let d = new_doc();
-    let (p, _) = d.text_note("root", "P");
+    let (p, pb) = d.text_note("root", "P");
     let (q, _) = d.text_note("root", "Q");
     let (a, ab) = d.text_note(&p.note_id, "a");
     let clone = d.write(|tx| branches::clone_note(tx, &a.note_id, &q.note_id, Some("pre".into()))).unwrap();
@@ -254,6 +254,14 @@ fn clones_and_deleting_one_branch_of_a_clone() {
     d.write(|tx| branches::undo_delete(tx, &deleted.delete_id)).unwrap();
     assert!(!d.branch(&ab.branch_id).is_deleted);
     d.assert_exact("undo a clone's branch");
+
+    // Unless the parent has since moved under the note: the undo would make a cycle.
+    let deleted = d.write(|tx| branches::delete_branch(tx, &ab.branch_id)).unwrap();
+    d.write(|tx| branches::move_branch(tx, &pb.branch_id, MoveTo::Into { parent_note_id: a.note_id.clone() })).unwrap();
+    let before = d.state();
+    assert_not_allowed(d.write(|tx| branches::undo_delete(tx, &deleted.delete_id)), "undo into a cycle");
+    assert_eq!(d.state(), before);
+    assert!(d.branch(&ab.branch_id).is_deleted);
 }
 
 #[test]
@@ -327,6 +335,9 @@ fn a_stale_save_is_refused_and_writes_nothing() {
     assert_eq!(d.read(|c| notes::content(c, &n.note_id)).to_text(), "<p>mine</p>");
     // The same content again writes nothing.
     d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), saved.blob_id.as_deref())).unwrap();
+    assert_eq!(d.state(), before);
+    // A retry of a save whose answer was lost names the old blobId: it succeeds and writes nothing.
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), loaded.as_deref())).unwrap();
     assert_eq!(d.state(), before);
     // With the current blobId it goes through.
     d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>next</p>".into()), saved.blob_id.as_deref())).unwrap();
