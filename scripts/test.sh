@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 . ./.toolchain.env
 export PATH="$CANOPY_TOOLCHAIN_BIN:$PATH"
 target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
 
 # The frontend crate is left out: it is a wasm-only cdylib, built by scripts/build.sh.
 "$CANOPY_CARGO" test -p app -p canopy-server
 rust=$?
 
-(cd end2end && CANOPY_BIN="../$target_dir/debug/canopy" CANOPY_SITE_ROOT="../$target_dir/site" npx playwright test)
+(cd end2end && CANOPY_BIN="$target_dir/debug/canopy" CANOPY_SITE_ROOT="$target_dir/site" npx playwright test)
 browser=$?
 
 if [ $rust -ne 0 ] || [ $browser -ne 0 ]; then
