@@ -8,4 +8,5 @@ export PATH="$CANOPY_TOOLCHAIN_BIN:$PATH"
 scripts/build.sh release
 "$CANOPY_CARGO" build --release -p canopy-server --example bench
 target_dir="${CARGO_TARGET_DIR:-target}"
-CANOPY_SITE_ROOT="$(pwd)/$target_dir/release/site" exec "$target_dir/release/examples/bench" "${1:-100000}"
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
+CANOPY_SITE_ROOT="$target_dir/release/site" exec "$target_dir/release/examples/bench" "${1:-100000}"
