@@ -298,8 +298,14 @@ pub async fn gate(State(auth): State<AuthState>, mut request: Request, next: Nex
     if let Some(cookie) = new_cookie.filter(|_| !response.headers().contains_key(header::SET_COOKIE)) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    if matches!(access, Access::Page | Access::Login) {
-        // Pages carry the session's CSRF token and note content: never cached, never framed.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if matches!(access, Access::Page | Access::Login) && is_html {
+        // Pages carry the session's CSRF token and note content: never cached, never framed. (Static
+        // files behind the session, such as the icon font, may still be cached.)
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
