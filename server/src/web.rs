@@ -56,6 +56,8 @@ pub fn router(state: AppState) -> Router {
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        // A note's text is one server-function body: allow what ETAPI allows, not axum's 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::etapi::MAX_BODY_BYTES))
         .with_state(state.clone());
     // ETAPI, sync and setup keep routers of their own, with their own credentials.
     let etapi = crate::etapi::router(state.document.clone(), state.hub.instance_id.clone(), state.auth.login_limiter.clone());

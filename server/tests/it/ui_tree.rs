@@ -261,3 +261,34 @@ async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
 
     instance.stop().await.unwrap();
 }
+
+/// A note's text is one server-function body; a long note (3 MB here) must save like a short one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_note_saves_through_the_page() {
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("data");
+    let options = canopy::StartOptions {
+        data_dir: data_dir.clone(),
+        site_root: "/nonexistent-site".into(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    let instance = canopy::start(options).await.unwrap();
+    let instance_id = std::fs::read_to_string(data_dir.join("instance-id")).unwrap();
+    ensure_document_password(&instance.document, canopy::db::InstanceId::from(instance_id.trim()));
+    let browser = Browser::logged_in_at(&instance.url()).await;
+    let (_, created) = call(&browser, "tree/create", &[("parent_note_id", "root"), ("note_type", "text")]).await;
+    let note_id = created["note_id"].as_str().unwrap().to_string();
+    let blob_id = instance
+        .document
+        .read(|c| Ok(canopy::entities::get::<canopy::entities::Note>(c, &note_id)?.blob_id))
+        .unwrap()
+        .unwrap();
+    let long = format!("<p>{}</p>", "long text ".repeat(300_000));
+    let (status, saved) =
+        call(&browser, "save_note", &[("note_id", &note_id), ("content", &long), ("expected_blob_id", &blob_id)]).await;
+    assert_eq!(status, 200, "{saved}");
+    let stored = instance.document.read_with(|c| canopy::domain::notes::content(c, &note_id)).unwrap();
+    assert_eq!(stored.to_text().len(), long.len());
+    instance.stop().await.unwrap();
+}
