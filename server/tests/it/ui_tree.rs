@@ -259,6 +259,8 @@ async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
     let (_, found) = call(base, "tree/find", &[("query", "oute")]).await;
     assert_eq!(found[0]["note_id"], outer.as_str());
 
+    // The client's keep-alive connections would hold the server's graceful shutdown open.
+    drop(browser);
     instance.stop().await.unwrap();
 }
 
@@ -290,5 +292,7 @@ async fn a_long_note_saves_through_the_page() {
     assert_eq!(status, 200, "{saved}");
     let stored = instance.document.read_with(|c| canopy::domain::notes::content(c, &note_id)).unwrap();
     assert_eq!(stored.to_text().len(), long.len());
+    // The client's keep-alive connections would hold the server's graceful shutdown open.
+    drop(browser);
     instance.stop().await.unwrap();
 }
