@@ -153,8 +153,8 @@ fn titles(children: &serde_json::Value) -> Vec<String> {
     children.as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap().to_string()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
+/// A new instance on a temp data directory with a password, and a browser logged in to it.
+async fn logged_in_instance() -> (tempfile::TempDir, canopy::RunningInstance, Browser) {
     let parent = tempfile::tempdir().unwrap();
     let data_dir = parent.path().join("data");
     let options = canopy::StartOptions {
@@ -167,6 +167,12 @@ async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
     let instance_id = std::fs::read_to_string(data_dir.join("instance-id")).unwrap();
     ensure_document_password(&instance.document, canopy::db::InstanceId::from(instance_id.trim()));
     let browser = Browser::logged_in_at(&instance.url()).await;
+    (parent, instance, browser)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
+    let (_parent, instance, browser) = logged_in_instance().await;
     let base = &browser;
 
     // A write without the page's CSRF token is refused and makes nothing.
@@ -267,18 +273,7 @@ async fn tree_server_functions_write_through_the_domain_and_refuse_bad_input() {
 /// A note's text is one server-function body; a long note (3 MB here) must save like a short one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_note_saves_through_the_page() {
-    let parent = tempfile::tempdir().unwrap();
-    let data_dir = parent.path().join("data");
-    let options = canopy::StartOptions {
-        data_dir: data_dir.clone(),
-        site_root: "/nonexistent-site".into(),
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..Default::default()
-    };
-    let instance = canopy::start(options).await.unwrap();
-    let instance_id = std::fs::read_to_string(data_dir.join("instance-id")).unwrap();
-    ensure_document_password(&instance.document, canopy::db::InstanceId::from(instance_id.trim()));
-    let browser = Browser::logged_in_at(&instance.url()).await;
+    let (_parent, instance, browser) = logged_in_instance().await;
     let (_, created) = call(&browser, "tree/create", &[("parent_note_id", "root"), ("note_type", "text")]).await;
     let note_id = created["note_id"].as_str().unwrap().to_string();
     let blob_id = instance
