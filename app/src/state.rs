@@ -10,8 +10,31 @@ pub enum NoteChange {
     TypeChanged { note_id: String, note_type: String, mime: String },
     /// The note is gone (its last branch was deleted).
     Deleted { note_id: String },
-    /// Branches under this parent changed (move, clone, delete, reorder): reload its children.
+    /// Branches under this parent changed (move, clone, delete, reorder, undelete): reload its children.
     ChildrenChanged { parent_note_id: String },
+    /// The note's title, content or attributes changed outside this page's editor (a restored revision,
+    /// another tab, ETAPI, sync): whoever shows it reloads it, never over unsaved typing.
+    ContentChanged { note_id: String },
+}
+
+/// Counts changes of this instance's sync status that the server announced; the sync indicator
+/// refetches the status when it moves (and on a slow timer when nothing announces).
+#[derive(Clone, Copy)]
+pub struct SyncPulse(pub RwSignal<u64>);
+
+impl SyncPulse {
+    pub fn new() -> Self {
+        SyncPulse(RwSignal::new(0))
+    }
+    pub fn bump(&self) {
+        self.0.update(|n| *n += 1);
+    }
+}
+
+impl Default for SyncPulse {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -195,7 +195,9 @@ impl TreeState {
         let state = *self;
         self.workspace.on_change(move |change| match change.clone() {
             NoteChange::Renamed { note_id, title } => state.retitle(&note_id, &title),
-            NoteChange::TypeChanged { note_id, .. } => leptos::task::spawn_local(async move { state.refresh_note(&note_id).await }),
+            NoteChange::TypeChanged { note_id, .. } | NoteChange::ContentChanged { note_id } => {
+                leptos::task::spawn_local(async move { state.refresh_note(&note_id).await })
+            }
             NoteChange::Created { parent_note_id, .. } | NoteChange::ChildrenChanged { parent_note_id } => {
                 leptos::task::spawn_local(async move { state.refresh_note(&parent_note_id).await })
             }
