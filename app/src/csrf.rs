@@ -39,8 +39,11 @@ where
 
     fn send(req: Self::Request) -> impl Future<Output = Result<Self::Response, E>> + Send {
         #[cfg(feature = "hydrate")]
-        if let Some(token) = token() {
-            req.headers().set(HEADER, &token);
+        {
+            if let Some(token) = token() {
+                req.headers().set(HEADER, &token);
+            }
+            req.headers().set(crate::live::COMPONENT_HEADER, &crate::live::component_id());
         }
         <BrowserClient as Client<E, IS, OS>>::send(req)
     }

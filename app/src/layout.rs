@@ -31,6 +31,10 @@ pub fn Layout(children: Children) -> impl IntoView {
     // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
     let hydrated = RwSignal::new(false);
     provide_tree();
+    // Every page in the layout is live; the sync indicator follows the pulse the channel bumps.
+    if use_context::<crate::state::SyncPulse>().is_none() {
+        provide_context(crate::state::SyncPulse::new());
+    }
     let workspace = use_workspace();
     let width: RwSignal<Option<i32>> = RwSignal::new(None);
     let collapsed = RwSignal::new(false);
@@ -135,6 +139,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </div>
                 {children()}
             </main>
+            <crate::live::LiveChannel/>
         </div>
     }
     .into_any()

@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod editor;
 pub mod error;
 pub mod layout;
+pub mod live;
 pub mod note;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -62,6 +63,7 @@ fn NotesPage() -> impl IntoView {
     let query = use_query_map();
     let selected = Memo::new(move |_| query.read().get("note"));
     provide_context(state::Workspace::new(selected));
+    provide_context(state::SyncPulse::new());
     view! {
         <layout::Layout>
             <note::NoteView note_id=selected/>

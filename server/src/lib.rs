@@ -69,6 +69,8 @@ pub struct RunningInstance {
     pub seed_token: Option<String>,
     /// Sync engine and backup tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Ends the pages' event streams, which a graceful shutdown would otherwise wait for.
+    live_shutdown: ui::live::LiveShutdown,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -80,10 +82,11 @@ impl RunningInstance {
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, background, document, .. } = self;
+        let RunningInstance { shutdown, mut task, background, document, live_shutdown, .. } = self;
         let result = tokio::select! {
             result = &mut task => result,
             () = signal => {
+                live_shutdown.stop();
                 let _ = shutdown.send(());
                 (&mut task).await
             }
@@ -186,6 +189,13 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
     if config.trusted_reverse_proxy != auth::client_ip::TrustedProxy::None {
         tracing::info!("trusted reverse proxy: {:?}", config.trusted_reverse_proxy);
     }
+    let live_shutdown = ui::live::LiveShutdown::new();
+    let live = ui::live::LiveState {
+        document: document.clone(),
+        sync: sync_state.clone(),
+        sessions: auth.store.clone(),
+        shutdown: live_shutdown.clone(),
+    };
     let router = web::router(web::AppState {
         leptos_options: web::leptos_options(&options.site_root),
         document: document.clone(),
@@ -193,6 +203,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         local_api,
         setup,
         auth,
+        live,
     });
     let (shutdown, stopped) = oneshot::channel::<()>();
     let stopped = async move {
@@ -217,7 +228,19 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         }),
     };
     tracing::info!("listening on {}://{addr}", if https { "https" } else { "http" });
-    Ok(RunningInstance { addr, https, data_dir, document, sync: sync_state, client, seed_token, background, shutdown, task })
+    Ok(RunningInstance {
+        addr,
+        https,
+        data_dir,
+        document,
+        sync: sync_state,
+        client,
+        seed_token,
+        background,
+        live_shutdown,
+        shutdown,
+        task,
+    })
 }
 
 /// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the

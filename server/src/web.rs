@@ -23,6 +23,7 @@ pub struct AppState {
     pub local_api: LocalApiState,
     pub setup: SetupState,
     pub auth: AuthState,
+    pub live: crate::ui::live::LiveState,
 }
 
 /// The Leptos options for a built front end in `site_root`.
@@ -52,6 +53,13 @@ pub fn router(state: AppState) -> Router {
                 if let Some(session) = session {
                     provide_context(app::csrf::CsrfToken(session.csrf_token));
                 }
+                // Which page calls: its writes carry the id, so the live channel can tell it its own.
+                let component = use_context::<axum::http::request::Parts>().and_then(|parts| {
+                    parts.headers.get(app::live::COMPONENT_HEADER).and_then(|v| v.to_str().ok()).and_then(app::ssr::ComponentId::parse)
+                });
+                if let Some(component) = component {
+                    provide_context(component);
+                }
             },
             move || app::shell(shell_options.clone()),
         )
@@ -66,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::sync::hub::router(state.hub.clone()))
         .merge(crate::sync::setup::router(state.setup.clone()))
         .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
+        .merge(crate::ui::live::routes(state.live.clone()))
         .merge(app)
         .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
 }

@@ -37,6 +37,11 @@ impl Editor {
         self.call("getData", &[]).ok().and_then(|v| v.as_string())
     }
 
+    /// Replaces the content (a version saved elsewhere); not an edit, so no `onChange`.
+    pub fn set_data(&self, content: &str) {
+        let _ = self.call("setData", &[JsValue::from_str(content)]);
+    }
+
     /// New highlighting for a code note's new language (the text and its undo history stay).
     pub fn set_mime(&self, mime: &str) {
         let _ = self.call("setMime", &[JsValue::from_str(mime)]);

@@ -72,6 +72,9 @@ pub mod ssr {
         fn source(&self, note_id: &str) -> Result<NoteSource, AppError>;
         /// The editor's save; `Stale` when the note's blob is no longer `expected_blob_id`. Returns the new blob id.
         fn save(&self, note_id: &str, content: String, expected_blob_id: Option<String>) -> Result<Option<String>, AppError>;
+        /// The editor's save after the note changed elsewhere: the stored version goes to the note's
+        /// revisions, then `content` is written. Returns the new blob id.
+        fn save_keeping_stored(&self, note_id: &str, content: String) -> Result<Option<String>, AppError>;
         /// Returns the title as stored.
         fn rename(&self, note_id: &str, title: &str) -> Result<String, AppError>;
         fn set_type(&self, note_id: &str, note_type: &str, mime: &str) -> Result<(), AppError>;
@@ -99,6 +102,12 @@ pub async fn load_source(note_id: String) -> Result<NoteSource, AppError> {
 pub async fn save_note(note_id: String, content: String, expected_blob_id: Option<String>) -> Result<Option<String>, AppError> {
     let notes = crate::ssr::port::<ssr::Notes>()?;
     crate::ssr::run_blocking(move || notes.0.save(&note_id, content, expected_blob_id)).await
+}
+
+#[server(prefix = "/ui", endpoint = "save_note_keeping_stored", client = crate::csrf::CsrfClient)]
+pub async fn save_note_keeping_stored(note_id: String, content: String) -> Result<Option<String>, AppError> {
+    let notes = crate::ssr::port::<ssr::Notes>()?;
+    crate::ssr::run_blocking(move || notes.0.save_keeping_stored(&note_id, content)).await
 }
 
 #[server(prefix = "/ui", endpoint = "rename_note", client = crate::csrf::CsrfClient)]

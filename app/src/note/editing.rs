@@ -13,7 +13,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 
-use super::api::{load_source, save_note};
+use super::api::{load_source, save_note, save_note_keeping_stored};
 use super::view::SaveStatus;
 use crate::editor::{self, Editor, TextHooks};
 use crate::error::AppError;
@@ -38,7 +38,14 @@ pub struct Pane {
     pub ready: RwSignal<bool>,
     /// `(mime, label)` of the code languages, filled from the bundle.
     pub languages: RwSignal<Vec<(String, String)>>,
+    /// What the pane says about a version saved elsewhere while this one had unsaved edits.
+    pub elsewhere: RwSignal<Option<String>>,
 }
+
+const CHANGED_ELSEWHERE: &str = "This note was changed elsewhere while you were editing it. Your text stays here; \
+                                 when it is saved, the other version is kept in the note's revisions.";
+const KEPT_BOTH: &str = "This note had been changed elsewhere: your text was saved, and the other version is kept \
+                         in the note's revisions.";
 
 #[derive(Clone)]
 pub struct Controller(Rc<Inner>);
@@ -68,6 +75,10 @@ struct Inner {
     timer: Cell<u64>,
     backoff_ms: Cell<u64>,
     status: RwSignal<SaveStatus>,
+    elsewhere: RwSignal<Option<String>>,
+    /// A version was saved elsewhere after the one the editor's text is based on: the next save keeps
+    /// that version as a revision instead of being refused as stale.
+    overtaken: Cell<bool>,
     /// The "changes not saved yet" warning on closing the tab. It outlives the note pane while a left
     /// note's text is still unsaved (a save retrying, or refused), so that text is not lost silently.
     unload_warning: RefCell<Option<WindowListenerHandle>>,
@@ -77,7 +88,7 @@ impl Controller {
     /// Mounts the editor into `host` once it is in the page, and saves from then on until the
     /// component is cleaned up (which saves what is left).
     pub fn start(note_id: String, kind: Kind, pane: Pane, open_note: Rc<dyn Fn(String)>) -> Self {
-        let Pane { mime, host, status, ready, languages } = pane;
+        let Pane { mime, host, status, ready, languages, elsewhere } = pane;
         let c = Controller(Rc::new(Inner {
             note_id,
             kind,
@@ -92,6 +103,8 @@ impl Controller {
             backoff_ms: Cell::new(1000),
             unload_warning: RefCell::new(None),
             status,
+            elsewhere,
+            overtaken: Cell::new(false),
         }));
         {
             let c = SendWrapper::new(c.clone());
@@ -191,6 +204,39 @@ impl Controller {
         }
     }
 
+    /// The note was changed elsewhere (the live channel said so). With nothing unsaved the editor
+    /// takes the stored version in place; with unsaved edits nothing is overwritten: the pane says so
+    /// and the next save keeps both. Returns false when there is no editor to update.
+    pub async fn changed_elsewhere(&self) -> bool {
+        let inner = &self.0;
+        if inner.left.get() {
+            return true;
+        }
+        if self.has_unsaved() {
+            inner.overtaken.set(true);
+            inner.elsewhere.try_set(Some(CHANGED_ELSEWHERE.into()));
+            return true;
+        }
+        if inner.editor.borrow().is_none() {
+            return false;
+        }
+        let Ok(source) = load_source(inner.note_id.clone()).await else { return true };
+        // Typing may have started while the stored version was on its way.
+        if self.has_unsaved() {
+            inner.overtaken.set(true);
+            inner.elsewhere.try_set(Some(CHANGED_ELSEWHERE.into()));
+            return true;
+        }
+        if source.blob_id == *inner.expected_blob.borrow() {
+            return true;
+        }
+        if let Some(editor) = inner.editor.borrow().as_ref() {
+            editor.set_data(&source.content);
+        }
+        *inner.expected_blob.borrow_mut() = source.blob_id;
+        true
+    }
+
     /// New highlighting after the note's language changed.
     pub fn set_mime(&self, mime: &str) {
         if let Some(editor) = self.0.editor.borrow().as_ref() {
@@ -268,8 +314,25 @@ impl Controller {
         leptos::task::spawn_local(async move {
             let inner = &c.0;
             let expected = inner.expected_blob.borrow().clone();
-            let result = save_note(inner.note_id.clone(), content.clone(), expected).await;
+            let overtaken = inner.overtaken.get();
+            let mut result = if overtaken {
+                save_note_keeping_stored(inner.note_id.clone(), content.clone()).await
+            } else {
+                save_note(inner.note_id.clone(), content.clone(), expected).await
+            };
+            let mut kept_both = overtaken && result.is_ok();
+            // Changed elsewhere and the channel had not said so yet: keep both, the newer (this) wins.
+            if matches!(result, Err(AppError::Stale(_))) {
+                result = save_note_keeping_stored(inner.note_id.clone(), content.clone()).await;
+                kept_both = result.is_ok();
+            }
             inner.saving.set(false);
+            if kept_both {
+                inner.overtaken.set(false);
+                if !inner.left.get() {
+                    inner.elsewhere.try_set(Some(KEPT_BOTH.into()));
+                }
+            }
             match result {
                 Ok(blob_id) => {
                     *inner.expected_blob.borrow_mut() = blob_id;

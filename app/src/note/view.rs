@@ -103,6 +103,7 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
     let editor_ready = RwSignal::new(false);
     let languages = RwSignal::new(vec![(mime.get_untracked(), mime.get_untracked())]);
     let type_error = RwSignal::new(None::<String>);
+    let elsewhere = RwSignal::new(None::<String>);
 
     let navigate = use_navigate();
     #[cfg(feature = "hydrate")]
@@ -111,9 +112,50 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
         let navigate = navigate.clone();
         let open_note: std::rc::Rc<dyn Fn(String)> =
             std::rc::Rc::new(move |id: String| navigate(&format!("/?note={id}"), Default::default()));
-        let pane = super::editing::Pane { mime, host, status, ready: editor_ready, languages };
+        let pane = super::editing::Pane { mime, host, status, ready: editor_ready, languages, elsewhere };
         super::editing::Controller::start(note_id.clone(), kind, pane, open_note)
     });
+    // Changed elsewhere (live channel): title and content refresh in place, never over unsaved typing.
+    {
+        let this_note = note_id.clone();
+        let this_type = note_type.clone();
+        let shown_title = RwSignal::new(title.clone());
+        #[cfg(feature = "hydrate")]
+        let controller = controller.clone();
+        workspace.on_change(move |change| {
+            match change {
+                NoteChange::Renamed { note_id: id, title } if *id == this_note => shown_title.set(title.clone()),
+                NoteChange::ContentChanged { note_id: id } | NoteChange::Deleted { note_id: id } if *id == this_note => {
+                    let note_id = this_note.clone();
+                    let note_type = this_type.clone();
+                    #[cfg(feature = "hydrate")]
+                    let controller = controller.clone();
+                    leptos::task::spawn_local(async move {
+                        let detail = match get_note(note_id.clone()).await {
+                            Ok(Some(detail)) if detail.note_type == note_type => detail,
+                            // Gone, or now another kind of note: show it anew.
+                            Ok(_) => return reload.run(()),
+                            Err(_) => return,
+                        };
+                        if detail.title != shown_title.get_untracked() {
+                            workspace.announce(NoteChange::Renamed { note_id, title: detail.title });
+                        }
+                        #[cfg(feature = "hydrate")]
+                        let updated = match &controller {
+                            Some(c) => c.changed_elsewhere().await,
+                            None => false,
+                        };
+                        #[cfg(not(feature = "hydrate"))]
+                        let updated = false;
+                        if !updated {
+                            reload.run(());
+                        }
+                    });
+                }
+                _ => {}
+            }
+        });
+    }
     let on_link_click = move |ev: leptos::ev::MouseEvent| {
         #[cfg(feature = "hydrate")]
         {
@@ -259,6 +301,14 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
             <Breadcrumbs crumbs/>
             {header}
             {move || type_error.get().map(|e| view! { <p class="error note-type-error">{e}</p> })}
+            {move || elsewhere.get().map(|message| view! {
+                <p class="notice changed-elsewhere" role="status">
+                    {message}
+                    <button type="button" class="icon-button" aria-label="Dismiss" on:click=move |_| elsewhere.set(None)>
+                        <span class="bx bx-x" aria-hidden="true"></span>
+                    </button>
+                </p>
+            })}
             <crate::attributes::AttributePanel note_id=attr_note/>
             {body_view}
         </article>

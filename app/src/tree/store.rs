@@ -112,6 +112,14 @@ impl TreeState {
         level.set(Some(loaded));
     }
 
+    /// Fetches every loaded level again (the live channel may have missed changes).
+    pub async fn reload_loaded(&self) {
+        let parents: Vec<String> = self.levels.with_value(|m| {
+            m.iter().filter(|(_, level)| level.with_untracked(|l| l.is_some())).map(|(parent, _)| parent.clone()).collect()
+        });
+        futures::future::join_all(parents.into_iter().map(|p| self.reload(p))).await;
+    }
+
     /// Reloads the level under `note_id` (if loaded) and every loaded level that shows `note_id` as a row
     /// (its child marker, clone marker or icon may have changed).
     pub async fn refresh_note(&self, note_id: &str) {

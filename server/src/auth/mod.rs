@@ -136,6 +136,11 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Whether `given` is this session's CSRF token (compared in constant time).
+    /// The stored session's key (the hash of the cookie's id), to check later that it still exists.
+    pub fn id_hash(&self) -> &str {
+        &self.id_hash
+    }
+
     pub fn csrf_matches(&self, given: &str) -> bool {
         !given.is_empty() && bool::from(given.as_bytes().ct_eq(self.csrf_token.as_bytes()))
     }

@@ -61,6 +61,8 @@ pub struct StoredSession {
 #[derive(Clone)]
 pub struct SessionStore {
     conn: Arc<Mutex<Connection>>,
+    /// Counts deleted sessions (logouts, password changes), so that open event streams recheck theirs.
+    ended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl SessionStore {
@@ -82,7 +84,7 @@ impl SessionStore {
         if purged > 0 {
             tracing::info!("removed {purged} expired sessions");
         }
-        Ok(SessionStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SessionStore { conn: Arc::new(Mutex::new(conn)), ended: Arc::new(tokio::sync::watch::channel(0).0) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -122,7 +124,20 @@ impl SessionStore {
     }
 
     pub fn delete(&self, id_hash: &str) -> Result<(), DbError> {
-        sessions::delete(&self.conn(), id_hash)
+        sessions::delete(&self.conn(), id_hash)?;
+        self.ended.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Whether the session with this id hash is still live; unlike [`lookup`](Self::lookup) it does
+    /// not move the expiry (an open event stream is no use of the session).
+    pub fn is_live(&self, id_hash: &str) -> Result<bool, DbError> {
+        Ok(sessions::find_live(&self.conn(), id_hash, now_ms())?.is_some())
+    }
+
+    /// Moves whenever a session is deleted.
+    pub fn ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ended.subscribe()
     }
 }
 

@@ -203,6 +203,23 @@ pub fn save_content(
     Ok(note)
 }
 
+/// The editor's save over a version written elsewhere since the editor loaded the note (what
+/// [`save_content`] refuses as `Stale`): both are kept, as sync keeps both sides of a conflict. The
+/// stored version becomes a revision first, then the editor's text, the newer, is written.
+pub fn save_content_keeping_stored(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent) -> DomainResult<Note> {
+    let note = writable_note(tx.conn(), note_id)?;
+    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
+        return Ok(note);
+    }
+    if note.blob_id.is_some() {
+        revisions::save_revision(tx, &note)?;
+    }
+    let mut note = entities::get::<Note>(tx.conn(), note_id)?;
+    let content = links::save_links(tx, &note, content)?;
+    tree::set_note_content(tx, &mut note, content)?;
+    Ok(note)
+}
+
 /// Replaces the content without a revision or a stale check, then rescans links (ETAPI's
 /// `PUT /notes/{id}/content`: `setContent` + `asyncPostProcessContent`).
 pub fn set_content(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent) -> DomainResult<Note> {

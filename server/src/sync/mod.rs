@@ -87,12 +87,14 @@ pub struct SyncState {
     pub(crate) wake: Notify,
     /// Counts finished cycles (successful or not), so callers can wait for the next one.
     pub(crate) cycles: watch::Sender<u64>,
+    /// Counts updates of the status, so open pages refetch it when it moves.
+    changes: watch::Sender<u64>,
 }
 
 impl SyncState {
     pub fn new(sync_server_host: Option<String>) -> Self {
         let status = SyncStatus { sync_server_host, ..Default::default() };
-        SyncState { status: Mutex::new(status), wake: Notify::new(), cycles: watch::channel(0).0 }
+        SyncState { status: Mutex::new(status), wake: Notify::new(), cycles: watch::channel(0).0, changes: watch::channel(0).0 }
     }
 
     pub fn status(&self) -> SyncStatus {
@@ -101,6 +103,12 @@ impl SyncState {
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut SyncStatus)) {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Moves after every change of the status.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub(crate) fn record_conflicts(&self, conflicts: &[Conflict]) {

@@ -29,7 +29,7 @@ impl DocumentAttributes {
         change: impl FnOnce(&mut crate::db::WriteTx<'_>) -> Result<Vec<String>, DomainError>,
     ) -> Result<NoteAttributes, AppError> {
         self.document
-            .write_with(&self.source, |tx| {
+            .write_with(&super::ui_source(&self.source.instance_id), |tx| {
                 let names = change(tx)?;
                 let mut attributes = load(tx.conn(), note_id)?;
                 attributes.tree_levels_changed = tree_levels_changed(tx.conn(), note_id, &names)?;

@@ -2,6 +2,7 @@
 //! domain layer and the store. Every call runs on the blocking pool (`app::ssr::run_blocking`).
 pub mod attributes;
 mod files;
+pub mod live;
 pub mod note;
 mod tree;
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use leptos::prelude::provide_context;
 
-use crate::db::{DbError, Document, InstanceId};
+use crate::db::{ChangeSource, DbError, Document, InstanceId};
 use crate::domain::DomainError;
 use app::error::AppError;
 
@@ -44,6 +45,12 @@ impl Ports {
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
     }
+}
+
+/// Who makes a UI write: this instance and the page that asked (its `trilium-component-id`, which the
+/// live channel hands back so that page skips its own changes); `ui` for a caller without one.
+fn ui_source(instance_id: &InstanceId) -> ChangeSource {
+    ChangeSource::new(instance_id).with_component(app::ssr::component_id().unwrap_or_else(|| "ui".into()))
 }
 
 /// A store failure as the page sees it: the details go to the log, never to the browser.

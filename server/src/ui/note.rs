@@ -18,7 +18,7 @@ pub struct DocumentNotes {
 
 impl DocumentNotes {
     fn source(&self) -> ChangeSource {
-        ChangeSource::new(&self.instance_id)
+        super::ui_source(&self.instance_id)
     }
 }
 
@@ -73,6 +73,14 @@ impl NotePort for DocumentNotes {
             .write_with(&self.source(), |tx| {
                 notes::save_content(tx, note_id, BlobContent::Text(content), expected_blob_id.as_deref())
             })
+            .map_err(domain_error)?;
+        Ok(note.blob_id)
+    }
+
+    fn save_keeping_stored(&self, note_id: &str, content: String) -> Result<Option<String>, AppError> {
+        let note = self
+            .document
+            .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content)))
             .map_err(domain_error)?;
         Ok(note.blob_id)
     }

@@ -20,7 +20,7 @@ pub struct DocumentTree {
 
 impl DocumentTree {
     fn source(&self) -> ChangeSource {
-        ChangeSource::new(&self.instance_id).with_component("ui")
+        super::ui_source(&self.instance_id)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut crate::db::WriteTx<'_>) -> domain::DomainResult<T>) -> Result<T, AppError> {
