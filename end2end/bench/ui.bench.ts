@@ -1,5 +1,6 @@
 // Browser timings on the benchmark's large document: a level of 1,000 children drawn on expanding, and
-// the time from the last keystroke in a text note to the page showing "saved". Printed, not asserted.
+// the time from the last keystroke in a text note to the page showing "saved", and the time from an
+// ETAPI write to its appearance on an open page (the live channel). Printed, not asserted.
 import { expect, test } from '@playwright/test';
 import { login } from '../tests/helpers';
 
@@ -80,4 +81,48 @@ test('last keystroke to saved', async ({ page }) => {
     await expect(status).toHaveAttribute('data-state', 'saved');
   }
   console.log(`BENCH browser: last keystroke to "saved" (autosave waits about 1 s by design): ${summary(times)}`);
+});
+
+test('ETAPI write to its appearance on an open page', async ({ page, request }) => {
+  const url = process.env.CANOPY_URL!;
+  const etapiLogin = await request.post(`${url}/etapi/auth/login`, { data: { password: process.env.CANOPY_E2E_PASSWORD } });
+  expect(etapiLogin.status()).toBe(201);
+  const headers = { Authorization: (await etapiLogin.json()).authToken };
+  const made = await request.post(`${url}/etapi/create-note`, {
+    headers,
+    data: { parentNoteId: 'root', title: 'Live bench', type: 'text', content: '' },
+  });
+  expect(made.status()).toBe(201);
+  const noteId: string = (await made.json()).note.noteId;
+  await login(page, '/');
+  await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.live-status')).toHaveAttribute('data-state', 'online');
+  await expect(page.locator('nav.tree .note-link', { hasText: /^Live bench$/ })).toBeVisible();
+  const writes = Number(process.env.BENCH_LIVE_WRITES ?? '20');
+  const times: number[] = [];
+  for (let i = 0; i < writes; i++) {
+    const title = `Live bench ${i}`;
+    // The page notes the wall-clock time at which the renamed row is in the tree.
+    const seen = page.evaluate(
+      (title) =>
+        new Promise<number>((done) => {
+          const shown = () => [...document.querySelectorAll('nav.tree .note-link')].some((e) => e.textContent === title);
+          const observer = new MutationObserver(() => {
+            if (shown()) {
+              observer.disconnect();
+              done(performance.timeOrigin + performance.now());
+            }
+          });
+          observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+          if (shown()) done(performance.timeOrigin + performance.now());
+        }),
+      title,
+    );
+    const started = Date.now();
+    const renamed = await request.patch(`${url}/etapi/notes/${noteId}`, { headers, data: { title } });
+    expect(renamed.status()).toBe(200);
+    times.push((await seen) - started);
+  }
+  await request.delete(`${url}/etapi/notes/${noteId}`, { headers });
+  console.log(`BENCH browser: ETAPI write to its appearance on an open page (live channel): ${summary(times)}`);
 });
