@@ -6,6 +6,11 @@
 //! hidden or closed). A note that was opened and not changed is never written: only the editor's
 //! `onChange` (user edits only) marks it dirty. A failed save keeps the text in the editor, and
 //! transient failures (server unreachable, session expired) are retried with backoff.
+//!
+//! A version saved elsewhere (the live channel says so, or a save finds the blob moved on) never
+//! replaces unsaved typing: the editor takes it in place only when nothing is unsaved; otherwise the
+//! pane says so and the save keeps both, as sync does: the text saved now wins and the stored
+//! version goes to the note's revisions.
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -354,9 +359,6 @@ impl Controller {
                     }
                     let retry = e.is_transient() || e == AppError::NotAuthenticated;
                     let reason = match &e {
-                        AppError::Stale(_) => "this note was changed elsewhere since it was opened. Your text is kept here; \
-                                               copy it, then reload the note."
-                            .to_string(),
                         AppError::NotAuthenticated => {
                             "your session has expired. Log in again in another tab; your text is kept here".to_string()
                         }

@@ -257,3 +257,30 @@ async fn stopping_the_server_ends_open_streams() {
     assert!(stopping.is_ok(), "an open stream does not hold the shutdown");
     assert!(stream.ends_within(Duration::from_secs(1)).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_save_over_a_version_from_elsewhere_keeps_that_version_as_a_revision() {
+    let node = Node::hub().await;
+    let browser = Browser::logged_in(&node).await;
+    let note_id = node.create_note("root", "Contested", "<p>start</p>");
+    let loaded: Value = browser.server_fn("note_source", ("note_id", &note_id)).await;
+    node.set_content(&note_id, "<p>theirs</p>");
+
+    let call = |name: &'static str, fields: Vec<(&'static str, String)>| {
+        browser.http.post(format!("{}/ui/{name}", browser.base)).header("X-CSRF-Token", &browser.csrf).form(&fields).send()
+    };
+    let stale = call(
+        "save_note",
+        vec![("note_id", note_id.clone()), ("content", "<p>mine</p>".into()), ("expected_blob_id", loaded["blob_id"].as_str().unwrap().into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(stale.status(), StatusCode::CONFLICT, "the plain save still refuses a stale base");
+    assert_eq!(node.content(&note_id).as_deref(), Some("<p>theirs</p>"));
+
+    let kept = call("save_note_keeping_stored", vec![("note_id", note_id.clone()), ("content", "<p>mine</p>".into())]).await.unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert_eq!(node.content(&note_id).as_deref(), Some("<p>mine</p>"), "the newer text wins");
+    let revisions: Vec<String> = node.revision_texts(&note_id).into_iter().map(|(_, content)| content).collect();
+    assert!(revisions.contains(&"<p>theirs</p>".to_string()), "the other version is a revision: {revisions:?}");
+}
