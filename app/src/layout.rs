@@ -108,6 +108,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span class="bx bx-x" aria-hidden="true"></span>
                     </button>
                 </header>
+                <crate::search::QuickSearch/>
                 <nav class="tree" aria-label="Note tree">
                     {view! { <NoteTree/> }.into_any()}
                 </nav>
@@ -135,6 +136,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </div>
                 {children()}
             </main>
+            <crate::search::JumpToNote/>
         </div>
     }
     .into_any()
