@@ -112,6 +112,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span class="bx bx-x" aria-hidden="true"></span>
                     </button>
                 </header>
+                <crate::search::QuickSearch/>
                 <nav class="tree" aria-label="Note tree">
                     {view! { <NoteTree/> }.into_any()}
                 </nav>
@@ -140,6 +141,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 {children()}
             </main>
             <crate::live::LiveChannel/>
+            <crate::search::JumpToNote/>
         </div>
     }
     .into_any()

@@ -8,6 +8,7 @@ pub mod error;
 pub mod layout;
 pub mod live;
 pub mod note;
+pub mod search;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
@@ -51,8 +52,20 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
+    }
+}
+
+/// The full search page (`/search?q=…`) beside the tree; no note is open.
+#[component]
+fn SearchPage() -> impl IntoView {
+    provide_context(state::Workspace::new(Memo::new(|_| None)));
+    view! {
+        <layout::Layout>
+            <search::SearchPage/>
+        </layout::Layout>
     }
 }
 

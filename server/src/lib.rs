@@ -9,6 +9,7 @@ pub mod entities;
 pub mod etapi;
 pub mod hashing;
 pub mod login_limit;
+pub mod search;
 pub mod sync;
 mod tls;
 pub mod ui;
@@ -67,6 +68,8 @@ pub struct RunningInstance {
     pub client: Option<Arc<sync::client::SyncClient>>,
     /// The one-time token a client needs to send its document to this empty hub.
     pub seed_token: Option<String>,
+    /// The full-text index beside the document (built or caught up in the background after start).
+    pub search: search::SearchIndex,
     /// Sync engine and backup tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Ends the pages' event streams, which a graceful shutdown would otherwise wait for.
@@ -160,6 +163,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         None => None,
     };
     let seed_token = awaited_seed_token(&document, client.is_some())?;
+    let search_index = search::SearchIndex::new(document.clone(), data_dir.path());
+    background.push(search_index.spawn());
     let login_limiter = Arc::new(login_limit::LoginLimiter::default());
     let hub = sync::hub::HubState::new(
         document.clone(),
@@ -204,6 +209,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         setup,
         auth,
         live,
+        search: search_index.clone(),
     });
     let (shutdown, stopped) = oneshot::channel::<()>();
     let stopped = async move {
@@ -236,6 +242,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
         sync: sync_state,
         client,
         seed_token,
+        search: search_index,
         background,
         live_shutdown,
         shutdown,

@@ -24,6 +24,7 @@ pub struct AppState {
     pub setup: SetupState,
     pub auth: AuthState,
     pub live: crate::ui::live::LiveState,
+    pub search: crate::search::SearchIndex,
 }
 
 /// The Leptos options for a built front end in `site_root`.
@@ -37,7 +38,7 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone());
+    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone(), state.search.clone());
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -68,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(crate::etapi::MAX_BODY_BYTES))
         .with_state(state.clone());
     // ETAPI, sync and setup keep routers of their own, with their own credentials.
-    let etapi = crate::etapi::router(state.document.clone(), state.hub.instance_id.clone(), state.auth.login_limiter.clone());
+    let etapi = crate::etapi::router(state.document.clone(), state.hub.instance_id.clone(), state.auth.login_limiter.clone(), state.search.clone());
     Router::new()
         .nest("/etapi", etapi)
         .merge(crate::sync::hub::router(state.hub.clone()))

@@ -266,6 +266,10 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
             </div>
         }
         .into_any(),
+        // A saved search lists its results instead of its (empty) content.
+        NoteBody::Text(_) if note_type == "search" => {
+            view! { <crate::search::SavedSearchResults note_id=note_id.clone()/> }.into_any()
+        }
         NoteBody::Text(text) if text.trim().is_empty() => view! {
             <p class="note-content hint">{format!("This {note_type} note has no content of its own.")}</p>
         }

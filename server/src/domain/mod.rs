@@ -15,6 +15,7 @@ pub mod attributes;
 pub mod branches;
 pub mod links;
 pub mod notes;
+pub mod search;
 mod sorting;
 
 use crate::db::DbError;

@@ -41,6 +41,8 @@ pub struct EtapiState {
     pub document: Document,
     pub instance_id: InstanceId,
     pub login_limiter: std::sync::Arc<crate::login_limit::LoginLimiter>,
+    /// The full-text index that `GET /notes?search=` consults when it is current.
+    pub search: crate::search::SearchIndex,
 }
 
 impl EtapiState {
@@ -100,8 +102,13 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// All ETAPI routes, relative to `/etapi`.
-pub fn router(document: Document, instance_id: InstanceId, login_limiter: std::sync::Arc<crate::login_limit::LoginLimiter>) -> Router {
-    let state = EtapiState { document, instance_id, login_limiter };
+pub fn router(
+    document: Document,
+    instance_id: InstanceId,
+    login_limiter: std::sync::Arc<crate::login_limit::LoginLimiter>,
+    search: crate::search::SearchIndex,
+) -> Router {
+    let state = EtapiState { document, instance_id, login_limiter, search };
     let protected = Router::new()
         .merge(auth::routes())
         .merge(app_info::routes())

@@ -196,12 +196,13 @@ async fn search_notes(
     State(state): State<EtapiState>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> EtapiResult<Json<super::wire::SearchResponse>> {
-    let params = search::SearchParams::from_query(&params)?;
+    let params = search::params_from_query(&params)?;
     let debug_info = params.debug.then(|| search::debug_info(&params));
+    let index = state.search.clone();
     let results = state
         .read(move |conn| {
             let mut g = Graph::load_all(conn)?;
-            let ids = search::run(&mut g, &params)?;
+            let ids = crate::domain::search::run(&mut g, &params, Some(&index))?;
             ids.iter()
                 .map(|id| {
                     let note = g.note(id)?.ok_or_else(|| EtapiError::note_not_found(id))?;

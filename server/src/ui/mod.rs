@@ -4,6 +4,7 @@ pub mod attributes;
 mod files;
 pub mod live;
 pub mod note;
+pub mod search;
 mod tree;
 
 use std::sync::Arc;
@@ -22,12 +23,18 @@ pub struct Ports {
     tree: app::tree::api::ssr::Tree,
     notes: app::note::api::ssr::Notes,
     attributes: app::attributes::api::ssr::Attributes,
+    search: app::search::api::ssr::Search,
 }
 
 impl Ports {
     /// `instance_id` stamps the entity changes of the UI's writes.
-    pub fn new(document: Document, instance_id: InstanceId) -> Self {
+    pub fn new(document: Document, instance_id: InstanceId, index: crate::search::SearchIndex) -> Self {
         Ports {
+            search: app::search::api::ssr::Search(Arc::new(search::DocumentSearch {
+                document: document.clone(),
+                instance_id: instance_id.clone(),
+                index,
+            })),
             tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id: instance_id.clone() })),
             notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes {
                 document: document.clone(),
@@ -44,6 +51,7 @@ impl Ports {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
+        provide_context(self.search.clone());
     }
 }
 

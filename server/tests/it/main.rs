@@ -17,5 +17,6 @@ mod transcript;
 mod ui_attributes;
 mod ui_live;
 mod ui_note;
+mod ui_search;
 mod ui_tree;
 mod web;

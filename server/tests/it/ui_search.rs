@@ -1,0 +1,306 @@
+//! Search on real instances: the full-text index beside the document (built at start, kept current by
+//! ETAPI, UI and sync writes, rebuilt when missing, corrupt or of another document), the quick search
+//! and saved searches of the UI, and ETAPI's search giving the same answers with and without the index.
+use std::path::Path;
+use std::time::Duration;
+
+use app::search::api::ssr::SearchPort;
+use canopy::db::graph::Graph;
+use canopy::db::{Document, InstanceId};
+use canopy::domain::search::{run, SearchParams};
+use canopy::search::SearchIndex;
+use canopy::ui::search::DocumentSearch;
+
+use crate::auth::Browser;
+use crate::cluster::{eventually, Node};
+use crate::common::{copy_fixture, manifest};
+
+fn role(name: &str) -> String {
+    manifest()["roles"][name].as_str().unwrap().to_owned()
+}
+
+fn note_id(title: &str) -> String {
+    manifest()["notes"][title].as_str().unwrap().to_owned()
+}
+
+/// A data directory holding a copy of the Trilium fixture, with no backups.
+fn fixture_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture(dir.path());
+    std::fs::write(dir.path().join("config.ini"), "[General]\nnoBackup=true\n").unwrap();
+    dir
+}
+
+async fn start(data_dir: &Path) -> canopy::RunningInstance {
+    canopy::start(canopy::StartOptions {
+        data_dir: data_dir.to_path_buf(),
+        site_root: "/nonexistent-site".into(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn ready(index: &SearchIndex) {
+    assert!(eventually(Duration::from_secs(30), || index.is_ready()).await, "the index was not ready in 30 s");
+}
+
+fn port(instance: &canopy::RunningInstance) -> DocumentSearch {
+    DocumentSearch {
+        document: instance.document.clone(),
+        instance_id: InstanceId::from("searchTest01"),
+        index: instance.search.clone(),
+    }
+}
+
+/// The ids the index holds, read from its file as it is on disk.
+fn indexed_ids(data_dir: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(data_dir.join(canopy::search::FILE_NAME)).unwrap();
+    let mut stmt = conn.prepare("SELECT noteId FROM docs").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+/// Whether a quick search for `word` lists `note_id` among its text hits, with `word` marked.
+fn text_hit(search: &DocumentSearch, word: &str, note_id: &str) -> bool {
+    let found = search.quick(word, 8).unwrap();
+    found.texts.iter().chain(found.titles.iter()).any(|h| {
+        h.note_id == note_id && (h.snippet.is_empty() || h.snippet.iter().any(|p| p.marked && p.text.to_lowercase().contains(word)))
+    })
+}
+
+async fn etapi_token(url: &str) -> String {
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/etapi/auth/login"))
+        .json(&serde_json::json!({ "password": manifest()["password"].as_str().unwrap() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["authToken"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_is_built_at_start_and_follows_etapi_and_ui_writes() {
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    let search = port(&instance);
+
+    // Built beside the document, without protected or deleted notes.
+    assert!(dir.path().join("search-index.db").exists());
+    let ids = indexed_ids(dir.path());
+    assert!(ids.contains(&note_id("Pancakes")));
+    assert!(!ids.contains(&role("protectedNote")), "a protected note is indexed");
+    assert!(!ids.contains(&manifest()["roles"]["deletedNote"]["noteId"].as_str().unwrap().to_owned()), "a deleted note is indexed");
+
+    // A word only in the body, with the word in the snippet; a title first.
+    let found = search.quick("flour", 8).unwrap();
+    let pancakes = found.texts.iter().find(|h| h.note_id == note_id("Pancakes")).expect("Pancakes by its body");
+    assert!(pancakes.snippet.iter().any(|p| p.marked && p.text == "flour"), "{:?}", pancakes.snippet);
+    assert!(pancakes.path.contains("Recipes"), "{}", pancakes.path);
+    let found = search.quick("pancak", 8).unwrap();
+    assert_eq!(found.titles.first().map(|h| h.note_id.clone()), Some(note_id("Pancakes")));
+
+    // An ETAPI write is in the index moments later; a deleted note leaves it.
+    let url = instance.url();
+    let token = etapi_token(&url).await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("{url}/etapi/create-note"))
+        .header("Authorization", &token)
+        .json(&serde_json::json!({ "parentNoteId": "root", "title": "Via ETAPI", "type": "text", "content": "<p>zanzibarquux</p>" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = created["note"]["noteId"].as_str().unwrap().to_owned();
+    assert!(eventually(Duration::from_secs(5), || text_hit(&search, "zanzibarquux", &created)).await, "ETAPI's note is not found");
+    let deleted = http.delete(format!("{url}/etapi/notes/{created}")).header("Authorization", &token).send().await.unwrap();
+    assert!(deleted.status().is_success());
+    assert!(eventually(Duration::from_secs(5), || search.quick("zanzibarquux", 8).unwrap().texts.is_empty()).await);
+
+    // A rename through the UI's server function.
+    let mut browser = Browser::new(&url);
+    assert_eq!(browser.login(manifest()["password"].as_str().unwrap(), false).await.status(), 303);
+    browser.load_page().await;
+    let response = browser
+        .http
+        .post(format!("{}/ui/rename_note", browser.base))
+        .header("X-CSRF-Token", &browser.csrf)
+        .form(&[("note_id", note_id("Lisbon").as_str()), ("title", "Lisbon Pastéis")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let renamed = || search.quick("pasteis", 8).unwrap().titles.iter().any(|h| h.note_id == note_id("Lisbon"));
+    assert!(eventually(Duration::from_secs(5), renamed).await, "the renamed title is not found (folded)");
+
+    // The quick-search server function answers the page too.
+    let response = browser
+        .http
+        .post(format!("{}/ui/quick_search", browser.base))
+        .header("X-CSRF-Token", &browser.csrf)
+        .form(&[("query", "flour")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["texts"].as_array().unwrap().iter().any(|h| h["note_id"] == note_id("Pancakes").as_str()));
+    instance.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_catches_up_after_a_restart_and_rebuilds_when_deleted_corrupt_or_foreign() {
+    let dir = fixture_data_dir();
+    let index_path = dir.path().join("search-index.db");
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    let covered = instance.search.covered_change_id();
+    instance.stop().await.unwrap();
+
+    // Written while the instance was down: caught up from the index's mark.
+    let document = Document::open_existing(&dir.path().join("document.db")).unwrap();
+    let written = document
+        .write(&crate::common::source(), |tx| canopy::db::tree::create_note(tx, canopy::db::tree::NewNote::text("root", "Offline", "<p>pelicanword</p>")))
+        .unwrap()
+        .0
+        .note_id;
+    document.checkpoint().unwrap();
+    drop(document);
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    assert!(instance.search.covered_change_id() > covered);
+    assert!(text_hit(&port(&instance), "pelicanword", &written));
+    instance.stop().await.unwrap();
+
+    for damage in ["deleted", "corrupt", "foreign", "ahead"] {
+        match damage {
+            "deleted" => std::fs::remove_file(&index_path).unwrap(),
+            "corrupt" => std::fs::write(&index_path, b"this is not a database, it is a cache that went bad".repeat(100)).unwrap(),
+            "foreign" | "ahead" => {
+                let conn = rusqlite::Connection::open(&index_path).unwrap();
+                let (key, value) = if damage == "foreign" { ("documentId", "someOtherDoc") } else { ("coveredChangeId", "999999999") };
+                conn.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [key, value]).unwrap();
+                // Its rows no longer say anything true: a rebuild must not keep them.
+                conn.execute("DELETE FROM docs", []).unwrap();
+            }
+            _ => unreachable!(),
+        }
+        let instance = start(dir.path()).await;
+        ready(&instance.search).await;
+        let search = port(&instance);
+        assert!(text_hit(&search, "pelicanword", &written), "{damage}: not found after the rebuild");
+        assert!(text_hit(&search, "flour", &note_id("Pancakes")), "{damage}");
+        assert!(indexed_ids(dir.path()).contains(&note_id("Pancakes")), "{damage}: not rebuilt");
+        instance.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_apply_reaches_the_index() {
+    let hub = Node::hub().await;
+    let a = Node::client_of(&hub).await;
+    let b = Node::client_of(&hub).await;
+    a.sync().await;
+    b.sync().await;
+    ready(&b.running().search).await;
+    let note = a.create_note("root", "Arrived by sync", "<p>quetzalword travels</p>");
+    a.sync().await;
+    b.sync().await;
+    let search = port(b.running());
+    assert!(eventually(Duration::from_secs(5), || text_hit(&search, "quetzalword", &note)).await, "the synced note is not found");
+    a.set_content(&note, "<p>now ocelotword</p>");
+    a.sync().await;
+    b.sync().await;
+    assert!(eventually(Duration::from_secs(5), || text_hit(&search, "ocelotword", &note)).await, "the synced edit is not found");
+    assert!(!text_hit(&search, "quetzalword", &note), "the old text is still indexed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn etapi_search_answers_the_same_with_and_without_the_index() {
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    for query in [
+        "flour",
+        "checksum",
+        "fixture document",
+        "entry #project",
+        "\"written for the\"",
+        "sync or flour",
+        "hash sectors",
+        "zz",
+        "münchen",
+        "nothingmatchesthis",
+        "note.content *=* pinch",
+    ] {
+        let params = SearchParams { query: query.into(), ..Default::default() };
+        let (with, without) = instance
+            .document
+            .read(|c| {
+                let with = run(&mut Graph::load_all(c)?, &params, Some(&instance.search))?;
+                let without = run(&mut Graph::load_all(c)?, &params, None)?;
+                Ok((with, without))
+            })
+            .unwrap();
+        assert_eq!(with, without, "{query}");
+    }
+    let params = SearchParams { query: "flour".into(), ..Default::default() };
+    let found = instance.document.read(|c| run(&mut Graph::load_all(c)?, &params, Some(&instance.search))).unwrap();
+    assert!(found.contains(&note_id("Pancakes")), "{found:?}");
+    instance.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_search_is_a_trilium_search_note_that_lists_its_results() {
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    let search = port(&instance);
+    let saved = search.save("flour").unwrap();
+    let (note_type, mime, parent, content, labels) = instance
+        .document
+        .read(|c| {
+            let (t, m, content): (String, String, Option<String>) = c.query_row(
+                "SELECT n.type, n.mime, CAST(b.content AS TEXT) FROM notes n LEFT JOIN blobs b ON b.blobId = n.blobId WHERE noteId = ?1",
+                [&saved],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let parent: String = c.query_row("SELECT parentNoteId FROM branches WHERE noteId = ?1 AND isDeleted = 0", [&saved], |r| r.get(0))?;
+            let mut stmt = c.prepare("SELECT name, value FROM attributes WHERE noteId = ?1 AND type = 'label' AND isDeleted = 0 ORDER BY position")?;
+            let labels: Vec<(String, String)> = stmt.query_map([&saved], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            Ok((t, m, parent, content, labels))
+        })
+        .unwrap();
+    assert_eq!((note_type.as_str(), mime.as_str(), parent.as_str()), ("search", "application/json", "root"));
+    assert_eq!(content.as_deref(), Some(""));
+    assert_eq!(labels, vec![("searchString".into(), "flour".into()), ("keepCurrentHoisting".into(), String::new())]);
+    let results = search.saved(&saved).unwrap();
+    assert_eq!(results.query, "flour");
+    let pancakes = results.hits.iter().find(|h| h.note_id == note_id("Pancakes")).expect("Pancakes is listed");
+    assert!(pancakes.snippet.iter().any(|p| p.marked && p.text == "flour"), "{:?}", pancakes.snippet);
+    assert!(results.hits.iter().all(|h| h.note_id != saved), "the search lists itself");
+    assert_eq!(results.total, results.hits.len());
+    // Not a search note, an empty or unparsable query: refused with a reason.
+    assert!(matches!(search.saved(&note_id("Pancakes")), Err(app::error::AppError::Invalid(_))));
+    assert!(matches!(search.save("  "), Err(app::error::AppError::Invalid(_))));
+    assert!(matches!(search.save("#a = "), Err(app::error::AppError::Invalid(_))));
+    // The full search page's query: the language, with snippets; protected notes never show text.
+    let page = search.full("#project").unwrap();
+    assert!(page.total > 0 && page.error.is_none());
+    let page = search.full("(#a").unwrap();
+    assert!(page.error.is_some() && page.total == 0);
+    for hit in search.full("note.noteId != x").unwrap().hits {
+        if hit.note_id == role("protectedNote") {
+            assert_eq!(hit.title, "[protected]");
+            assert!(hit.snippet.is_empty());
+        }
+    }
+    instance.stop().await.unwrap();
+}
