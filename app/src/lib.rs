@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod csrf;
 pub mod editor;
 pub mod error;
+pub mod history;
 pub mod layout;
 pub mod note;
 #[cfg(feature = "ssr")]
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("recent-changes") view=history::RecentChangesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

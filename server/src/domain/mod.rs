@@ -15,6 +15,8 @@ pub mod attributes;
 pub mod branches;
 pub mod links;
 pub mod notes;
+pub mod recent_changes;
+pub mod revisions;
 mod sorting;
 
 use crate::db::DbError;
@@ -61,6 +63,7 @@ impl DomainError {
                     "attributes" => "Attribute",
                     "attachments" => "Attachment",
                     "deletions" => "Deletion",
+                    "revisions" => "Revision",
                     other => other,
                 };
                 format!("{what} '{id}' not found.")

@@ -2,6 +2,7 @@
 //! domain layer and the store. Every call runs on the blocking pool (`app::ssr::run_blocking`).
 pub mod attributes;
 mod files;
+pub mod history;
 pub mod note;
 mod tree;
 
@@ -13,7 +14,12 @@ use crate::db::{DbError, Document, InstanceId};
 use crate::domain::DomainError;
 use app::error::AppError;
 
-pub use files::routes;
+
+/// The UI's plain HTTP routes (images, pasted-image upload, revision downloads); the session gate
+/// puts them behind a login.
+pub fn routes(document: Document, instance_id: InstanceId) -> axum::Router {
+    files::routes(document.clone(), instance_id).merge(history::routes(document))
+}
 
 /// Every port, built once and provided to each request's Leptos context.
 #[derive(Clone)]
@@ -21,6 +27,7 @@ pub struct Ports {
     tree: app::tree::api::ssr::Tree,
     notes: app::note::api::ssr::Notes,
     attributes: app::attributes::api::ssr::Attributes,
+    history: app::history::api::ssr::History,
 }
 
 impl Ports {
@@ -33,9 +40,10 @@ impl Ports {
                 instance_id: instance_id.clone(),
             })),
             attributes: app::attributes::api::ssr::Attributes(Arc::new(attributes::DocumentAttributes::new(
-                document,
-                instance_id,
+                document.clone(),
+                instance_id.clone(),
             ))),
+            history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id })),
         }
     }
 
@@ -43,6 +51,7 @@ impl Ports {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
+        provide_context(self.history.clone());
     }
 }
 
