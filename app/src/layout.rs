@@ -103,6 +103,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span>"Canopy"</span>
                     </a>
                     <NewNoteButton/>
+                    <crate::history::RecentChangesButton/>
                     <LogoutButton/>
                     <button class="icon-button collapse-tree" title="Hide the tree (Ctrl+\\)" aria-label="Hide the tree"
                         on:click=move |_| toggle_collapsed()>

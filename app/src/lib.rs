@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod csrf;
 pub mod editor;
 pub mod error;
+pub mod history;
 pub mod layout;
 pub mod live;
 pub mod note;
@@ -53,6 +54,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("recent-changes") view=history::RecentChangesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -52,6 +52,14 @@ pub fn NoteView(note_id: Memo<Option<String>>) -> impl IntoView {
         },
     );
     let reload = Callback::new(move |_: ()| note.refetch());
+    // Changed outside this pane's editor (a restored revision, ...): shown again from the server.
+    use_workspace().on_change(move |change| {
+        if let NoteChange::ContentChanged { note_id: changed } = change {
+            if note_id.with_untracked(|open| open.as_deref() == Some(changed.as_str())) {
+                note.refetch();
+            }
+        }
+    });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -293,6 +301,7 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
         <header class="note-header">
             <TitleEditor note_id=note_id.clone() title editable=title_editable/>
             {type_chooser}
+            <crate::history::RevisionsButton note_id=note_id.clone()/>
             <span class="save-status" role="status" aria-live="polite" data-state=move || status.with(|s| s.state())>
                 {move || status.with(SaveStatus::label)}
             </span>
@@ -314,6 +323,7 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
                 </p>
             })}
             <crate::attributes::AttributePanel note_id=attr_note/>
+            <crate::history::RevisionsPanel note_id=note_id.clone()/>
             {body_view}
         </article>
     }

@@ -26,6 +26,7 @@ pub mod note_view;
 pub mod deletion;
 pub mod revisions;
 pub mod live;
+pub mod history;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

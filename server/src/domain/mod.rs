@@ -16,6 +16,8 @@ pub mod branches;
 pub mod links;
 pub mod notes;
 pub mod search;
+pub mod recent_changes;
+pub mod revisions;
 mod sorting;
 
 use crate::db::DbError;
@@ -62,6 +64,7 @@ impl DomainError {
                     "attributes" => "Attribute",
                     "attachments" => "Attachment",
                     "deletions" => "Deletion",
+                    "revisions" => "Revision",
                     other => other,
                 };
                 format!("{what} '{id}' not found.")

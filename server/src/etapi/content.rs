@@ -8,11 +8,23 @@ use crate::entities::BlobContent;
 
 /// `Content-Disposition` as Trilium builds it (`formatDownloadTitle` + `getContentDisposition`).
 fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
+    disposition_for(&download_file_name(title, kind, mime))
+}
+
+/// `Content-Disposition` for a file of this name (`getContentDisposition`).
+pub fn disposition_for(file_name: &str) -> String {
+    let encoded = encode_uri_component(file_name);
+    format!("file; filename=\"{encoded}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The file name Trilium gives a download of a note or revision with this title, type and mime
+/// (`formatDownloadTitle`): forbidden characters dropped, an extension for the type or mime.
+pub fn download_file_name(title: &str, kind: &str, mime: &str) -> String {
     let mut name: String = title.chars().filter(|c| !c.is_control() && !"/\\?<>:*|\"".contains(*c)).collect();
     if name.trim().is_empty() {
         name = "untitled".into();
     }
-    let file = if kind == "text" {
+    if kind == "text" {
         format!("{name}.html")
     } else if ["relationMap", "canvas", "search"].contains(&kind) {
         format!("{name}.json")
@@ -21,9 +33,7 @@ fn content_disposition(title: &str, kind: &str, mime: &str) -> String {
             Some(ext) if !name.to_lowercase().ends_with(&format!(".{ext}")) => format!("{name}.{ext}"),
             _ => name,
         }
-    };
-    let encoded = encode_uri_component(&file);
-    format!("file; filename=\"{encoded}\"; filename*=UTF-8''{encoded}")
+    }
 }
 
 fn extension_for(mime: &str) -> Option<&'static str> {

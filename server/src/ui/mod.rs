@@ -3,6 +3,7 @@
 pub mod attributes;
 mod files;
 pub mod live;
+pub mod history;
 pub mod note;
 pub mod search;
 mod tree;
@@ -15,7 +16,12 @@ use crate::db::{ChangeSource, DbError, Document, InstanceId};
 use crate::domain::DomainError;
 use app::error::AppError;
 
-pub use files::routes;
+
+/// The UI's plain HTTP routes (images, pasted-image upload, revision downloads); the session gate
+/// puts them behind a login.
+pub fn routes(document: Document, instance_id: InstanceId) -> axum::Router {
+    files::routes(document.clone(), instance_id).merge(history::routes(document))
+}
 
 /// Every port, built once and provided to each request's Leptos context.
 #[derive(Clone)]
@@ -24,6 +30,7 @@ pub struct Ports {
     notes: app::note::api::ssr::Notes,
     attributes: app::attributes::api::ssr::Attributes,
     search: app::search::api::ssr::Search,
+    history: app::history::api::ssr::History,
 }
 
 impl Ports {
@@ -41,9 +48,10 @@ impl Ports {
                 instance_id: instance_id.clone(),
             })),
             attributes: app::attributes::api::ssr::Attributes(Arc::new(attributes::DocumentAttributes::new(
-                document,
-                instance_id,
+                document.clone(),
+                instance_id.clone(),
             ))),
+            history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id })),
         }
     }
 
@@ -52,6 +60,7 @@ impl Ports {
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
         provide_context(self.search.clone());
+        provide_context(self.history.clone());
     }
 }
 

@@ -16,6 +16,7 @@ mod sync;
 mod transcript;
 mod ui_attributes;
 mod ui_live;
+mod ui_history;
 mod ui_note;
 mod ui_search;
 mod ui_tree;

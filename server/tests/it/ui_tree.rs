@@ -136,7 +136,7 @@ fn the_path_to_a_clone_prefers_the_parent_the_tree_shows_open() {
 
 /// Calls a server function the way the logged-in page does (a form POST with the session cookie and
 /// the CSRF header); returns the status and the JSON body.
-async fn call(browser: &Browser, name: &str, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+pub(crate) async fn call(browser: &Browser, name: &str, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let response = browser
         .http
         .post(format!("{}/ui/{name}", browser.base))
@@ -154,7 +154,7 @@ fn titles(children: &serde_json::Value) -> Vec<String> {
 }
 
 /// A new instance on a temp data directory with a password, and a browser logged in to it.
-async fn logged_in_instance() -> (tempfile::TempDir, canopy::RunningInstance, Browser) {
+pub(crate) async fn logged_in_instance() -> (tempfile::TempDir, canopy::RunningInstance, Browser) {
     let parent = tempfile::tempdir().unwrap();
     let data_dir = parent.path().join("data");
     let options = canopy::StartOptions {
