@@ -31,6 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
     let hydrated = RwSignal::new(false);
     provide_tree();
+    crate::sync::provide_sync_view();
     let workspace = use_workspace();
     let width: RwSignal<Option<i32>> = RwSignal::new(None);
     let collapsed = RwSignal::new(false);
@@ -99,6 +100,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <span>"Canopy"</span>
                     </a>
                     <NewNoteButton/>
+                    <crate::sync::SyncIndicator/>
                     <LogoutButton/>
                     <button class="icon-button collapse-tree" title="Hide the tree (Ctrl+\\)" aria-label="Hide the tree"
                         on:click=move |_| toggle_collapsed()>
@@ -124,6 +126,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             </aside>
             <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false)></div>
             <main class="note-pane">
+                <crate::sync::SyncNotices/>
                 <div class="note-bar">
                     <button class="icon-button open-drawer" aria-label="Open the tree" on:click=move |_| drawer_open.set(true)>
                         <span class="bx bx-menu" aria-hidden="true"></span>

@@ -10,6 +10,7 @@ pub mod note;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
+pub mod sync;
 pub mod tree;
 
 use leptos::prelude::*;

@@ -24,6 +24,7 @@ pub mod tree_view;
 pub mod note_view;
 pub mod deletion;
 pub mod revisions;
+pub mod syncui;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,7 @@
 pub mod attributes;
 mod files;
 pub mod note;
+mod syncui;
 mod tree;
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Ports {
     tree: app::tree::api::ssr::Tree,
     notes: app::note::api::ssr::Notes,
     attributes: app::attributes::api::ssr::Attributes,
+    /// Set by [`Ports::with_sync`]; a router built without it answers the sync calls with a server error.
+    sync: Option<app::sync::api::ssr::SyncApi>,
 }
 
 impl Ports {
@@ -36,13 +39,28 @@ impl Ports {
                 document,
                 instance_id,
             ))),
+            sync: None,
         }
+    }
+
+    /// Adds the sync indicator's port: the engine's shared status and, on a client, the engine itself.
+    pub fn with_sync(mut self, api: &crate::sync::local_api::LocalApiState, instance_id: InstanceId) -> Self {
+        self.sync = Some(app::sync::api::ssr::SyncApi(Arc::new(syncui::DocumentSync {
+            document: api.document.clone(),
+            instance_id,
+            sync: api.sync.clone(),
+            client: api.client.clone(),
+        })));
+        self
     }
 
     pub fn provide(&self) {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
+        if let Some(sync) = &self.sync {
+            provide_context(sync.clone());
+        }
     }
 }
 
