@@ -3,7 +3,7 @@
 pub mod attributes;
 mod files;
 pub mod note;
-mod syncui;
+pub mod syncui;
 mod tree;
 
 use std::sync::Arc;

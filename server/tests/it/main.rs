@@ -15,6 +15,7 @@ mod setup;
 mod sync;
 mod transcript;
 mod ui_attributes;
+mod ui_syncui;
 mod ui_note;
 mod ui_tree;
 mod web;
