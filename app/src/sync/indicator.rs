@@ -81,6 +81,7 @@ pub fn SyncIndicator() -> impl IntoView {
         }
     };
     view! {
+        <span class="sync-status">
         <Transition fallback=fallback>
             {move || {
                 view.overview.get().map(|result| match result {
@@ -120,5 +121,6 @@ pub fn SyncIndicator() -> impl IntoView {
             <span class="sync-outcome" class:failed=!ok role="status" title=message.clone()
                 on:click=move |_| outcome.set(None)>{message.clone()}</span>
         })}
+        </span>
     }
 }

@@ -85,6 +85,20 @@ pub fn SyncNotices() -> impl IntoView {
             }
         }
     });
+    // A conflict found while the page is open changed its note under the page: whoever shows the
+    // note reloads it (the first answer is what the page loaded with, so it announces nothing).
+    let workspace = use_context::<crate::state::Workspace>();
+    let known_conflicts: StoredValue<Option<Vec<i64>>> = StoredValue::new(None);
+    Effect::new(move |_| {
+        let Some(Ok(overview)) = view.overview.get() else { return };
+        let ids: Vec<i64> = overview.conflicts.iter().map(|c| c.id).collect();
+        if let (Some(known), Some(workspace)) = (known_conflicts.get_value(), workspace) {
+            for c in overview.conflicts.iter().filter(|c| !known.contains(&c.id)) {
+                workspace.announce(crate::state::NoteChange::ContentChanged { note_id: c.note_id.clone() });
+            }
+        }
+        known_conflicts.set_value(Some(ids));
+    });
     let dismiss = move |key: String| {
         dismissed.update(|keys| keys.push(key));
         save_dismissed(&dismissed.get_untracked());
@@ -212,7 +226,7 @@ fn ConflictItem(conflict: ConflictNotice, on_dismiss: impl Fn() + Send + Sync + 
     view! {
         <div class="sync-notice conflict" data-note-id=conflict.note_id.clone() role="status">
             <p class="what">
-                "Your edit of " <strong class="note-title">{conflict.note_title.clone()}</strong>
+                "Your edit of " <strong class="conflict-note">{conflict.note_title.clone()}</strong>
                 {format!(" was replaced by a newer one from {from}; ")}
                 {if link.is_some() { "your version is kept in its revisions." } else {
                     "your version's content never arrived here, so it could not be kept." }}
