@@ -35,6 +35,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     if use_context::<crate::state::SyncPulse>().is_none() {
         provide_context(crate::state::SyncPulse::new());
     }
+    crate::sync::provide_sync_view();
     let workspace = use_workspace();
     let width: RwSignal<Option<i32>> = RwSignal::new(None);
     let collapsed = RwSignal::new(false);
@@ -104,6 +105,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     </a>
                     <NewNoteButton/>
                     <crate::history::RecentChangesButton/>
+                    <crate::sync::SyncIndicator/>
                     <LogoutButton/>
                     <button class="icon-button collapse-tree" title="Hide the tree (Ctrl+\\)" aria-label="Hide the tree"
                         on:click=move |_| toggle_collapsed()>
@@ -130,6 +132,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             </aside>
             <div class="drawer-backdrop" on:click=move |_| drawer_open.set(false)></div>
             <main class="note-pane">
+                <crate::sync::SyncNotices/>
                 <div class="note-bar">
                     <button class="icon-button open-drawer" aria-label="Open the tree" on:click=move |_| drawer_open.set(true)>
                         <span class="bx bx-menu" aria-hidden="true"></span>

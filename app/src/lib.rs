@@ -13,6 +13,7 @@ pub mod search;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
+pub mod sync;
 pub mod tree;
 
 use leptos::prelude::*;

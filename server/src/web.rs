@@ -38,7 +38,8 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone(), state.search.clone());
+    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone(), state.search.clone())
+        .with_sync(&state.local_api, state.hub.instance_id.clone());
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))

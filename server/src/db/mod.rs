@@ -27,6 +27,7 @@ pub mod deletion;
 pub mod revisions;
 pub mod live;
 pub mod history;
+pub mod syncui;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

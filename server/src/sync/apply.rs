@@ -37,6 +37,11 @@ pub struct Conflict {
     pub loser_date: String,
     /// The revision that keeps the losing title and content (`None` if its content never arrived).
     pub revision_id: Option<String>,
+    /// The instances that made the winning and the losing edit (as the changes that carried them name them).
+    #[serde(default)]
+    pub winner_instance_id: Option<String>,
+    #[serde(default)]
+    pub loser_instance_id: Option<String>,
 }
 
 /// Applies `records` from the peer `peer_instance_id` in one transaction (the caller's).
@@ -51,7 +56,7 @@ pub fn apply_records(
 ) -> SqlResult<ApplyOutcome> {
     ancestry::ensure_table(tx.conn())?;
     let mut outcome = ApplyOutcome::default();
-    let mut losers: Vec<(Note, Note, bool)> = Vec::new(); // (winner, loser, incoming won)
+    let mut losers: Vec<(Note, Note, bool, [String; 2])> = Vec::new(); // (winner, loser, incoming won, their instances)
     let mut columns = records::TableColumns::default();
     for record in records {
         let remote = &record.entity_change;
@@ -71,7 +76,9 @@ pub fn apply_records(
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
         if let Some(local) = &local {
             if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, peer_has)? {
-                losers.push((winner, loser, remote_wins));
+                let (remote_instance, local_instance) = (remote.instance_id.clone(), local.instance_id.clone());
+                let instances = if remote_wins { [remote_instance, local_instance] } else { [local_instance, remote_instance] };
+                losers.push((winner, loser, remote_wins, instances));
             }
         }
         if remote_wins {
@@ -110,8 +117,8 @@ pub fn apply_records(
             }
         }
     }
-    for (winner, loser, incoming_won) in losers {
-        outcome.conflicts.push(keep_loser(tx, &winner, &loser, incoming_won)?);
+    for (winner, loser, incoming_won, instances) in losers {
+        outcome.conflicts.push(keep_loser(tx, &winner, &loser, incoming_won, instances)?);
     }
     Ok(outcome)
 }
@@ -183,7 +190,13 @@ fn concurrent_note_edit(
 }
 
 /// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.
-fn keep_loser(tx: &mut WriteTx<'_>, winner: &Note, loser: &Note, incoming_won: bool) -> SqlResult<Conflict> {
+fn keep_loser(
+    tx: &mut WriteTx<'_>,
+    winner: &Note,
+    loser: &Note,
+    incoming_won: bool,
+    [winner_instance_id, loser_instance_id]: [String; 2],
+) -> SqlResult<Conflict> {
     let revision_id = conflict_revision_id(&loser.note_id, loser.blob_id.as_deref(), &loser.title);
     let blob_present = match &loser.blob_id {
         Some(blob_id) => tx
@@ -226,6 +239,8 @@ fn keep_loser(tx: &mut WriteTx<'_>, winner: &Note, loser: &Note, incoming_won: b
         winner_date: winner.utc_date_modified.clone(),
         loser_date: loser.utc_date_modified.clone(),
         revision_id: kept,
+        winner_instance_id: Some(winner_instance_id).filter(|id| !id.is_empty()),
+        loser_instance_id: Some(loser_instance_id).filter(|id| !id.is_empty()),
     };
     record_conflict(tx, &conflict)?;
     tracing::warn!(
@@ -256,6 +271,17 @@ pub fn ensure_conflict_table(conn: &rusqlite::Connection) -> SqlResult<()> {
              utcDateDetected TEXT NOT NULL
          )",
     )?;
+    // Added later: rows written before have NULL there (the winner unknown, the side unknown).
+    for (column, definition) in [("winnerInstanceId", "TEXT"), ("loserInstanceId", "TEXT"), ("incomingWon", "INTEGER")] {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('canopy_sync_conflicts') WHERE name = ?1)",
+            [column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE canopy_sync_conflicts ADD COLUMN {column} {definition}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -263,34 +289,73 @@ fn record_conflict(tx: &mut WriteTx<'_>, conflict: &Conflict) -> SqlResult<()> {
     ensure_conflict_table(tx.conn())?;
     let now = tx.utc_now();
     tx.conn().execute(
-        "INSERT INTO canopy_sync_conflicts (noteId, winnerDate, loserDate, revisionId, utcDateDetected)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![conflict.note_id, conflict.winner_date, conflict.loser_date, conflict.revision_id, now],
+        "INSERT INTO canopy_sync_conflicts
+             (noteId, winnerDate, loserDate, revisionId, utcDateDetected, winnerInstanceId, loserInstanceId, incomingWon)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            conflict.note_id,
+            conflict.winner_date,
+            conflict.loser_date,
+            conflict.revision_id,
+            now,
+            conflict.winner_instance_id,
+            conflict.loser_instance_id,
+            conflict.incoming_won
+        ],
     )?;
     Ok(())
 }
 
+/// One row of `canopy_sync_conflicts`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedConflict {
+    pub id: i64,
+    pub note_id: String,
+    pub winner_date: String,
+    pub loser_date: String,
+    pub revision_id: Option<String>,
+    pub utc_date_detected: String,
+    /// `None` (also the next two) for rows recorded before Canopy kept it.
+    pub winner_instance_id: Option<String>,
+    pub loser_instance_id: Option<String>,
+    /// `Some(true)`: the version this instance held lost to the one that arrived.
+    pub incoming_won: Option<bool>,
+}
+
 /// The conflicts recorded on this instance, newest first.
-pub fn recorded_conflicts(conn: &rusqlite::Connection, limit: i64) -> SqlResult<Vec<serde_json::Value>> {
+pub fn recorded_conflicts(conn: &rusqlite::Connection, limit: i64) -> SqlResult<Vec<RecordedConflict>> {
     let exists: Option<i64> = conn
         .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'canopy_sync_conflicts'", [], |r| r.get(0))
         .optional()?;
     if exists.is_none() {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare(
-        "SELECT noteId, winnerDate, loserDate, revisionId, utcDateDetected FROM canopy_sync_conflicts
-         ORDER BY id DESC LIMIT ?1",
+    // A table an older Canopy made lacks the later columns (reads run on read-only connections,
+    // so they are not added here but by the next conflict written).
+    let has_winner: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('canopy_sync_conflicts') WHERE name = 'winnerInstanceId')",
+        [],
+        |r| r.get(0),
     )?;
+    let later = if has_winner { "winnerInstanceId, loserInstanceId, incomingWon" } else { "NULL, NULL, NULL" };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, noteId, winnerDate, loserDate, revisionId, utcDateDetected, {later} FROM canopy_sync_conflicts
+         ORDER BY id DESC LIMIT ?1"
+    ))?;
     let rows = stmt
         .query_map([limit], |r| {
-            Ok(serde_json::json!({
-                "noteId": r.get::<_, String>(0)?,
-                "winnerDate": r.get::<_, String>(1)?,
-                "loserDate": r.get::<_, String>(2)?,
-                "revisionId": r.get::<_, Option<String>>(3)?,
-                "utcDateDetected": r.get::<_, String>(4)?,
-            }))
+            Ok(RecordedConflict {
+                id: r.get(0)?,
+                note_id: r.get(1)?,
+                winner_date: r.get(2)?,
+                loser_date: r.get(3)?,
+                revision_id: r.get(4)?,
+                utc_date_detected: r.get(5)?,
+                winner_instance_id: r.get(6)?,
+                loser_instance_id: r.get(7)?,
+                incoming_won: r.get(8)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -40,6 +40,23 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
+impl SyncError {
+    /// The kind of failure, from the error and, for a hub's refusal, its words (Trilium's hub
+    /// answers a version mismatch and wrong credentials both with a 400 and a message).
+    pub fn kind(&self) -> super::FailureKind {
+        use super::FailureKind;
+        let mentions_version = |m: &str| m.contains("sync protocol version") || m.contains("Non-matching");
+        match self {
+            SyncError::Connection(_) => FailureKind::Unreachable,
+            SyncError::Refused(m) if mentions_version(m) => FailureKind::Version,
+            SyncError::Http { message, .. } if mentions_version(message) => FailureKind::Version,
+            SyncError::Http { message, .. } if message.contains("credentials are incorrect") => FailureKind::Credentials,
+            SyncError::Http { status, .. } if *status == StatusCode::UNAUTHORIZED => FailureKind::Credentials,
+            _ => FailureKind::Other,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub sync_server_host: String,
@@ -178,9 +195,11 @@ impl SyncClient {
                     s.completed_cycles += 1;
                     s.last_cycle = Some(summary.clone());
                     s.last_error = None;
+                    s.last_error_kind = None;
                 }
                 Err(e) => {
                     s.last_error = Some(format!("{finished_at}: {e}"));
+                    s.last_error_kind = Some(e.kind());
                     if matches!(e, SyncError::Connection(_) | SyncError::Refused(_)) {
                         s.connected = false;
                     }

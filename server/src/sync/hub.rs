@@ -283,6 +283,7 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
         .unwrap_or_else(|p| p.into_inner())
         .insert(query.instance_id.clone(), (response.last_entity_change_id, response.outstanding_pull_count));
     state.remember_notes(&query.instance_id, &response.entity_changes);
+    state.sync.saw_client(&query.instance_id, hashing::utc_date_time_str(chrono::Utc::now()));
     Ok(Json(response))
 }
 

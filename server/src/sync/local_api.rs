@@ -34,7 +34,7 @@ where
 async fn status(State(state): State<LocalApiState>) -> Response {
     let mut status = serde_json::to_value(state.sync.status()).unwrap_or_default();
     match state.document.read(|conn| apply::recorded_conflicts(conn, 100)) {
-        Ok(conflicts) => status["conflicts"] = serde_json::Value::Array(conflicts),
+        Ok(conflicts) => status["conflicts"] = serde_json::to_value(conflicts).unwrap_or_default(),
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
     Json(status).into_response()

@@ -51,12 +51,39 @@ pub struct SyncStatus {
     pub last_cycle: Option<CycleSummary>,
     /// The last failure, kept until a cycle succeeds.
     pub last_error: Option<String>,
+    /// What kind of failure `last_error` is, so the page can say what to do about it.
+    #[serde(default)]
+    pub last_error_kind: Option<FailureKind>,
     pub hash_check: Option<HashCheckResult>,
     /// Repair rounds run since the start, over all cycles.
     pub repair_rounds_total: u64,
     pub outstanding_pull_count: i64,
     /// Conflicts resolved since the start (all of them are also in `canopy_sync_conflicts`).
     pub recent_conflicts: Vec<Conflict>,
+    /// On a hub: the client instances that pulled since the start, with the time of their last pull.
+    #[serde(default)]
+    pub clients_seen: Vec<ClientSeen>,
+}
+
+/// Why the last cycle failed, as far as the page has to tell things apart.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureKind {
+    /// The hub did not answer (address wrong, hub down, network).
+    Unreachable,
+    /// The hub speaks another sync protocol or database version.
+    Version,
+    /// The hub refused this document's secret: another document, or the password changed.
+    Credentials,
+    /// Anything else (an HTTP error of the hub, a local store failure).
+    Other,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSeen {
+    pub instance_id: String,
+    pub last_seen: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -119,6 +146,14 @@ impl SyncState {
             s.recent_conflicts.extend_from_slice(conflicts);
             let excess = s.recent_conflicts.len().saturating_sub(100);
             s.recent_conflicts.drain(..excess);
+        });
+    }
+
+    /// A client pulled from this hub.
+    pub(crate) fn saw_client(&self, instance_id: &str, at: String) {
+        self.update(|s| {
+            s.clients_seen.retain(|c| c.instance_id != instance_id);
+            s.clients_seen.push(ClientSeen { instance_id: instance_id.to_owned(), last_seen: at });
         });
     }
 

@@ -6,6 +6,7 @@ pub mod live;
 pub mod history;
 pub mod note;
 pub mod search;
+pub mod syncui;
 mod tree;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct Ports {
     attributes: app::attributes::api::ssr::Attributes,
     search: app::search::api::ssr::Search,
     history: app::history::api::ssr::History,
+    /// Set by [`Ports::with_sync`]; a router built without it answers the sync calls with a server error.
+    sync: Option<app::sync::api::ssr::SyncApi>,
 }
 
 impl Ports {
@@ -52,7 +55,19 @@ impl Ports {
                 instance_id.clone(),
             ))),
             history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id })),
+            sync: None,
         }
+    }
+
+    /// Adds the sync indicator's port: the engine's shared status and, on a client, the engine itself.
+    pub fn with_sync(mut self, api: &crate::sync::local_api::LocalApiState, instance_id: InstanceId) -> Self {
+        self.sync = Some(app::sync::api::ssr::SyncApi(Arc::new(syncui::DocumentSync {
+            document: api.document.clone(),
+            instance_id,
+            sync: api.sync.clone(),
+            client: api.client.clone(),
+        })));
+        self
     }
 
     pub fn provide(&self) {
@@ -61,6 +76,9 @@ impl Ports {
         provide_context(self.attributes.clone());
         provide_context(self.search.clone());
         provide_context(self.history.clone());
+        if let Some(sync) = &self.sync {
+            provide_context(sync.clone());
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod transcript;
 mod ui_attributes;
 mod ui_live;
 mod ui_history;
+mod ui_syncui;
 mod ui_note;
 mod ui_search;
 mod ui_tree;
