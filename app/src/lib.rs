@@ -7,6 +7,7 @@ pub mod editor;
 pub mod error;
 pub mod layout;
 pub mod note;
+pub mod options;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("options"), StaticSegment("sync")) view=SyncOptionsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -65,6 +67,17 @@ fn NotesPage() -> impl IntoView {
     view! {
         <layout::Layout>
             <note::NoteView note_id=selected/>
+        </layout::Layout>
+    }
+}
+
+/// `/options/sync` beside the tree, with no note open.
+#[component]
+fn SyncOptionsPage() -> impl IntoView {
+    provide_context(state::Workspace::new(Memo::new(|_| None)));
+    view! {
+        <layout::Layout>
+            <options::SyncOptionsPage/>
         </layout::Layout>
     }
 }

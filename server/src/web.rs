@@ -23,6 +23,8 @@ pub struct AppState {
     pub local_api: LocalApiState,
     pub setup: SetupState,
     pub auth: AuthState,
+    /// `config.ini`'s `[Sync]` (with the environment): the options page shows where it wins.
+    pub sync_config: crate::config::SyncConfig,
 }
 
 /// The Leptos options for a built front end in `site_root`.
@@ -36,7 +38,14 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone());
+    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone()).with_sync_options(
+        crate::ui::sync_options::DocumentSyncOptions {
+            document: state.document.clone(),
+            instance_id: state.hub.instance_id.clone(),
+            config: state.sync_config.clone(),
+            sync: state.local_api.sync.clone(),
+        },
+    );
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -65,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/etapi", etapi)
         .merge(crate::sync::hub::router(state.hub.clone()))
         .merge(crate::sync::setup::router(state.setup.clone()))
+        .merge(crate::ui::setup::routes(state.setup.clone()))
         .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
         .merge(app)
         .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))

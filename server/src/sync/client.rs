@@ -194,6 +194,14 @@ impl SyncClient {
         result.map_err(|e| e.to_string())
     }
 
+    /// The options page's "test sync", as Trilium's `testSync`: logs in to the hub exactly as a cycle
+    /// does (version check, seed for an empty hub, the document secret), and reports the failure in
+    /// the words a cycle would log.
+    pub async fn test_login(&self) -> Result<(), String> {
+        let mut session = Session::default();
+        self.login(&mut session).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     async fn cycle(&self, session: &mut Session) -> Result<CycleSummary, SyncError> {
         let started = Instant::now();
         let hub_instance_id = self.login(session).await?;
@@ -448,6 +456,7 @@ impl SyncClient {
             .map_err(|e| SyncError::Refused(e.to_string()))??;
             self.state.record_conflicts(&outcome.conflicts);
             self.state.update(|s| s.outstanding_pull_count = outstanding);
+            self.state.record_pulled_page(count, outstanding);
             if count > 0 {
                 tracing::info!(
                     "pulled {count} changes in {fetched_ms} ms, applied them in {} ms, {outstanding} outstanding",

@@ -3,6 +3,8 @@
 pub mod attributes;
 mod files;
 pub mod note;
+pub(crate) mod setup;
+pub mod sync_options;
 mod tree;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ pub struct Ports {
     tree: app::tree::api::ssr::Tree,
     notes: app::note::api::ssr::Notes,
     attributes: app::attributes::api::ssr::Attributes,
+    sync_options: Option<app::options::api::ssr::SyncOptionsService>,
 }
 
 impl Ports {
@@ -36,13 +39,23 @@ impl Ports {
                 document,
                 instance_id,
             ))),
+            sync_options: None,
         }
+    }
+
+    /// The sync options page's port (it needs `config.ini` and the sync engine's state).
+    pub fn with_sync_options(mut self, port: sync_options::DocumentSyncOptions) -> Self {
+        self.sync_options = Some(app::options::api::ssr::SyncOptionsService(Arc::new(port)));
+        self
     }
 
     pub fn provide(&self) {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
         provide_context(self.attributes.clone());
+        if let Some(sync_options) = &self.sync_options {
+            provide_context(sync_options.clone());
+        }
     }
 }
 
