@@ -74,9 +74,9 @@ pub async fn get_sync_options() -> Result<SyncOptions, AppError> {
 }
 
 #[server(prefix = "/ui", endpoint = "save_sync_options", client = crate::csrf::CsrfClient)]
-pub async fn save_sync_options(update: SyncOptionsUpdate) -> Result<SyncOptions, AppError> {
+pub async fn save_sync_options(host: Option<String>, timeout_ms: Option<String>, proxy: Option<String>) -> Result<SyncOptions, AppError> {
     let port = crate::ssr::port::<ssr::SyncOptionsService>()?;
-    crate::ssr::run_blocking(move || port.0.save(update)).await
+    crate::ssr::run_blocking(move || port.0.save(SyncOptionsUpdate { host, timeout_ms, proxy })).await
 }
 
 #[server(prefix = "/ui", endpoint = "test_sync", client = crate::csrf::CsrfClient)]

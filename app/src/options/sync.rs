@@ -2,7 +2,7 @@
 //! with the value from `config.ini` shown read-only where it wins; "Save" and "Test sync".
 use leptos::prelude::*;
 
-use super::api::{get_sync_options, save_sync_options, test_sync, SyncOptions, SyncOptionsUpdate, SyncSetting};
+use super::api::{get_sync_options, save_sync_options, test_sync, SyncOptions, SyncSetting};
 
 #[component]
 pub fn SyncOptionsPage() -> impl IntoView {
@@ -60,10 +60,10 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
 
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let update = SyncOptionsUpdate { host: host.update(), timeout_ms: timeout.update(), proxy: proxy.update() };
+        let (host_text, timeout_text, proxy_text) = (host.update(), timeout.update(), proxy.update());
         saving.set(true);
         leptos::task::spawn_local(async move {
-            match save_sync_options(update).await {
+            match save_sync_options(host_text, timeout_text, proxy_text).await {
                 Ok(saved) => {
                     host.reset(&saved.host);
                     timeout.reset(&saved.timeout_ms);

@@ -432,6 +432,7 @@ impl SyncClient {
     /// next page is already being fetched while one is applied (the cursor it asks from is known).
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
         let mut pulled = 0;
+        self.state.pull_started();
         let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
         let mut next = self.fetch_page(session, first);
         loop {

@@ -116,6 +116,12 @@ impl SyncState {
         SyncState { status: Mutex::new(status), wake: Notify::new(), cycles: watch::channel(0).0, pull: Mutex::new(None) }
     }
 
+    /// Starts the clock of the pull's pace, once: the first page's wait counts too.
+    pub(crate) fn pull_started(&self) {
+        let mut pull = self.pull.lock().unwrap_or_else(|p| p.into_inner());
+        pull.get_or_insert(PullCounter { started: std::time::Instant::now(), pulled: 0, outstanding: 0 });
+    }
+
     /// Counts one pulled page of `count` changes, after which the hub has `outstanding` more.
     pub(crate) fn record_pulled_page(&self, count: usize, outstanding: i64) {
         let mut pull = self.pull.lock().unwrap_or_else(|p| p.into_inner());

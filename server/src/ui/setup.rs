@@ -18,6 +18,7 @@ use crate::auth::pages::{page, same_origin};
 use crate::db::options;
 use crate::etapi::content::escape_html as escape;
 use crate::sync::setup::SetupState;
+use crate::sync::PullProgress;
 use crate::{SetupChoice, SetupRequest, SyncFromServer};
 
 /// What the setup page's routes need while the instance has no document.
@@ -45,6 +46,11 @@ pub(crate) fn setup_phase_router(state: SetupPhaseState) -> Router {
         .route("/pkg/canopy.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
         .fallback(not_set_up)
+        // As every page behind the gate: never framed (a framed "create" button could be clicked blind).
+        .layer(axum::middleware::map_response(|mut response: Response| async move {
+            response.headers_mut().insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+            response
+        }))
         .with_state(state)
 }
 
@@ -215,14 +221,12 @@ async fn progress(State(state): State<SetupState>) -> Response {
     } else {
         let status = state.sync.status();
         let pull = state.sync.pull_progress();
-        let outstanding = pull.outstanding.max(0) as u64;
-        let seconds_left =
-            (pull.pulled > 0 && outstanding > 0).then(|| (pull.elapsed_ms * outstanding).div_ceil(pull.pulled * 1000));
+        let (total, seconds_left) = estimate(&pull);
         Json(Progress {
             initialized: false,
             sync_server_host: status.sync_server_host,
             pulled: pull.pulled,
-            total: pull.pulled + outstanding,
+            total,
             seconds_left,
             last_error: status.last_error,
         })
@@ -230,6 +234,14 @@ async fn progress(State(state): State<SetupState>) -> Response {
     };
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
+}
+
+/// The hub's total (pulled plus outstanding) and the seconds left at the pace so far.
+fn estimate(pull: &PullProgress) -> (u64, Option<u64>) {
+    let outstanding = pull.outstanding.max(0) as u64;
+    let seconds_left = (pull.pulled > 0 && outstanding > 0)
+        .then(|| (pull.elapsed_ms.saturating_mul(outstanding)).div_ceil(pull.pulled.saturating_mul(1000)));
+    (pull.pulled + outstanding, seconds_left)
 }
 
 async fn progress_page(State(state): State<SetupState>) -> Response {
@@ -284,3 +296,19 @@ const PROGRESS_SCRIPT: &str = r#"
   tick();
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_follows_the_pace_so_far() {
+        let at = |pulled, outstanding, elapsed_ms| estimate(&PullProgress { pulled, outstanding, elapsed_ms });
+        assert_eq!(at(0, 0, 0), (0, None), "nothing pulled yet: no estimate");
+        assert_eq!(at(0, 500, 100), (500, None));
+        assert_eq!(at(1000, 3000, 2000), (4000, Some(6)), "3,000 left at 500 per second");
+        assert_eq!(at(1000, 1, 2000), (1001, Some(1)), "rounded up, never 0 while something is left");
+        assert_eq!(at(4000, 0, 8000), (4000, None), "done");
+        assert_eq!(at(10, -1, 5), (10, None), "a nonsensical count from the hub counts as none");
+    }
+}

@@ -16,5 +16,6 @@ mod sync;
 mod transcript;
 mod ui_attributes;
 mod ui_note;
+mod ui_setup;
 mod ui_tree;
 mod web;
