@@ -19,7 +19,8 @@ export default async function globalSetup() {
   const dataDir = mkdtempSync(join(tmpdir(), 'canopy-e2e-'));
   const port = await freePort();
   const env = { ...process.env, TRILIUM_DATA_DIR: dataDir, TRILIUM_HOST: '127.0.0.1', TRILIUM_PORT: String(port), RUST_LOG: 'info' };
-  // The first start makes the document (with its welcome notes); then it gets its password.
+  // A first start on the empty directory (it serves the setup page; stopping it makes nothing), then
+  // `--set-password`, which makes the document with its welcome notes and sets its password.
   const first = start(bin, siteRoot, env);
   await listening(first);
   first.kill('SIGTERM');

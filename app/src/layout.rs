@@ -106,6 +106,9 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <NewNoteButton/>
                     <crate::history::RecentChangesButton/>
                     <crate::sync::SyncIndicator/>
+                    <a class="icon-button options-link" href="/options/sync" title="Options" aria-label="Options">
+                        <span class="bx bx-cog" aria-hidden="true"></span>
+                    </a>
                     <LogoutButton/>
                     <button class="icon-button collapse-tree" title="Hide the tree (Ctrl+\\)" aria-label="Hide the tree"
                         on:click=move |_| toggle_collapsed()>

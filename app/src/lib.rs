@@ -10,6 +10,7 @@ pub mod layout;
 pub mod live;
 pub mod note;
 pub mod search;
+pub mod options;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=NotesPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("recent-changes") view=history::RecentChangesPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("options"), StaticSegment("sync")) view=SyncOptionsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -83,6 +85,17 @@ fn NotesPage() -> impl IntoView {
     view! {
         <layout::Layout>
             <note::NoteView note_id=selected/>
+        </layout::Layout>
+    }
+}
+
+/// `/options/sync` beside the tree, with no note open.
+#[component]
+fn SyncOptionsPage() -> impl IntoView {
+    provide_context(state::Workspace::new(Memo::new(|_| None)));
+    view! {
+        <layout::Layout>
+            <options::SyncOptionsPage/>
         </layout::Layout>
     }
 }

@@ -42,6 +42,10 @@ pub struct StartOptions {
     pub sync_from_server: Option<SyncFromServer>,
     /// Start a new data directory as an empty hub that a client fills (`--wait-for-seed`).
     pub wait_for_seed: bool,
+    /// Without a document (and without the options above or a configured sync server), serve the
+    /// setup page ("new document" or "sync from a server") instead of making a document at once, as
+    /// Trilium does. The binary asks for it; off, a new data directory gets a new document.
+    pub offer_setup_page: bool,
 }
 
 #[derive(Clone)]
@@ -108,20 +112,169 @@ impl RunningInstance {
     }
 }
 
-/// Prepares the data directory, opens (or creates) the document and starts serving.
+/// Prepares the data directory, opens (or creates) the document and starts serving. With
+/// [`StartOptions::offer_setup_page`] and no document yet, this waits until the setup page made one:
+/// callers that need the address meanwhile use [`launch`].
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
+    match launch(options).await? {
+        Launch::Running(instance) => Ok(instance),
+        Launch::AwaitingSetup(mut setup) => setup.finished().await,
+    }
+}
+
+/// What [`launch`] started: a running instance, or the setup page of one without a document.
+pub enum Launch {
+    Running(RunningInstance),
+    AwaitingSetup(SetupPhase),
+}
+
+/// An instance serving only its setup page (`/setup`) until somebody chooses "new document" or
+/// "sync from a server" there; then the same server, on the same address, serves everything.
+pub struct SetupPhase {
+    pub addr: SocketAddr,
+    pub https: bool,
+    cancel: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<anyhow::Result<RunningInstance>>,
+}
+
+impl SetupPhase {
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
+    }
+
+    /// The instance, once the setup page has made its document.
+    pub async fn finished(&mut self) -> anyhow::Result<RunningInstance> {
+        (&mut self.done).await.context("the setup task failed")?
+    }
+
+    /// Stops serving the setup page (nothing was created).
+    pub async fn stop(mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            let _ = cancel.send(());
+        }
+        let _ = self.finished().await;
+    }
+}
+
+/// The choice made on the setup page, with the channel its answer goes back on.
+pub(crate) struct SetupRequest {
+    pub choice: SetupChoice,
+    /// `Err` carries the message the page shows (the hub's refusal, say); the page stays.
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+pub(crate) enum SetupChoice {
+    NewDocument,
+    SyncFromServer(SyncFromServer),
+}
+
+/// What every start reads before it opens a document.
+struct Prepared {
+    options: StartOptions,
+    data_dir: DataDir,
+    config: config::Config,
+    instance_id: String,
+}
+
+/// The listening server. Its router is set once the document is open; before that (the setup
+/// page) it answers with `setup`.
+struct Listening {
+    addr: SocketAddr,
+    https: bool,
+    tls: bool,
+    sessions: auth::store::SessionStore,
+    full_router: Arc<std::sync::OnceLock<axum::Router>>,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Like [`start`], but returns at once with the setup page's address when the instance has no
+/// document and [`StartOptions::offer_setup_page`] asks for the page.
+pub async fn launch(options: StartOptions) -> anyhow::Result<Launch> {
     tracing::info!("Canopy {APP_VERSION} starting");
     let data_dir = DataDir::prepare(&options.data_dir)?;
     tracing::info!("data directory: {}", data_dir.path().display());
     let config = config::load_or_create(data_dir.path())?;
     let instance_id = data_dir.instance_id(hashing::random_id)?;
     let document_path = data_dir.document_path();
-    let document = open_document(&options, &config, &document_path, &instance_id).await?;
-    tracing::info!(
-        "document: {} (database version {}, sync protocol version {SYNC_VERSION}, instance {instance_id})",
-        document_path.display(),
-        document.db_version()
-    );
+    // Every other way of starting without a document says what to make already.
+    let configured_host = config.sync.server_host.as_deref().filter(|h| *h != "disabled");
+    let needs_setup = options.offer_setup_page
+        && !document_path.exists()
+        && options.sync_from_server.is_none()
+        && !options.wait_for_seed
+        && configured_host.is_none();
+    let prepared = Prepared { options, data_dir, config, instance_id };
+    if !needs_setup {
+        let document = open_document(&prepared.options, &prepared.config, &document_path, &prepared.instance_id).await?;
+        let server = listen(&prepared, None).await?;
+        return Ok(Launch::Running(assemble(prepared, server, document)?));
+    }
+    let (choices, mut chosen) = tokio::sync::mpsc::channel::<SetupRequest>(4);
+    let setup_router = ui::setup::setup_phase_router(ui::setup::SetupPhaseState {
+        choices,
+        site_root: prepared.options.site_root.clone(),
+        trusted_proxy: prepared.config.trusted_reverse_proxy.clone(),
+        tls: prepared.config.tls.is_some(),
+    });
+    let server = listen(&prepared, Some(setup_router)).await?;
+    let (addr, https) = (server.addr, server.https);
+    let url = format!("{}://{addr}", if https { "https" } else { "http" });
+    tracing::info!("listening on {url}");
+    tracing::warn!("no document yet: open {url}/setup to make a new document or to sync this instance from a server");
+    let (cancel, mut cancelled) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        loop {
+            let request = tokio::select! {
+                request = chosen.recv() => request,
+                _ = &mut cancelled => None,
+            };
+            let Some(SetupRequest { choice, reply }) = request else {
+                let _ = server.shutdown.send(());
+                let _ = server.task.await;
+                anyhow::bail!("stopped before the instance was set up");
+            };
+            match create_document(&prepared, &document_path, choice).await {
+                Ok(document) => {
+                    let instance = assemble(prepared, server, document);
+                    let _ = reply.send(instance.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")));
+                    return instance;
+                }
+                Err(e) => {
+                    tracing::warn!("setup page: {e:#}");
+                    let _ = reply.send(Err(format!("{e:#}")));
+                }
+            }
+        }
+    });
+    Ok(Launch::AwaitingSetup(SetupPhase { addr, https, cancel: Some(cancel), done }))
+}
+
+/// The setup page's choice, made the way the command line makes it: a new document with welcome
+/// notes, or the shell of a client of the hub (`--sync-from-server`), which the first sync fills.
+async fn create_document(prepared: &Prepared, path: &std::path::Path, choice: SetupChoice) -> anyhow::Result<Document> {
+    match choice {
+        SetupChoice::NewDocument => {
+            let (path, instance_id) = (path.to_path_buf(), prepared.instance_id.clone());
+            tokio::task::spawn_blocking(move || new_document(&path, &instance_id)).await?
+        }
+        SetupChoice::SyncFromServer(setup) => {
+            let options = StartOptions { sync_from_server: Some(setup), ..prepared.options.clone() };
+            open_document(&options, &prepared.config, path, &prepared.instance_id).await
+        }
+    }
+}
+
+fn new_document(path: &std::path::Path, instance_id: &str) -> anyhow::Result<Document> {
+    let document = Document::open_or_create(path, instance_id)?;
+    welcome::add(&document, instance_id)?;
+    tracing::info!("created a new document with welcome notes");
+    Ok(document)
+}
+
+/// Binds the address and serves: `setup` until [`assemble`] sets the full router.
+async fn listen(prepared: &Prepared, setup: Option<axum::Router>) -> anyhow::Result<Listening> {
+    let Prepared { options, data_dir, config, .. } = prepared;
     if !options.site_root.join("pkg").join(format!("{}.js", web::OUTPUT_NAME)).exists() {
         tracing::warn!(
             "front end not found in {}: pages render but do not hydrate (build it with `make build`)",
@@ -132,85 +285,13 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
     let tls = config.tls.as_ref().map(|tls| tls::server_config(tls, data_dir.path())).transpose()?;
     let sessions = auth::store::SessionStore::open(data_dir.path())
         .with_context(|| format!("cannot open {}", data_dir.path().join(auth::store::FILE_NAME).display()))?;
-    if config.no_authentication {
-        tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
-    }
     let addr = options.listen.unwrap_or(SocketAddr::new(config.host, config.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
-    let mut background = Vec::new();
-    if config.no_backup {
-        tracing::info!("backups are off ([General] noBackup)");
-    } else {
-        background.push(backups::spawn(data_dir.path().to_path_buf()));
-    }
-    let client_config = sync_client_config(&config, &document)?;
-    let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
-    let client = match client_config {
-        Some(client_config) => {
-            tracing::info!("syncing with the sync server {}", client_config.sync_server_host);
-            let client = sync::client::SyncClient::new(
-                document.clone(),
-                db::InstanceId::from(&instance_id),
-                client_config,
-                sync_state.clone(),
-            )?;
-            background.extend(client.spawn());
-            Some(client)
-        }
-        None => None,
-    };
-    let seed_token = awaited_seed_token(&document, client.is_some())?;
-    let search_index = search::SearchIndex::new(document.clone(), data_dir.path());
-    background.push(search_index.spawn());
-    let login_limiter = Arc::new(login_limit::LoginLimiter::default());
-    let hub = sync::hub::HubState::new(
-        document.clone(),
-        db::InstanceId::from(&instance_id),
-        sync_state.clone(),
-        seed_token.clone(),
-        login_limiter.clone(),
-    );
-    let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
-    let setup = sync::setup::SetupState {
-        document: document.clone(),
-        instance_id: db::InstanceId::from(&instance_id),
-        sync: sync_state.clone(),
-        sync_server_host: sync_state.status().sync_server_host,
-    };
-    let auth = auth::AuthState::new(
-        sessions,
-        document.clone(),
-        db::InstanceId::from(&instance_id),
-        login_limiter,
-        auth::AuthSettings {
-            no_authentication: config.no_authentication,
-            tls: tls.is_some(),
-            trusted_proxy: config.trusted_reverse_proxy.clone(),
-        },
-    );
-    if config.trusted_reverse_proxy != auth::client_ip::TrustedProxy::None {
-        tracing::info!("trusted reverse proxy: {:?}", config.trusted_reverse_proxy);
-    }
-    let live_shutdown = ui::live::LiveShutdown::new();
-    let live = ui::live::LiveState {
-        document: document.clone(),
-        sync: sync_state.clone(),
-        sessions: auth.store.clone(),
-        shutdown: live_shutdown.clone(),
-    };
-    let router = web::router(web::AppState {
-        leptos_options: web::leptos_options(&options.site_root),
-        document: document.clone(),
-        hub,
-        local_api,
-        setup,
-        auth,
-        live,
-        search: search_index.clone(),
-    });
+    let full_router = Arc::new(std::sync::OnceLock::<axum::Router>::new());
+    let router = switching_router(full_router.clone(), setup);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let stopped = async move {
         let _ = stopped.await;
@@ -233,6 +314,112 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
                 .await
         }),
     };
+    Ok(Listening { addr, https, tls: https, sessions, full_router, shutdown, task })
+}
+
+/// One router in front of the server's life: the setup page's until the document exists, then the
+/// full one, without a second listener (the page's next request reaches the new router).
+fn switching_router(full: Arc<std::sync::OnceLock<axum::Router>>, setup: Option<axum::Router>) -> axum::Router {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    axum::Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
+        let router = full.get().cloned().or_else(|| setup.clone());
+        async move {
+            match router {
+                Some(router) => router.oneshot(request).await,
+                None => Ok(axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()),
+            }
+        }
+    }))
+}
+
+/// Starts what runs beside the server (backups, the sync engine) and gives the server its routes.
+fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow::Result<RunningInstance> {
+    let Prepared { options, data_dir, config, instance_id } = prepared;
+    tracing::info!(
+        "document: {} (database version {}, sync protocol version {SYNC_VERSION}, instance {instance_id})",
+        data_dir.document_path().display(),
+        document.db_version()
+    );
+    if config.no_authentication {
+        tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
+    }
+    let client_config = sync_client_config(&config.sync, &document)?;
+    let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
+    let mut background = Vec::new();
+    let client = match client_config {
+        Some(client_config) => {
+            tracing::info!("syncing with the sync server {}", client_config.sync_server_host);
+            let client = sync::client::SyncClient::new(
+                document.clone(),
+                db::InstanceId::from(&instance_id),
+                client_config,
+                sync_state.clone(),
+            )?;
+            background.extend(client.spawn());
+            Some(client)
+        }
+        None => None,
+    };
+    let seed_token = awaited_seed_token(&document, client.is_some())?;
+    if config.no_backup {
+        tracing::info!("backups are off ([General] noBackup)");
+    } else {
+        background.push(backups::spawn(data_dir.path().to_path_buf()));
+    }
+    let login_limiter = Arc::new(login_limit::LoginLimiter::default());
+    let hub = sync::hub::HubState::new(
+        document.clone(),
+        db::InstanceId::from(&instance_id),
+        sync_state.clone(),
+        seed_token.clone(),
+        login_limiter.clone(),
+    );
+    let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
+    let setup = sync::setup::SetupState {
+        document: document.clone(),
+        instance_id: db::InstanceId::from(&instance_id),
+        sync: sync_state.clone(),
+        sync_server_host: sync_state.status().sync_server_host,
+    };
+    let auth = auth::AuthState::new(
+        server.sessions.clone(),
+        document.clone(),
+        db::InstanceId::from(&instance_id),
+        login_limiter,
+        auth::AuthSettings {
+            no_authentication: config.no_authentication,
+            tls: server.tls,
+            trusted_proxy: config.trusted_reverse_proxy.clone(),
+        },
+    );
+    if config.trusted_reverse_proxy != auth::client_ip::TrustedProxy::None {
+        tracing::info!("trusted reverse proxy: {:?}", config.trusted_reverse_proxy);
+    }
+    let search_index = search::SearchIndex::new(document.clone(), data_dir.path());
+    background.push(search_index.spawn());
+    let live_shutdown = ui::live::LiveShutdown::new();
+    let live = ui::live::LiveState {
+        document: document.clone(),
+        sync: sync_state.clone(),
+        sessions: auth.store.clone(),
+        shutdown: live_shutdown.clone(),
+    };
+    let router = web::router(web::AppState {
+        leptos_options: web::leptos_options(&options.site_root),
+        document: document.clone(),
+        hub,
+        local_api,
+        setup,
+        auth,
+        live,
+        search: search_index.clone(),
+        sync_config: config.sync.clone(),
+    });
+    if server.full_router.set(router).is_err() {
+        anyhow::bail!("the server's routes were set twice");
+    }
+    let Listening { addr, https, shutdown, task, .. } = server;
     tracing::info!("listening on {}://{addr}", if https { "https" } else { "http" });
     Ok(RunningInstance {
         addr,
@@ -252,11 +439,11 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningInstance> {
 
 /// The hub to sync with: `config.ini`/environment first (where `disabled` switches sync off), then the
 /// document's `syncServerHost` option, as in Trilium.
-fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::Result<Option<sync::client::ClientConfig>> {
+pub(crate) fn sync_client_config(config: &config::SyncConfig, document: &Document) -> anyhow::Result<Option<sync::client::ClientConfig>> {
     let option = |name: &str| -> anyhow::Result<Option<String>> {
         Ok(document.read(|conn| db::options::get(conn, name))?.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
     };
-    let host = match config.sync.server_host.clone() {
+    let host = match config.server_host.clone() {
         Some(host) => host,
         None => match option("syncServerHost")? {
             Some(host) => host.trim_end_matches('/').to_owned(),
@@ -266,7 +453,7 @@ fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::R
     if host == "disabled" {
         return Ok(None);
     }
-    let timeout = match config.sync.timeout {
+    let timeout = match config.timeout {
         Some(timeout) => timeout,
         None => option("syncServerTimeout")?
             .and_then(|v| db::schema::parse_int_lenient(&v))
@@ -274,11 +461,11 @@ fn sync_client_config(config: &config::Config, document: &Document) -> anyhow::R
             .map(|ms| std::time::Duration::from_millis(ms as u64))
             .unwrap_or(config::DEFAULT_SYNC_TIMEOUT),
     };
-    let proxy = match config.sync.proxy.clone() {
+    let proxy = match config.proxy.clone() {
         Some(proxy) => Some(proxy),
         None => option("syncProxy")?,
     };
-    Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy, seed_token: config.sync.seed_token.clone() }))
+    Ok(Some(sync::client::ClientConfig { sync_server_host: host, timeout, proxy, seed_token: config.seed_token.clone() }))
 }
 
 /// Opens the document, or makes one: a new document with welcome notes; with `--sync-from-server`, the
@@ -326,10 +513,7 @@ async fn open_document(
         );
         return Ok(document);
     }
-    let document = Document::open_or_create(path, instance_id)?;
-    welcome::add(&document, instance_id)?;
-    tracing::info!("created a new document with welcome notes");
-    Ok(document)
+    new_document(path, instance_id)
 }
 
 /// An empty hub (no seed, not a client) accepts a client's document only with a one-time token that it
@@ -347,13 +531,24 @@ fn awaited_seed_token(document: &Document, is_client: bool) -> anyhow::Result<Op
     Ok(Some(token))
 }
 
-/// Sets the password of the document in `data_dir` (which must exist and have none yet).
+/// Sets the password of the document in `data_dir`, which must have none yet. A data directory
+/// without a document gets a new one first (the setup page's "new document").
 pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyhow::Result<()> {
     let data_dir = DataDir::prepare(data_dir)?;
+    let config = config::load_or_create(data_dir.path())?;
     let instance_id = data_dir.instance_id(hashing::random_id)?;
     let path = data_dir.document_path();
-    anyhow::ensure!(path.exists(), "{} does not exist yet: start Canopy once first", path.display());
-    let document = Document::open_existing(&path)?;
+    let document = if path.exists() {
+        Document::open_existing(&path)?
+    } else {
+        // A client's document comes from its hub, with the hub's password.
+        anyhow::ensure!(
+            config.sync.server_host.as_deref().is_none_or(|h| h == "disabled"),
+            "{} does not exist yet and config.ini names a sync server: set this instance up from it (--sync-from-server)",
+            path.display()
+        );
+        new_document(&path, &instance_id)?
+    };
     document.write(&db::ChangeSource::new(&instance_id), |tx| db::password::set_password(tx, password))?;
     document.checkpoint()?;
     Ok(())

@@ -68,15 +68,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Signal handlers first: a SIGTERM right after "listening on" must still shut down cleanly
     // (folding the WAL into document.db), not kill the process.
-    let shutdown = shutdown_signal()?;
-    let instance = canopy::start(canopy::StartOptions {
+    let mut shutdown = Box::pin(shutdown_signal()?);
+    let launched = canopy::launch(canopy::StartOptions {
         data_dir,
         site_root,
         listen: None,
         sync_from_server,
         wait_for_seed: cli.wait_for_seed,
+        offer_setup_page: true,
     })
     .await?;
+    let instance = match launched {
+        canopy::Launch::Running(instance) => instance,
+        // No document yet: the setup page makes one, or a signal ends the wait.
+        canopy::Launch::AwaitingSetup(mut setup) => tokio::select! {
+            instance = setup.finished() => instance?,
+            () = &mut shutdown => {
+                tracing::info!("shutting down");
+                setup.stop().await;
+                return Ok(());
+            }
+        },
+    };
     instance
         .serve_until(async {
             shutdown.await;

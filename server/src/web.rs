@@ -25,6 +25,8 @@ pub struct AppState {
     pub auth: AuthState,
     pub live: crate::ui::live::LiveState,
     pub search: crate::search::SearchIndex,
+    /// `config.ini`'s `[Sync]` (with the environment): the options page shows where it wins.
+    pub sync_config: crate::config::SyncConfig,
 }
 
 /// The Leptos options for a built front end in `site_root`.
@@ -39,7 +41,13 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone(), state.search.clone())
-        .with_sync(&state.local_api, state.hub.instance_id.clone());
+        .with_sync(&state.local_api, state.hub.instance_id.clone())
+        .with_sync_options(crate::ui::sync_options::DocumentSyncOptions {
+            document: state.document.clone(),
+            instance_id: state.hub.instance_id.clone(),
+            config: state.sync_config.clone(),
+            sync: state.local_api.sync.clone(),
+        });
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
@@ -75,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/etapi", etapi)
         .merge(crate::sync::hub::router(state.hub.clone()))
         .merge(crate::sync::setup::router(state.setup.clone()))
+        .merge(crate::ui::setup::routes(state.setup.clone()))
         .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
         .merge(crate::ui::live::routes(state.live.clone()))
         .merge(app)

@@ -10,7 +10,7 @@
 //! * every state-changing call that a session cookie authorizes needs `X-CSRF-Token` equal to the
 //!   session's token, else 403 (a cookie rides along on forged requests; the token cannot).
 pub mod client_ip;
-mod pages;
+pub(crate) mod pages;
 pub mod store;
 
 use std::sync::Arc;
@@ -212,6 +212,9 @@ fn access(path: &str) -> Access {
         "/api/canopy/sync-status" | "/api/sync/now" | "/api/canopy/deep-check" => Access::LocalApi,
         // Trilium peers: the sync login and the hub's long poll (which checks the sync session).
         "/api/health-check" | "/api/login/sync" | "/api/canopy/changes" | "/favicon.svg" => Access::Open,
+        // Before any login exists: the setup page (which only redirects once there is a document) and
+        // the first sync's progress.
+        "/setup" | "/setup/progress" => Access::Open,
         _ if under("/api/sync") || under("/api/setup") || under("/etapi") || under("/pkg") => Access::Open,
         _ if under("/api") || under("/ui") => Access::Call,
         _ => Access::Page,
@@ -377,6 +380,11 @@ mod tests {
             ("/pkgx", Access::Page),
             ("/favicon.svg", Access::Open),
             ("/api/syncx", Access::Call),
+            ("/setup", Access::Open),
+            ("/setup/progress", Access::Open),
+            ("/api/setup/progress", Access::Open),
+            ("/setup/other", Access::Page),
+            ("/options/sync", Access::Page),
         ];
         for (path, expected) in cases {
             assert_eq!(access(path.split('?').next().unwrap()), expected, "{path}");

@@ -73,7 +73,7 @@ fn with_next(page: &str, next: &str) -> String {
 }
 
 /// Whether the post comes from a page of this site.
-fn same_origin(headers: &HeaderMap, info: &ClientInfo) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, info: &ClientInfo) -> bool {
     let source = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER));
     let Some(source) = source else { return true };
     let Ok(source) = source.to_str() else { return false };
@@ -86,7 +86,7 @@ fn same_origin(headers: &HeaderMap, info: &ClientInfo) -> bool {
 }
 
 /// One page of the login flow. `body` is trusted HTML built here.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -188,10 +188,12 @@ async fn document_state(auth: &AuthState) -> Result<DocumentState, DbError> {
 }
 
 fn not_ready() -> Response {
-    message(
+    page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Not ready yet",
-        "This instance has no document of its own yet: it is waiting for its first sync. Log in when that is done, with the password of the document it receives.",
+        r#"<h2 class="auth-title">Not ready yet</h2>
+<p class="auth-hint">This instance has no document of its own yet: it is waiting for its first sync. Log in when that is done, with the password of the document it receives.</p>
+<p class="auth-hint"><a href="/setup/progress">See how far the first sync is</a></p>"#,
     )
 }
 

@@ -213,6 +213,14 @@ impl SyncClient {
         result.map_err(|e| e.to_string())
     }
 
+    /// The options page's "test sync", as Trilium's `testSync`: logs in to the hub exactly as a cycle
+    /// does (version check, seed for an empty hub, the document secret), and reports the failure in
+    /// the words a cycle would log.
+    pub async fn test_login(&self) -> Result<(), String> {
+        let mut session = Session::default();
+        self.login(&mut session).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     async fn cycle(&self, session: &mut Session) -> Result<CycleSummary, SyncError> {
         let started = Instant::now();
         let hub_instance_id = self.login(session).await?;
@@ -443,6 +451,7 @@ impl SyncClient {
     /// next page is already being fetched while one is applied (the cursor it asks from is known).
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
         let mut pulled = 0;
+        self.state.pull_started();
         let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
         let mut next = self.fetch_page(session, first);
         loop {
@@ -467,6 +476,7 @@ impl SyncClient {
             .map_err(|e| SyncError::Refused(e.to_string()))??;
             self.state.record_conflicts(&outcome.conflicts);
             self.state.update(|s| s.outstanding_pull_count = outstanding);
+            self.state.record_pulled_page(count, outstanding);
             if count > 0 {
                 tracing::info!(
                     "pulled {count} changes in {fetched_ms} ms, applied them in {} ms, {outstanding} outstanding",

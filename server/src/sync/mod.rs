@@ -116,12 +116,60 @@ pub struct SyncState {
     pub(crate) cycles: watch::Sender<u64>,
     /// Counts updates of the status, so open pages refetch it when it moves.
     changes: watch::Sender<u64>,
+    /// Changes pulled since the first pulled page: the first full sync's progress.
+    pull: Mutex<Option<PullCounter>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PullCounter {
+    started: std::time::Instant,
+    pulled: u64,
+    outstanding: i64,
+}
+
+/// How far this instance has pulled since it started: what the setup page shows during the first
+/// full sync (changes pulled out of the hub's total, from the hub's `outstandingPullCount`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PullProgress {
+    pub pulled: u64,
+    /// What the hub still has after the last page it sent.
+    pub outstanding: i64,
+    /// Since the first page arrived.
+    pub elapsed_ms: u64,
 }
 
 impl SyncState {
     pub fn new(sync_server_host: Option<String>) -> Self {
         let status = SyncStatus { sync_server_host, ..Default::default() };
-        SyncState { status: Mutex::new(status), wake: Notify::new(), cycles: watch::channel(0).0, changes: watch::channel(0).0 }
+        SyncState {
+            status: Mutex::new(status),
+            wake: Notify::new(),
+            cycles: watch::channel(0).0,
+            changes: watch::channel(0).0,
+            pull: Mutex::new(None),
+        }
+    }
+
+    /// Starts the clock of the pull's pace, once: the first page's wait counts too.
+    pub(crate) fn pull_started(&self) {
+        let mut pull = self.pull.lock().unwrap_or_else(|p| p.into_inner());
+        pull.get_or_insert(PullCounter { started: std::time::Instant::now(), pulled: 0, outstanding: 0 });
+    }
+
+    /// Counts one pulled page of `count` changes, after which the hub has `outstanding` more.
+    pub(crate) fn record_pulled_page(&self, count: usize, outstanding: i64) {
+        let mut pull = self.pull.lock().unwrap_or_else(|p| p.into_inner());
+        let counter = pull.get_or_insert(PullCounter { started: std::time::Instant::now(), pulled: 0, outstanding });
+        counter.pulled += count as u64;
+        counter.outstanding = outstanding;
+    }
+
+    pub fn pull_progress(&self) -> PullProgress {
+        match *self.pull.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(c) => PullProgress { pulled: c.pulled, outstanding: c.outstanding, elapsed_ms: c.started.elapsed().as_millis() as u64 },
+            None => PullProgress::default(),
+        }
     }
 
     pub fn status(&self) -> SyncStatus {

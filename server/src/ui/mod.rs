@@ -7,6 +7,8 @@ pub mod history;
 pub mod note;
 pub mod search;
 pub mod syncui;
+pub(crate) mod setup;
+pub mod sync_options;
 mod tree;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub struct Ports {
     history: app::history::api::ssr::History,
     /// Set by [`Ports::with_sync`]; a router built without it answers the sync calls with a server error.
     sync: Option<app::sync::api::ssr::SyncApi>,
+    sync_options: Option<app::options::api::ssr::SyncOptionsService>,
 }
 
 impl Ports {
@@ -56,6 +59,7 @@ impl Ports {
             ))),
             history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id })),
             sync: None,
+            sync_options: None,
         }
     }
 
@@ -70,6 +74,12 @@ impl Ports {
         self
     }
 
+    /// The sync options page's port (it needs `config.ini` and the sync engine's state).
+    pub fn with_sync_options(mut self, port: sync_options::DocumentSyncOptions) -> Self {
+        self.sync_options = Some(app::options::api::ssr::SyncOptionsService(Arc::new(port)));
+        self
+    }
+
     pub fn provide(&self) {
         provide_context(self.tree.clone());
         provide_context(self.notes.clone());
@@ -78,6 +88,9 @@ impl Ports {
         provide_context(self.history.clone());
         if let Some(sync) = &self.sync {
             provide_context(sync.clone());
+        }
+        if let Some(sync_options) = &self.sync_options {
+            provide_context(sync_options.clone());
         }
     }
 }

@@ -20,5 +20,6 @@ mod ui_history;
 mod ui_syncui;
 mod ui_note;
 mod ui_search;
+mod ui_setup;
 mod ui_tree;
 mod web;

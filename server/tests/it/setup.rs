@@ -8,9 +8,9 @@ use canopy::{StartOptions, SyncFromServer};
 
 use crate::cluster::{eventually, Node};
 
-const PASSWORD: &str = "hub password ü";
+pub(crate) const PASSWORD: &str = "hub password ü";
 
-async fn hub_with_content() -> (Node, Vec<String>) {
+pub(crate) async fn hub_with_content() -> (Node, Vec<String>) {
     let hub = Node::hub().await;
     hub.document().write(&ChangeSource::new(hub.instance_id()), |tx| password::set_password(tx, PASSWORD)).unwrap();
     let mut notes = Vec::new();
@@ -21,14 +21,14 @@ async fn hub_with_content() -> (Node, Vec<String>) {
 }
 
 fn start_options(data_dir: PathBuf, sync_from_server: Option<SyncFromServer>) -> StartOptions {
-    StartOptions { data_dir, site_root: "/nonexistent-site".into(), listen: Some("127.0.0.1:0".parse().unwrap()), sync_from_server, wait_for_seed: false }
+    StartOptions { data_dir, site_root: "/nonexistent-site".into(), listen: Some("127.0.0.1:0".parse().unwrap()), sync_from_server, ..Default::default() }
 }
 
 fn initialized(document: &canopy::db::Document) -> bool {
     document.read(|c| Ok(options::get(c, "initialized")?.as_deref() == Some("true"))).unwrap()
 }
 
-async fn assert_same_as_hub(hub: &Node, client: &canopy::RunningInstance, notes: &[String]) {
+pub(crate) async fn assert_same_as_hub(hub: &Node, client: &canopy::RunningInstance, notes: &[String]) {
     assert!(eventually(Duration::from_secs(20), || initialized(&client.document)).await, "never initialized");
     for id in notes {
         assert_eq!(
@@ -119,6 +119,7 @@ async fn an_empty_hub_takes_a_clients_document_only_with_its_one_time_token() {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         sync_from_server: None,
         wait_for_seed: true,
+        ..Default::default()
     })
     .await
     .unwrap();
