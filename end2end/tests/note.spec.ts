@@ -184,7 +184,7 @@ test('a save over a change made elsewhere keeps both, even when the live channel
   expect(stored).toContain('typed here');
   expect(stored).not.toContain('changed elsewhere');
   // The first try is refused with 409 (then saved keeping both); the blocked channel fails to load.
-  expectClean({ ...watched, errors: watched.errors.filter((e) => !e.includes('409') && !e.includes('events')) });
+  expectClean({ ...watched, errors: watched.errors.filter((e) => !e.includes('409') && !e.includes('ERR_FAILED')) });
 });
 
 /** A 1×1 PNG. */
