@@ -361,6 +361,7 @@ mod tests {
             ("/ui/children", Access::Call),
             ("/ui", Access::Call),
             ("/api/ui/notes/x", Access::Call),
+            ("/api/ui/events", Access::Call),
             ("/api/attachments/a/image/x.png", Access::Call),
             ("/api/images/n/x.png", Access::Call),
             ("/api/canopy/sync-status", Access::LocalApi),
