@@ -16,7 +16,11 @@ const BODY = [
   `<p onclick="window.__xss='onclick'" style="background:url(javascript:alert(1))">click here</p>`,
   `<math><mtext><table><mglyph><style><img src=x onerror="window.__xss='mxss'"></style></mglyph></table></mtext></math>`,
 ].join('');
-const REVISION_BODY = BODY.replaceAll('body-', 'revision-');
+// Differs from the body in its words too, so the diff has runs to show: among them markup as text,
+// which the diff must show as text, never parse.
+const REVISION_BODY =
+  BODY.replaceAll('body-', 'revision-').replace('Innocent paragraph', 'Older paragraph') +
+  `<p>&lt;img src=x onerror="window.__xss='diff-text'"&gt; &lt;script&gt;window.__xss='diff-script'&lt;/script&gt;</p>`;
 
 /** Collects dialogs (dismissing them) so that a payload's `alert` is seen and does not block the page. */
 function watchDialogs(page: Page): string[] {
@@ -35,6 +39,7 @@ async function expectNothingRan(page: Page, where: string) {
 }
 
 test('XSS payloads in a title, a body and a revision never run', async ({ page }) => {
+  test.setTimeout(90_000);
   const dialogs = watchDialogs(page);
   const errors = watchErrors(page);
   await login(page);
@@ -62,10 +67,12 @@ test('XSS payloads in a title, a body and a revision never run', async ({ page }
   const panel = page.locator('section.revisions');
   await expect(panel.locator('.revision-entry .revision-title').first()).toHaveText(TITLE);
   await expect(panel.locator('.revision-diff')).toBeVisible();
+  await expect(panel.locator('.revision-diff del').last()).toContainText(`<img src=x onerror="window.__xss='diff-text'">`);
+  expect(await panel.locator('.revision-diff img, .revision-diff script').count()).toBe(0);
   await expectNothingRan(page, 'revision diff');
   await panel.getByRole('button', { name: 'Preview' }).click();
   const preview = panel.locator('.revision-preview');
-  await expect(preview).toContainText('Innocent paragraph');
+  await expect(preview).toContainText('Older paragraph');
   expect(await preview.locator('script, iframe, svg script, [onerror], [onload], [onclick]').count()).toBe(0);
   const previewLink = preview.locator('a', { hasText: 'a javascript: link' });
   if (await previewLink.count()) {
@@ -85,4 +92,12 @@ test('XSS payloads in a title, a body and a revision never run', async ({ page }
 
   expect(dialogs).toEqual([]);
   expect(errors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
+
+  // The detector works: the same body put into the page unsanitized does set the flag.
+  await page.evaluate((html) => {
+    const box = document.createElement('div');
+    box.innerHTML = html;
+    document.body.append(box);
+  }, BODY);
+  await expect.poll(() => page.evaluate(() => (window as any).__xss)).toBe('body-img');
 });

@@ -126,7 +126,7 @@ fn a_revision_diff_names_the_words_added_and_removed_without_markup() {
         other => panic!("{other:?}"),
     }
     let diff = view.diff.unwrap();
-    let of = |kind: DiffChange| diff.iter().filter(|c| c.change == kind).map(|c| c.text.as_str()).collect::<String>();
+    let of = |kind: DiffChange| diff.iter().filter(|c| c.change == kind).map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ");
     assert_eq!(of(DiffChange::Removed).split_whitespace().collect::<Vec<_>>(), ["quick", "runs"], "{diff:?}");
     assert_eq!(of(DiffChange::Added).split_whitespace().collect::<Vec<_>>(), ["slow", "walks", "<script>"], "{diff:?}");
     assert!(of(DiffChange::Same).contains("jumps & "), "entities decoded to text: {diff:?}");
