@@ -7,6 +7,9 @@
 //! recomputed in full. Then the UI, logged in over HTTP: the server render of `/` with a note open and
 //! the server function that lists the 1,000 children; and in Chromium (`end2end/bench/`): drawing
 //! that level when it is expanded, and the time from the last keystroke in a note to "saved".
+//! Search, right after the hub is filled: the full-text index built from scratch for the whole
+//! document, quick-search latency over typed prefixes (titles and text, as the box asks while typing)
+//! and the search page's full-text query, each through the UI's search port (server side, no HTTP).
 //!
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part)
 use std::time::{Duration, Instant};
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let changes: i64 = hub.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get(0))?))?;
     println!("hub: {notes} notes, {changes} entity changes, made in {:.1} s", started.elapsed().as_secs_f64());
+    search(&hub, work.path()).await?;
 
     // First full sync of a new client: the real binary, as a user runs it.
     let client_dir = work.path().join("client");
@@ -117,6 +121,62 @@ async fn main() -> anyhow::Result<()> {
     );
     ui(&hub.url(), &wide, &parents[1]).await?;
     hub.stop().await?;
+    Ok(())
+}
+
+/// The index built from scratch beside a copy of nothing (the hub's own follows its writes), then
+/// the hub's index asked what the quick-search box and the search page ask.
+async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow::Result<()> {
+    use app::search::api::ssr::SearchPort;
+    let fresh_dir = work.join("fresh-index");
+    std::fs::create_dir(&fresh_dir)?;
+    let fresh = canopy::search::SearchIndex::new(hub.document.clone(), &fresh_dir);
+    let t = Instant::now();
+    let task = fresh.spawn();
+    while !fresh.is_ready() {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(1800), "the index was not built in 30 minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let built = t.elapsed();
+    task.abort();
+    let size = std::fs::metadata(fresh.path())?.len();
+    println!("search index built from scratch: {:.1} s, {:.0} MiB", built.as_secs_f64(), size as f64 / (1024.0 * 1024.0));
+
+    let t = Instant::now();
+    while !hub.search.is_current() {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(1800), "the hub's index did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let port = canopy::ui::search::DocumentSearch {
+        document: hub.document.clone(),
+        instance_id: canopy::db::InstanceId::from("benchSearch0"),
+        index: hub.search.clone(),
+    };
+    // What the box sends while a person types these (one request per prefix of two or more characters).
+    let typed = ["Note 4242", "Folder 17", "consectetur", "adipiscing elit", "lorem ipsum dolor", "nonexistent words", "Wide child 77"];
+    let mut quick = Vec::new();
+    for _ in 0..3 {
+        for text in typed {
+            for end in 2..=text.chars().count() {
+                let prefix: String = text.chars().take(end).collect();
+                let t = Instant::now();
+                let found = port.quick(&prefix, app::search::api::QUICK_LIMIT).map_err(|e| anyhow::anyhow!("{e}"))?;
+                quick.push(t.elapsed());
+                std::hint::black_box(found);
+            }
+        }
+    }
+    println!("quick search while typing (titles, then text with snippets): {}", summary(&mut quick));
+    let found = port.quick("Note 4242", app::search::api::QUICK_LIMIT).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(found.titles.first().is_some_and(|h| h.title == "Note 4242") || found.titles.is_empty(), "quick search ranks titles wrong");
+    let mut full = Vec::new();
+    for query in ["4242", "\"dolor sit\" 777", "#iconClass"] {
+        let t = Instant::now();
+        let results = port.full(query).map_err(|e| anyhow::anyhow!("{e}"))?;
+        full.push(t.elapsed());
+        println!("  search page `{query}`: {} notes in {:.0} ms", results.total, full.last().unwrap().as_secs_f64() * 1000.0);
+    }
+    println!("search page, full text with the language (all of the document's tree loaded): {}", summary(&mut full));
     Ok(())
 }
 

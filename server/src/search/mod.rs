@@ -308,16 +308,19 @@ impl SearchIndex {
         self.with_reader(|c| store::all_matching(c, &query))
     }
 
-    /// Up to `limit` notes whose folded title contains every token; `None` when the index cannot tell.
-    pub fn title_candidates(&self, tokens: &[String], limit: usize) -> Option<Vec<store::TitleRow>> {
+    /// Up to `limit` notes whose folded title contains every token, as many as are found in `budget`;
+    /// `None` when the index cannot tell.
+    pub fn title_candidates(&self, tokens: &[String], limit: usize, budget: std::time::Duration) -> Option<Vec<store::TitleRow>> {
         let query = fts_query(tokens, Columns::Title)?;
-        self.with_reader(|c| store::matching_titles(c, &query, limit))
+        let deadline = Instant::now() + budget;
+        self.with_reader(|c| store::matching_titles(c, &query, limit, deadline))
     }
 
-    /// Up to `limit` notes whose labels or text contain every token.
-    pub fn text_candidates(&self, tokens: &[String], limit: usize) -> Option<Vec<store::TextRow>> {
+    /// Up to `limit` notes whose labels or text contain every token, as many as are found in `budget`.
+    pub fn text_candidates(&self, tokens: &[String], limit: usize, budget: std::time::Duration) -> Option<Vec<store::TextRow>> {
         let query = fts_query(tokens, Columns::Text)?;
-        self.with_reader(|c| store::matching_texts(c, &query, limit))
+        let deadline = Instant::now() + budget;
+        self.with_reader(|c| store::matching_texts(c, &query, limit, deadline))
     }
 }
 

@@ -9,6 +9,7 @@
 //! approximate it.
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::time::Instant;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -89,25 +90,54 @@ pub fn indexed_count(conn: &Connection) -> rusqlite::Result<i64> {
 pub type TitleRow = (String, String);
 
 /// Notes whose row matches the FTS5 `query`, at most `limit`, in index order (no ranking: ranking
-/// would read every match, and a typed prefix matches tens of thousands at 100,000 notes).
-pub fn matching_titles(conn: &Connection, query: &str, limit: usize) -> rusqlite::Result<Vec<TitleRow>> {
-    conn.prepare_cached(
-        "SELECT d.noteId, f.title FROM notes_fts f JOIN docs d ON d.rowid = f.rowid WHERE notes_fts MATCH ?1 LIMIT ?2",
-    )?
-    .query_map(params![query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
+/// would read every match, and a typed prefix matches tens of thousands at 100,000 notes), and only
+/// those found before `deadline`: a word in every text and no title (or the reverse) makes FTS5 walk
+/// a whole doclist to find nothing, and the quick-search box must answer while the person types.
+pub fn matching_titles(conn: &Connection, query: &str, limit: usize, deadline: Instant) -> rusqlite::Result<Vec<TitleRow>> {
+    until(conn, deadline, "SELECT d.noteId, f.title FROM notes_fts f JOIN docs d ON d.rowid = f.rowid WHERE notes_fts MATCH ?1 LIMIT ?2", query, limit, |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 /// A note id with its folded title, labels and text.
 pub type TextRow = (String, String, String, String);
 
-pub fn matching_texts(conn: &Connection, query: &str, limit: usize) -> rusqlite::Result<Vec<TextRow>> {
-    conn.prepare_cached(
-        "SELECT d.noteId, f.title, f.attrs, f.body FROM notes_fts f JOIN docs d ON d.rowid = f.rowid
-         WHERE notes_fts MATCH ?1 LIMIT ?2",
-    )?
-    .query_map(params![query, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-    .collect()
+/// Like [`matching_titles`], with the labels and texts.
+pub fn matching_texts(conn: &Connection, query: &str, limit: usize, deadline: Instant) -> rusqlite::Result<Vec<TextRow>> {
+    until(
+        conn,
+        deadline,
+        "SELECT d.noteId, f.title, f.attrs, f.body FROM notes_fts f JOIN docs d ON d.rowid = f.rowid WHERE notes_fts MATCH ?1 LIMIT ?2",
+        query,
+        limit,
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+}
+
+/// The rows of `sql` (with the MATCH query and a limit) that come before `deadline`.
+fn until<T>(
+    conn: &Connection,
+    deadline: Instant,
+    sql: &str,
+    query: &str,
+    limit: usize,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    conn.progress_handler(2_000, Some(move || Instant::now() > deadline));
+    let mut found = Vec::new();
+    let result = (|| {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![query, limit as i64])?;
+        while let Some(r) = rows.next()? {
+            found.push(row(r)?);
+        }
+        Ok(())
+    })();
+    conn.progress_handler(0, None::<fn() -> bool>);
+    match result {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::OperationInterrupted => Ok(found),
+        other => other.map(|()| found),
+    }
 }
 
 /// Every note whose row matches `query`.

@@ -15,6 +15,11 @@ use crate::search::SearchIndex;
 
 /// Title candidates read from the index before ranking: a typed prefix matches many more than are listed.
 const TITLE_CANDIDATES: usize = 400;
+/// How long the quick search and "jump to note" look for title matches.
+const TITLE_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the quick search looks for text matches: what it found by then is listed (the search
+/// page lists them all).
+const TEXT_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub struct DocumentSearch {
     pub document: Document,
@@ -145,7 +150,7 @@ impl DocumentSearch {
     /// the shorter ones.
     fn title_hits(&self, query: &str, tokens: &[String], limit: usize) -> Result<Vec<SearchHit>, AppError> {
         let long: Vec<String> = tokens.iter().filter(|t| t.chars().count() >= 3).cloned().collect();
-        let candidates = if long.is_empty() { None } else { self.index.title_candidates(&long, TITLE_CANDIDATES) };
+        let candidates = if long.is_empty() { None } else { self.index.title_candidates(&long, TITLE_CANDIDATES, TITLE_BUDGET) };
         self.document
             .read(|conn| {
                 let ids: Vec<String> = match candidates {
@@ -175,7 +180,7 @@ impl DocumentSearch {
         if long.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(rows) = self.index.text_candidates(&long, limit + shown.len() + TITLE_CANDIDATES / 4) else {
+        let Some(rows) = self.index.text_candidates(&long, limit + shown.len() + TITLE_CANDIDATES / 4, TEXT_BUDGET) else {
             return Ok(Vec::new());
         };
         let ids: Vec<String> = rows

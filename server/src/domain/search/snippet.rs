@@ -24,6 +24,11 @@ pub fn snippet(text: &str, tokens: &[String]) -> Option<Vec<Part>> {
     let mut origin: Vec<usize> = Vec::with_capacity(original.len());
     let mut buf = [0u8; 4];
     for (i, c) in original.iter().enumerate() {
+        if c.is_ascii() {
+            folded.push(c.to_ascii_lowercase());
+            origin.push(i);
+            continue;
+        }
         for f in normalize(c.encode_utf8(&mut buf)).chars() {
             folded.push(f);
             origin.push(i);
