@@ -137,6 +137,7 @@ test('a new instance offers setup, syncs from a hub with progress in the page, t
     const host = page.locator('input[name=syncServerHost]');
     await expect(host).toHaveValue(slowLinkUrl);
     await expect(host).not.toHaveAttribute('readonly');
+    await expect(page.locator('.options-note'), 'the engine already syncs with this host').toHaveCount(0);
     await page.getByRole('button', { name: 'Test sync' }).click();
     await expect(page.locator('.options-test-message')).toContainText(`Logged in to the sync server ${slowLinkUrl}`, { timeout: 30_000 });
     await expect(page.locator('.options-test-message')).toHaveClass(/options-ok/);
@@ -146,7 +147,8 @@ test('a new instance offers setup, syncs from a hub with progress in the page, t
     await host.fill(dead);
     await page.locator('input[name=syncServerTimeout]').fill('5000');
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect(page.locator('.options-save-message')).toContainText(`Saved. Restart Canopy to sync with ${dead}.`);
+    await expect(page.locator('.options-save-message')).toHaveText('Saved.');
+    await expect(page.locator('.options-note')).toHaveText(`Restart Canopy to sync with ${dead}.`);
     await page.getByRole('button', { name: 'Test sync' }).click();
     await expect(page.locator('.options-test-message')).toContainText(`Sync with ${dead} failed: No connection to sync server`);
     await expect(page.locator('.options-test-message')).toHaveClass(/options-error/);

@@ -68,12 +68,8 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
                     host.reset(&saved.host);
                     timeout.reset(&saved.timeout_ms);
                     proxy.reset(&saved.proxy);
-                    let note = restart_note(&saved);
                     current.set(saved);
-                    save_message.set(Some(Ok(match note {
-                        Some(note) => format!("Saved. {note}"),
-                        None => "Saved.".into(),
-                    })));
+                    save_message.set(Some(Ok("Saved.".into())));
                 }
                 Err(e) => save_message.set(Some(Err(e.to_string()))),
             }

@@ -183,10 +183,30 @@ fn the_binary_sets_the_first_password_only() {
             .output()
             .unwrap()
     };
-    // No document yet: refused with a hint.
-    let output = set_password("first");
+    // No document yet: a new one (the setup page's "new document") with this password.
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .arg("--set-password")
+        .env("TRILIUM_DATA_DIR", empty.path())
+        .env("CANOPY_PASSWORD", "first")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let document = canopy::db::Document::open_existing(&empty.path().join("document.db")).unwrap();
+    assert!(document.read(|c| canopy::db::password::verify_password(c, "first")).unwrap());
+    drop(document);
+    // Except where config.ini names a sync server: that document comes from the hub.
+    let client = tempfile::tempdir().unwrap();
+    std::fs::write(client.path().join("config.ini"), "[Sync]\nsyncServerHost=http://127.0.0.1:9\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_canopy"))
+        .arg("--set-password")
+        .env("TRILIUM_DATA_DIR", client.path())
+        .env("CANOPY_PASSWORD", "first")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("start Canopy once first"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("names a sync server"), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(!client.path().join("document.db").exists());
 
     crate::common::copy_fixture(tmp.path());
     let db = tmp.path().join("document.db");
