@@ -289,6 +289,9 @@ test('a hub with a tampered row: the hash-check notice names the sector, and the
     const report = notice.locator('.deep-check-report');
     await expect(report).toHaveAttribute('data-findings', '0', { timeout: 15_000 });
     await expect(report).toContainText(`the difference is on the sync server (${hub.base})`);
+    // The report outlives the status refetches (every 5 s) that rebuild the notices.
+    await page.waitForTimeout(6_000);
+    await expect(report).toHaveAttribute('data-findings', '0');
     expectClean(watched);
   } finally {
     await client.stop();

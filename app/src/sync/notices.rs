@@ -103,6 +103,8 @@ pub fn SyncNotices() -> impl IntoView {
         dismissed.update(|keys| keys.push(key));
         save_dismissed(&dismissed.get_untracked());
     };
+    // The deep check's state lives here: the notices are rebuilt on every status refetch.
+    let deep_check = DeepCheckState { report: RwSignal::new(None), running: RwSignal::new(false) };
     let is_dismissed = move |key: &str| dismissed.with(|keys| keys.iter().any(|k| k == key));
 
     view! {
@@ -139,7 +141,7 @@ pub fn SyncNotices() -> impl IntoView {
                         })}
                         {hash.map(|h| {
                             let key = hash_key(&h);
-                            view! { <HashNotice failure=h host=host.clone() on_dismiss=move || dismiss(key.clone())/> }
+                            view! { <HashNotice failure=h host=host.clone() deep_check on_dismiss=move || dismiss(key.clone())/> }
                         })}
                         {conflicts.into_iter().map(|c| {
                             let key = conflict_key(&c);
@@ -161,11 +163,21 @@ fn DismissButton(on_dismiss: impl Fn() + Send + Sync + 'static) -> impl IntoView
     }
 }
 
+#[derive(Clone, Copy)]
+struct DeepCheckState {
+    /// `None` until run; then the findings or the error.
+    report: RwSignal<Option<Result<Vec<api::DeepCheckFinding>, String>>>,
+    running: RwSignal<bool>,
+}
+
 #[component]
-fn HashNotice(failure: HashFailure, host: String, on_dismiss: impl Fn() + Send + Sync + 'static) -> impl IntoView {
-    // `None` until run; then the findings or the error.
-    let report: RwSignal<Option<Result<Vec<api::DeepCheckFinding>, String>>> = RwSignal::new(None);
-    let running = RwSignal::new(false);
+fn HashNotice(
+    failure: HashFailure,
+    host: String,
+    deep_check: DeepCheckState,
+    on_dismiss: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let DeepCheckState { report, running } = deep_check;
     let run = move |_| {
         running.set(true);
         leptos::task::spawn_local(async move {

@@ -149,3 +149,23 @@ fn a_conflict_table_of_an_older_canopy_stays_readable_and_gains_the_instances() 
     let after = canopy::sync::apply::recorded_conflicts(&conn, 10).unwrap();
     assert_eq!(after, old, "old rows read the same after the columns were added");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_secret_is_a_credentials_failure() {
+    let hub = Node::hub().await;
+    let mut client = Node::client_of(&hub).await;
+    client.sync().await;
+    client.stop().await;
+    {
+        // As if the client held another document: its secret no longer matches the hub's.
+        let conn = rusqlite::Connection::open(client.data_dir().join("document.db")).unwrap();
+        conn.execute("UPDATE options SET value = 'not-the-hub-secret' WHERE name = 'documentSecret'", []).unwrap();
+    }
+    client.restart().await;
+    let sync_port = port(&client);
+    let outcome = tokio::task::spawn_blocking(move || sync_port.sync_now()).await.unwrap().unwrap();
+    assert!(!outcome.success);
+    let failure = overview(&client).await.failure.expect("the failure is shown");
+    assert_eq!(failure.kind, FailureKind::Credentials, "{failure:?}");
+    assert!(failure.message.contains("credentials are incorrect"), "{failure:?}");
+}
