@@ -60,7 +60,7 @@ pub fn NewNoteButton() -> impl IntoView {
     view! {
         <button class="new-note" title="New note" on:click=move |_| actions::create(state, None, "root".into(), None, "text")>
             <span class="bx bx-plus" aria-hidden="true"></span>
-            " New note"
+            <span class="label">" New note"</span>
         </button>
     }
 }
