@@ -51,15 +51,9 @@ pub fn NoteView(note_id: Memo<Option<String>>) -> impl IntoView {
             }
         },
     );
+    // A change made elsewhere (a restored revision, another page, sync) is followed by the pane itself,
+    // which refreshes in place and never over unsaved typing; it reloads through this when it must.
     let reload = Callback::new(move |_: ()| note.refetch());
-    // Changed outside this pane's editor (a restored revision, ...): shown again from the server.
-    use_workspace().on_change(move |change| {
-        if let NoteChange::ContentChanged { note_id: changed } = change {
-            if note_id.with_untracked(|open| open.as_deref() == Some(changed.as_str())) {
-                note.refetch();
-            }
-        }
-    });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
