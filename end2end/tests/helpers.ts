@@ -98,9 +98,20 @@ export interface Instance {
  * copy of the fixture document and, if given, a `config.ini`.
  */
 export async function startFixtureInstance(name: string, configIni?: string): Promise<Instance> {
+  return startInstance(name, (dataDir) => {
+    copyFileSync(join(fixtureDir, 'document.db'), join(dataDir, 'document.db'));
+    if (configIni !== undefined) writeFileSync(join(dataDir, 'config.ini'), configIni);
+  });
+}
+
+/** `canopy` on a new, empty data directory: it serves the setup page. */
+export async function startEmptyInstance(name: string): Promise<Instance> {
+  return startInstance(name, () => {});
+}
+
+async function startInstance(name: string, prepare: (dataDir: string) => void): Promise<Instance> {
   const dataDir = mkdtempSync(join(tmpdir(), `canopy-e2e-${name}-`));
-  copyFileSync(join(fixtureDir, 'document.db'), join(dataDir, 'document.db'));
-  if (configIni !== undefined) writeFileSync(join(dataDir, 'config.ini'), configIni);
+  prepare(dataDir);
   const bin = resolve(process.env.CANOPY_BIN ?? '../target/debug/canopy');
   const siteRoot = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site');
   const child = spawn(bin, ['--site-root', siteRoot], {

@@ -3,12 +3,8 @@
 // page, and the sync options page: save, "test sync" against the hub and a dead port, and a
 // config.ini host shown as the one that wins.
 import { expect, test, type Page } from '@playwright/test';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { freePort, listening, loginAt, manifest, startFixtureInstance, watch, type Instance } from './helpers';
+import { freePort, loginAt, manifest, startEmptyInstance, startFixtureInstance, watch, type Instance } from './helpers';
 
 /** Notes added to the hub so that the first sync takes more than one page (1,000 changes each). */
 const EXTRA_NOTES = 400;
@@ -16,31 +12,6 @@ const EXTRA_NOTES = 400;
 let hub: Instance;
 let slowLink: Server;
 let slowLinkUrl: string;
-
-/** `canopy` on an empty data directory: it serves the setup page. */
-async function startEmptyInstance(): Promise<{ base: string; stop: () => Promise<void> }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'canopy-e2e-empty-'));
-  const bin = resolve(process.env.CANOPY_BIN ?? '../target/debug/canopy');
-  const siteRoot = resolve(process.env.CANOPY_SITE_ROOT ?? '../target/site');
-  const child = spawn(bin, ['--site-root', siteRoot], {
-    env: { ...process.env, TRILIUM_DATA_DIR: dataDir, TRILIUM_HOST: '127.0.0.1', TRILIUM_PORT: String(await freePort()), RUST_LOG: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  try {
-    return { base: await listening(child), stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-}
 
 /**
  * A slow network between the new instance and the hub: a plain HTTP forwarder that holds every page
@@ -97,7 +68,7 @@ async function openSyncOptions(page: Page, base: string) {
 
 test('a new instance offers setup, syncs from a hub with progress in the page, then its options test the hub', async ({ page }) => {
   test.setTimeout(120_000);
-  const fresh = await startEmptyInstance();
+  const fresh = await startEmptyInstance('empty');
   try {
     const watched = watch(page);
     await page.goto(`${fresh.base}/`);

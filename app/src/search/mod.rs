@@ -153,13 +153,9 @@ pub fn QuickSearch() -> impl IntoView {
         move |ev: ev::KeyboardEvent| {
             let count = hits().len();
             match ev.key().as_str() {
-                "ArrowDown" if count > 0 => {
+                key @ ("ArrowDown" | "ArrowUp") if count > 0 => {
                     ev.prevent_default();
-                    active.update(|a| *a = (*a + 1) % count);
-                }
-                "ArrowUp" if count > 0 => {
-                    ev.prevent_default();
-                    active.update(|a| *a = (*a + count - 1) % count);
+                    step_highlight(active, count, key == "ArrowDown");
                 }
                 "Enter" => {
                     ev.prevent_default();
@@ -370,13 +366,9 @@ pub fn JumpToNote() -> impl IntoView {
     let on_keydown = move |ev: ev::KeyboardEvent| {
         let count = hits.with(Vec::len);
         match ev.key().as_str() {
-            "ArrowDown" if count > 0 => {
+            key @ ("ArrowDown" | "ArrowUp") if count > 0 => {
                 ev.prevent_default();
-                active.update(|a| *a = (*a + 1) % count);
-            }
-            "ArrowUp" if count > 0 => {
-                ev.prevent_default();
-                active.update(|a| *a = (*a + count - 1) % count);
+                step_highlight(active, count, key == "ArrowDown");
             }
             "Enter" => {
                 ev.prevent_default();
@@ -413,4 +405,9 @@ pub fn JumpToNote() -> impl IntoView {
             }
         })
     }
+}
+
+/// Moves the highlighted entry of a result list of `count` (> 0) one down or up, wrapping around.
+fn step_highlight(active: RwSignal<usize>, count: usize, down: bool) {
+    active.update(|a| *a = if down { (*a + 1) % count } else { (*a + count - 1) % count });
 }

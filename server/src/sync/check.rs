@@ -128,7 +128,7 @@ pub struct DeepCheckFinding {
 }
 
 /// Beyond Trilium's check (which compares `entity_changes` only): recomputes every row's hash and
-/// names the rows whose data no longer matches. Protected rows (hashed by Trilium over their
+/// names the rows whose data no longer matches (each also as an error in the log). Protected rows (hashed by Trilium over their
 /// decrypted titles) and Trilium's numeric `dbVersion` option cannot be recomputed and are skipped.
 pub fn deep_check(document: &Document) -> SqlResult<Vec<DeepCheckFinding>> {
     document.read(|conn| {
@@ -160,6 +160,13 @@ pub fn deep_check(document: &Document) -> SqlResult<Vec<DeepCheckFinding>> {
             if protected || !change.is_synced || trilium_quirk {
                 continue;
             }
+            tracing::error!(
+                "deep check: {} {} no longer matches its entity change (stored hash {}, row hash {:?})",
+                change.entity_name,
+                change.entity_id,
+                change.hash,
+                m.computed
+            );
             findings.push(DeepCheckFinding {
                 entity_name: change.entity_name,
                 entity_id: change.entity_id,

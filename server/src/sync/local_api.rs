@@ -54,18 +54,7 @@ async fn sync_now(State(state): State<LocalApiState>) -> Json<serde_json::Value>
 async fn deep_check(State(state): State<LocalApiState>) -> Response {
     let document = state.document.clone();
     match tokio::task::spawn_blocking(move || check::deep_check(&document)).await {
-        Ok(Ok(findings)) => {
-            for f in &findings {
-                tracing::error!(
-                    "deep check: {} {} no longer matches its entity change (stored hash {}, row hash {:?})",
-                    f.entity_name,
-                    f.entity_id,
-                    f.stored_hash,
-                    f.row_hash
-                );
-            }
-            Json(serde_json::json!({ "passed": findings.is_empty(), "findings": findings })).into_response()
-        }
+        Ok(Ok(findings)) => Json(serde_json::json!({ "passed": findings.is_empty(), "findings": findings })).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -121,15 +121,6 @@ impl api::ssr::SyncPort for DocumentSync {
 
     fn deep_check(&self) -> Result<Vec<DeepCheckFinding>, AppError> {
         let findings = check::deep_check(&self.document).map_err(internal)?;
-        for f in &findings {
-            tracing::error!(
-                "deep check: {} {} no longer matches its entity change (stored hash {}, row hash {:?})",
-                f.entity_name,
-                f.entity_id,
-                f.stored_hash,
-                f.row_hash
-            );
-        }
         Ok(findings
             .into_iter()
             .map(|f| DeepCheckFinding { entity_name: f.entity_name, entity_id: f.entity_id, row_present: f.row_hash.is_some() })

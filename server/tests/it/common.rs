@@ -37,3 +37,15 @@ pub fn source() -> ChangeSource {
 pub fn new_document(dir: &Path) -> Document {
     Document::open_or_create(&dir.join("document.db"), "testInstance").expect("create document")
 }
+
+/// Logs in to ETAPI at `url` with `password` and returns the token (201 expected).
+pub async fn etapi_token(url: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/etapi/auth/login"))
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201, "ETAPI login at {url}");
+    response.json::<serde_json::Value>().await.unwrap()["authToken"].as_str().unwrap().to_owned()
+}

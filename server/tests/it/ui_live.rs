@@ -83,14 +83,7 @@ fn list(event: &Sse, field: &str) -> Vec<String> {
 }
 
 async fn etapi_token(node: &Node) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{}/etapi/auth/login", node.url()))
-        .json(&json!({"password": PASSWORD, "tokenName": "live tests"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["authToken"].as_str().unwrap().to_owned()
+    crate::common::etapi_token(&node.url(), PASSWORD).await
 }
 
 async fn etapi_create(node: &Node, token: &str, parent: &str, title: &str) -> (String, String) {

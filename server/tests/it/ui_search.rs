@@ -70,16 +70,7 @@ fn text_hit(search: &DocumentSearch, word: &str, note_id: &str) -> bool {
 }
 
 async fn etapi_token(url: &str) -> String {
-    let login: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/etapi/auth/login"))
-        .json(&serde_json::json!({ "password": manifest()["password"].as_str().unwrap() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["authToken"].as_str().unwrap().to_owned()
+    crate::common::etapi_token(url, manifest()["password"].as_str().unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,6 +11,7 @@ use canopy::{Launch, StartOptions};
 use serde_json::json;
 
 use crate::auth::{ensure_document_password, Browser};
+use crate::ui_tree::call;
 use crate::cluster::{eventually, Node};
 use crate::setup::{assert_same_as_hub, hub_with_content, PASSWORD as HUB_PASSWORD};
 
@@ -33,19 +34,6 @@ async fn logged_in(data_dir: &Path) -> (canopy::RunningInstance, Browser) {
     ensure_document_password(&instance.document, instance_id(data_dir));
     let browser = Browser::logged_in_at(&instance.url()).await;
     (instance, browser)
-}
-
-async fn call(browser: &Browser, name: &str, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let response = browser
-        .http
-        .post(format!("{}/ui/{name}", browser.base))
-        .header("X-CSRF-Token", &browser.csrf)
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// A port on 127.0.0.1 that nothing listens on.
