@@ -81,7 +81,7 @@ async fn upload_image(
     let name = query.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "image".into());
     let stored = blocking(move || {
         let source = ChangeSource::new(&state.instance_id);
-        state.document.write_with(&source, |tx| domain::attachments::create_image_attachment(tx, &note_id, &name, &mime, body.to_vec()))
+        state.document.write_with(&source, |tx| domain::attachments::create_image_attachment(tx, &note_id, &name, &mime, body.to_vec(), None))
     })
     .await;
     match stored {

@@ -78,11 +78,11 @@ impl HistoryPort for DocumentHistory {
         let (revision, content, current) = self
             .document
             .read_with(|conn| {
-                let (revision, content) = revisions::with_content(conn, revision_id)?;
+                let (revision, content) = revisions::with_content(conn, revision_id, None)?;
                 // The note may be protected since (or deleted): then there is nothing readable to diff against.
-                let current = match domain::notes::content(conn, &revision.note_id) {
+                let current = match domain::notes::content(conn, &revision.note_id, None) {
                     Ok(current) => Some(current),
-                    Err(DomainError::Protected(_) | DomainError::NotFound { .. }) => None,
+                    Err(DomainError::Protected(_) | DomainError::ProtectedLocked { .. } | DomainError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
                 Ok::<_, DomainError>((revision, content, current))
@@ -111,7 +111,7 @@ impl HistoryPort for DocumentHistory {
     }
 
     fn restore(&self, revision_id: &str) -> Result<String, AppError> {
-        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id)).map_err(domain_error)?;
+        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id, None)).map_err(domain_error)?;
         tracing::info!(revision_id, note_id = %note.note_id, "revision restored from the UI");
         Ok(note.note_id)
     }
@@ -226,7 +226,7 @@ pub fn routes(document: Document) -> Router {
 /// Trilium's `downloadRevision`: the content as a file named after the title at that time and the
 /// revision's date (`Title-20261202_031652.html`), with the revision's mime.
 async fn download(State(document): State<Document>, Path(revision_id): Path<String>) -> Response {
-    let found = tokio::task::spawn_blocking(move || document.read_with(|conn| revisions::with_content(conn, &revision_id)))
+    let found = tokio::task::spawn_blocking(move || document.read_with(|conn| revisions::with_content(conn, &revision_id, None)))
         .await
         .unwrap_or_else(|_| Err(DomainError::Db(crate::db::DbError::Invalid("the download failed".into()))));
     let (revision, content) = match found {

@@ -53,7 +53,7 @@ impl NotePort for DocumentNotes {
     fn source(&self, note_id: &str) -> Result<NoteSource, AppError> {
         let (note, content) = self
             .document
-            .read_with(|conn| Ok::<_, domain::DomainError>((notes::live_note(conn, note_id)?, notes::content(conn, note_id)?)))
+            .read_with(|conn| Ok::<_, domain::DomainError>((notes::live_note(conn, note_id)?, notes::content(conn, note_id, None)?)))
             .map_err(domain_error)?;
         if !matches!(note.note_type.as_str(), "text" | "code") {
             return Err(AppError::Invalid("Only text and code notes are edited here.".into()));
@@ -71,7 +71,7 @@ impl NotePort for DocumentNotes {
         let note = self
             .document
             .write_with(&self.source(), |tx| {
-                notes::save_content(tx, note_id, BlobContent::Text(content), expected_blob_id.as_deref())
+                notes::save_content(tx, note_id, BlobContent::Text(content), expected_blob_id.as_deref(), None)
             })
             .map_err(domain_error)?;
         Ok(note.blob_id)
@@ -80,13 +80,13 @@ impl NotePort for DocumentNotes {
     fn save_keeping_stored(&self, note_id: &str, content: String) -> Result<Option<String>, AppError> {
         let note = self
             .document
-            .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content)))
+            .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content), None))
             .map_err(domain_error)?;
         Ok(note.blob_id)
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<String, AppError> {
-        let note = self.document.write_with(&self.source(), |tx| notes::rename(tx, note_id, title)).map_err(domain_error)?;
+        let note = self.document.write_with(&self.source(), |tx| notes::rename(tx, note_id, title, None)).map_err(domain_error)?;
         Ok(note.title)
     }
 
@@ -95,7 +95,7 @@ impl NotePort for DocumentNotes {
             return Err(AppError::Invalid("A note can be made a text or a code note here.".into()));
         }
         let mime = Some(mime).filter(|m| !m.trim().is_empty());
-        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime)).map_err(domain_error)?;
+        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime, None)).map_err(domain_error)?;
         Ok(())
     }
 

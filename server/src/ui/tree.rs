@@ -128,6 +128,7 @@ impl TreePort for DocumentTree {
                     prefix: None,
                     note_id: None,
                 },
+                None,
             )
         })?;
         self.document
@@ -138,7 +139,7 @@ impl TreePort for DocumentTree {
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<(), AppError> {
-        self.write(|tx| domain::notes::rename(tx, note_id, title.trim())).map(drop)
+        self.write(|tx| domain::notes::rename(tx, note_id, title.trim(), None)).map(drop)
     }
 
     fn delete(&self, branch_id: &str) -> Result<DeleteOutcome, AppError> {
