@@ -74,6 +74,8 @@ export function watchErrors(page: Page): string[] {
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
     if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) errors.push(m.text());
+    // Leptos reports a render that does not match the server's HTML as a warning.
+    if (m.type() === 'warning' && /hydrat/i.test(m.text())) errors.push(m.text());
   });
   return errors;
 }

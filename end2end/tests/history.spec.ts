@@ -82,10 +82,8 @@ test('the diff shows words added and removed; restore keeps the replaced text as
   expect(errors).toEqual([]);
 });
 
-// Known bug, found when the parts of issue 10 were merged: a page loaded directly on a code note's
-// revision (`/?note=<id>&revision=<id>`) fails to hydrate inside the revision panel (the server's HTML
-// is right; the browser's render differs). Opening the panel from the page works (the test above).
-test.fixme('a code note diff keeps its lines; the URL opens the panel on a revision', async ({ page }) => {
+// A page loaded directly on a revision (`/?note=<id>&revision=<id>`) hydrates the panel's server render.
+test('a code note diff keeps its lines; the URL opens the panel on a revision', async ({ page }) => {
   const errors = watchErrors(page);
   const { noteId } = await createNote(page.request, 'root', `script ${Date.now().toString(36)}`, 'let a = 1;\nold_call(a);\n', 'code');
   await takeRevision(page.request, noteId);

@@ -124,6 +124,23 @@ pub async fn get_revision(revision_id: String) -> Result<RevisionView, AppError>
     crate::ssr::run_blocking(move || history.0.revision(&revision_id)).await
 }
 
+/// The revision the panel shows for `revision_id` (the URL's `revision=`): that one when it is one of
+/// the note's, else the newest (as "latest" asks); `None` when the note has none. The panel loads it
+/// beside the list, not from within the list's render, so the server's render and the browser's
+/// hydration create the same resources in the same order.
+#[server(prefix = "/ui", endpoint = "revision/open", client = crate::csrf::CsrfClient)]
+pub async fn open_revision(note_id: String, revision_id: Option<String>) -> Result<Option<RevisionView>, AppError> {
+    let history = crate::ssr::port::<ssr::History>()?;
+    crate::ssr::run_blocking(move || {
+        let items = history.0.revisions(&note_id)?;
+        let chosen = revision_id
+            .and_then(|wanted| items.iter().find(|i| i.revision_id == wanted))
+            .or_else(|| items.first());
+        chosen.map(|item| history.0.revision(&item.revision_id)).transpose()
+    })
+    .await
+}
+
 #[server(prefix = "/ui", endpoint = "revision/restore", client = crate::csrf::CsrfClient)]
 pub async fn restore_revision(revision_id: String) -> Result<String, AppError> {
     let history = crate::ssr::port::<ssr::History>()?;

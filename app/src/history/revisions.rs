@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::api::{
-    delete_revision, download_url, get_revision, list_revisions, restore_revision, DiffChange, DiffChunk, RevisionItem,
+    delete_revision, download_url, list_revisions, open_revision, restore_revision, DiffChange, DiffChunk, RevisionItem,
     RevisionPreview, RevisionView,
 };
 use crate::state::{NoteChange, Workspace};
@@ -61,6 +61,16 @@ fn RevisionsSection(note_id: String, requested: Memo<Option<String>>) -> AnyView
         let note_id = note_id.clone();
         Resource::new(move || list_version.get(), move |_| list_revisions(note_id.clone()))
     };
+    // The shown revision is loaded here, beside the list, never by a resource made inside the list's
+    // `Suspend`: one made there exists on the server only after the list resolved and is not matched
+    // by the browser's hydration, so a page opened on `revision=` failed to hydrate.
+    let opened = {
+        let note_id = note_id.clone();
+        Resource::new(
+            move || (list_version.get(), requested.get()),
+            move |(_, revision_id)| open_revision(note_id.clone(), revision_id.filter(|r| r != NEWEST)),
+        )
+    };
     let close = note_url(&note_id, None);
     view! {
         <section class="revisions" aria-label="Revisions">
@@ -78,7 +88,7 @@ fn RevisionsSection(note_id: String, requested: Memo<Option<String>>) -> AnyView
                             Ok(items) if items.is_empty() => view! {
                                 <p class="hint">"This note has no revisions yet. One is taken before an edit at most every few minutes, and before a restore."</p>
                             }.into_any(),
-                            Ok(items) => view! { <RevisionsBody note_id items requested list_version/> }.into_any(),
+                            Ok(items) => view! { <RevisionsBody note_id items requested list_version opened/> }.into_any(),
                             Err(e) => view! { <p class="error">"Could not load the revisions: " {e.to_string()}</p> }.into_any(),
                         }
                     })
@@ -95,6 +105,7 @@ fn RevisionsBody(
     items: Vec<RevisionItem>,
     requested: Memo<Option<String>>,
     list_version: RwSignal<u32>,
+    opened: Resource<Result<Option<RevisionView>, crate::error::AppError>>,
 ) -> AnyView {
     let ids: Vec<String> = items.iter().map(|i| i.revision_id.clone()).collect();
     let newest = ids.first().cloned();
@@ -145,7 +156,7 @@ fn RevisionsBody(
         <div class="revisions-body">
             <ol class="revision-list" aria-label="Revisions, newest first">{entries}</ol>
             {move || selected_item.get().map(|item| view! {
-                <RevisionDetail item list_version/>
+                <RevisionDetail item list_version opened/>
             })}
         </div>
     }
@@ -159,14 +170,14 @@ enum Shown {
 }
 
 #[component]
-fn RevisionDetail(item: RevisionItem, list_version: RwSignal<u32>) -> AnyView {
+fn RevisionDetail(
+    item: RevisionItem,
+    list_version: RwSignal<u32>,
+    opened: Resource<Result<Option<RevisionView>, crate::error::AppError>>,
+) -> AnyView {
     let workspace = use_context::<Workspace>();
     let navigate = use_navigate();
     let revision_id = item.revision_id.clone();
-    let loaded = {
-        let revision_id = revision_id.clone();
-        Resource::new(|| (), move |_| get_revision(revision_id.clone()))
-    };
     let shown = RwSignal::new(Shown::Diff);
     let busy = RwSignal::new(false);
     let message = RwSignal::new(None::<(bool, String)>);
@@ -219,6 +230,7 @@ fn RevisionDetail(item: RevisionItem, list_version: RwSignal<u32>) -> AnyView {
         }
     };
     let can_read = !item.is_protected;
+    let shown_id = revision_id.clone();
     view! {
         <div class="revision-detail" data-revision-id=revision_id.clone()>
             <div class="revision-actions">
@@ -240,12 +252,18 @@ fn RevisionDetail(item: RevisionItem, list_version: RwSignal<u32>) -> AnyView {
                 <p class=if is_error { "error" } else { "notice" } role=if is_error { "alert" } else { "status" }>{text}</p>
             })}
             <Suspense fallback=|| view! { <p class="loading">"Loading the revision…"</p> }>
-                {move || Suspend::new(async move {
-                    match loaded.await {
-                        Ok(view) => view! { <RevisionContent view shown/> }.into_any(),
-                        Err(e) => view! { <p class="error">"Could not load the revision: " {e.to_string()}</p> }.into_any(),
-                    }
-                })}
+                {move || {
+                    let shown_id = shown_id.clone();
+                    Suspend::new(async move {
+                        match opened.await {
+                            Ok(Some(view)) if view.revision_id == shown_id => view! { <RevisionContent view shown/> }.into_any(),
+                            // The list and the shown revision are read apart: a revision deleted or added
+                            // between the two reads shows this until the next reload of both.
+                            Ok(_) => view! { <p class="loading">"Loading the revision…"</p> }.into_any(),
+                            Err(e) => view! { <p class="error">"Could not load the revision: " {e.to_string()}</p> }.into_any(),
+                        }
+                    })
+                }}
             </Suspense>
         </div>
     }
