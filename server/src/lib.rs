@@ -61,6 +61,26 @@ impl std::fmt::Debug for SyncFromServer {
     }
 }
 
+/// How long a stop may take, from the signal to the exit.
+pub const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Folds the write-ahead log into the document and checks that it is empty; a reader that has not
+/// let go yet (a task ending at the same moment) gets a few short retries.
+async fn fold_wal(document: &Document) -> anyhow::Result<()> {
+    let wal = std::path::PathBuf::from(format!("{}-wal", document.path().display()));
+    let mut last = String::new();
+    for _ in 0..20 {
+        let doc = document.clone();
+        match tokio::task::spawn_blocking(move || doc.fold_wal()).await? {
+            Ok(true) if std::fs::metadata(&wal).map(|m| m.len() == 0).unwrap_or(true) => return Ok(()),
+            Ok(_) => last = format!("{} is not empty yet", wal.display()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    anyhow::bail!(last)
+}
+
 /// A started instance; dropping it does not stop it, [`RunningInstance::stop`] does.
 pub struct RunningInstance {
     pub addr: SocketAddr,
@@ -69,16 +89,14 @@ pub struct RunningInstance {
     pub data_dir: DataDir,
     pub document: Document,
     pub sync: Arc<sync::SyncState>,
-    /// The sync engine, when this instance is a client of a hub.
-    pub client: Option<Arc<sync::client::SyncClient>>,
+    /// Starts, retargets and stops the client engine as the sync settings say.
+    pub sync_engine: sync::engine::SyncEngine,
     /// The one-time token a client needs to send its document to this empty hub.
     pub seed_token: Option<String>,
     /// The full-text index beside the document (built or caught up in the background after start).
     pub search: search::SearchIndex,
-    /// Sync engine and backup tasks, stopped with the server.
+    /// Backup and search index tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
-    /// Ends the pages' event streams, which a graceful shutdown would otherwise wait for.
-    live_shutdown: ui::live::LiveShutdown,
     shutdown: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -88,22 +106,46 @@ impl RunningInstance {
         format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
-    /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
+    /// The sync engine's client, when this instance is a client of a hub.
+    pub fn client(&self) -> Option<Arc<sync::client::SyncClient>> {
+        self.sync_engine.client()
+    }
+
+    /// Serves until `signal` completes (or the server fails), then stops within [`STOP_WITHIN`]:
+    /// open long requests (hub long polls, the pages' event streams) end on the shared stop signal,
+    /// the requests in flight finish, the sync client ends at its next await point (a batch being
+    /// applied finishes, as one transaction with its cursor), and the write-ahead log is folded
+    /// into `document.db` and checked. One line says how long it took.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, background, document, live_shutdown, .. } = self;
-        let result = tokio::select! {
-            result = &mut task => result,
+        let RunningInstance { shutdown, mut task, background, document, sync, sync_engine, .. } = self;
+        let (result, started) = tokio::select! {
+            result = &mut task => (result, std::time::Instant::now()),
             () = signal => {
-                live_shutdown.stop();
+                let started = std::time::Instant::now();
+                sync.stop();
                 let _ = shutdown.send(());
-                (&mut task).await
+                // A request that does not end by itself (a slow client's upload) is cut.
+                let result = match tokio::time::timeout(STOP_WITHIN.mul_f32(0.75), &mut task).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("requests still open after {} ms are cut", STOP_WITHIN.mul_f32(0.75).as_millis());
+                        task.abort();
+                        Ok(Ok(()))
+                    }
+                };
+                (result, started)
             }
         };
+        sync.stop();
+        sync_engine.stop().await;
         for handle in background {
             handle.abort();
         }
-        if let Err(e) = document.checkpoint() {
-            tracing::warn!("could not fold the write-ahead log into the document: {e}");
+        let folded = fold_wal(&document).await;
+        let elapsed = started.elapsed().as_millis();
+        match folded {
+            Ok(()) => tracing::info!("stopped in {elapsed} ms (write-ahead log folded into {})", document.path().display()),
+            Err(e) => tracing::warn!("stopped in {elapsed} ms, but the write-ahead log is not folded into the document: {e}"),
         }
         Ok(result??)
     }
@@ -209,7 +251,7 @@ pub async fn launch(options: StartOptions) -> anyhow::Result<Launch> {
     if !needs_setup {
         let document = open_document(&prepared.options, &prepared.config, &document_path, &prepared.instance_id).await?;
         let server = listen(&prepared, None).await?;
-        return Ok(Launch::Running(assemble(prepared, server, document)?));
+        return Ok(Launch::Running(assemble(prepared, server, document).await?));
     }
     let (choices, mut chosen) = tokio::sync::mpsc::channel::<SetupRequest>(4);
     let setup_router = ui::setup::setup_phase_router(ui::setup::SetupPhaseState {
@@ -237,7 +279,7 @@ pub async fn launch(options: StartOptions) -> anyhow::Result<Launch> {
             };
             match create_document(&prepared, &document_path, choice).await {
                 Ok(document) => {
-                    let instance = assemble(prepared, server, document);
+                    let instance = assemble(prepared, server, document).await;
                     let _ = reply.send(instance.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")));
                     return instance;
                 }
@@ -335,7 +377,7 @@ fn switching_router(full: Arc<std::sync::OnceLock<axum::Router>>, setup: Option<
 }
 
 /// Starts what runs beside the server (backups, the sync engine) and gives the server its routes.
-fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow::Result<RunningInstance> {
+async fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow::Result<RunningInstance> {
     let Prepared { options, data_dir, config, instance_id } = prepared;
     tracing::info!(
         "document: {} (database version {}, sync protocol version {SYNC_VERSION}, instance {instance_id})",
@@ -348,21 +390,9 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
     let client_config = sync_client_config(&config.sync, &document)?;
     let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
     let mut background = Vec::new();
-    let client = match client_config {
-        Some(client_config) => {
-            tracing::info!("syncing with the sync server {}", client_config.sync_server_host);
-            let client = sync::client::SyncClient::new(
-                document.clone(),
-                db::InstanceId::from(&instance_id),
-                client_config,
-                sync_state.clone(),
-            )?;
-            background.extend(client.spawn());
-            Some(client)
-        }
-        None => None,
-    };
-    let seed_token = awaited_seed_token(&document, client.is_some())?;
+    let sync_engine = sync::engine::SyncEngine::new(document.clone(), db::InstanceId::from(&instance_id), config.sync.clone(), sync_state.clone());
+    let is_client = sync_engine.reconfigure().await?.is_some();
+    let seed_token = awaited_seed_token(&document, is_client)?;
     if config.no_backup {
         tracing::info!("backups are off ([General] noBackup)");
     } else {
@@ -376,7 +406,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         seed_token.clone(),
         login_limiter.clone(),
     );
-    let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), client: client.clone() };
+    let local_api = sync::local_api::LocalApiState { document: document.clone(), sync: sync_state.clone(), engine: sync_engine.clone() };
     let setup = sync::setup::SetupState {
         document: document.clone(),
         instance_id: db::InstanceId::from(&instance_id),
@@ -401,13 +431,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
     background.push(search_index.spawn());
     let protected = auth.protected.clone();
     background.push(protected.spawn_sweeper(document.clone()));
-    let live_shutdown = ui::live::LiveShutdown::new();
-    let live = ui::live::LiveState {
-        document: document.clone(),
-        sync: sync_state.clone(),
-        sessions: auth.store.clone(),
-        shutdown: live_shutdown.clone(),
-    };
+    let live = ui::live::LiveState { document: document.clone(), sync: sync_state.clone(), sessions: auth.store.clone() };
     let router = web::router(web::AppState {
         leptos_options: web::leptos_options(&options.site_root),
         document: document.clone(),
@@ -419,6 +443,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         search: search_index.clone(),
         sync_config: config.sync.clone(),
         protected,
+        sync_engine: sync_engine.clone(),
     });
     if server.full_router.set(router).is_err() {
         anyhow::bail!("the server's routes were set twice");
@@ -431,11 +456,10 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         data_dir,
         document,
         sync: sync_state,
-        client,
+        sync_engine,
         seed_token,
         search: search_index,
         background,
-        live_shutdown,
         shutdown,
         task,
     })

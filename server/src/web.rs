@@ -29,6 +29,8 @@ pub struct AppState {
     pub sync_config: crate::config::SyncConfig,
     /// Unlocked protected sessions (the data key per browser session); the same as `auth.protected`.
     pub protected: crate::protected::ProtectedSessions,
+    /// Starts, retargets and stops the sync client when the options page saves its settings.
+    pub sync_engine: crate::sync::engine::SyncEngine,
 }
 
 /// The Leptos options for a built front end in `site_root`.
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             instance_id: state.hub.instance_id.clone(),
             config: state.sync_config.clone(),
             sync: state.local_api.sync.clone(),
+            engine: state.sync_engine.clone(),
         });
     let shell_options = state.leptos_options.clone();
     let app = Router::new()

@@ -194,6 +194,14 @@ impl Document {
         Ok(())
     }
 
+    /// Folds the write-ahead log into the database and truncates it; `false` when a reader still
+    /// held part of it (SQLite's "busy"), so the caller may try again.
+    pub fn fold_wal(&self) -> SqlResult<bool> {
+        let conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedChanges> {
         self.inner.events.subscribe()
     }

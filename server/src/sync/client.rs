@@ -1,14 +1,20 @@
 //! The client engine: push → pull → push → finished → hash check against the hub, under one lock.
 //!
 //! Triggers: shortly after start, every 60 s, after local writes (debounced), on request ("sync now"),
-//! and, against a Canopy hub, as soon as the hub has something new (a long poll on
-//! `/api/canopy/changes`; a Trilium hub does not have it and the client falls back to the timer).
+//! and as soon as the hub has something new: against a Canopy hub by a long poll on
+//! `/api/canopy/changes`; against a Trilium hub, which has no change notification, by asking
+//! `/api/sync/changed` with the current cursor, adaptively ([`poll_interval`]: every second while
+//! this instance or its hub is active, down to every 30 s after half an hour of quiet).
+//!
+//! A failed cycle is retried with backoff ([`Backoff`]): quickly while the hub is unreachable (so a
+//! returning hub is noticed within a second), slowly when it refuses this instance. A lost connection
+//! is logged once and its return once.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{watch, Mutex as AsyncMutex};
 
 use super::apply::apply_records;
 use super::check::{self, differing_sectors};
@@ -18,6 +24,15 @@ use crate::db::{options, ChangeSource, DbError, Document, InstanceId, SqlResult}
 use crate::hashing;
 
 const PERIOD: Duration = Duration::from_secs(60);
+/// Retries while the hub is unreachable: from the first to the last, doubling.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_LAST: Duration = Duration::from_secs(1);
+/// Retries when the hub refuses this instance (versions, credentials): that takes a person to fix.
+const RETRY_REFUSED: Duration = Duration::from_secs(60);
+/// Retries after any other failure (an HTTP error of the hub, a local store failure).
+const RETRY_OTHER: Duration = Duration::from_secs(5);
+/// The long poll's wait on a Canopy hub.
+const LONG_POLL: Duration = Duration::from_secs(30);
 const FIRST_SYNC_DELAY: Duration = Duration::from_millis(100);
 /// Local writes within this window share one cycle.
 const WRITE_DEBOUNCE: Duration = Duration::from_millis(150);
@@ -40,6 +55,57 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
+/// How long to wait before the next cycle after failures; reset by a successful cycle.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// The wait after one more failure of this kind.
+    pub fn failed(&mut self, kind: super::FailureKind) -> Duration {
+        use super::FailureKind;
+        self.failures += 1;
+        match kind {
+            FailureKind::Unreachable => {
+                let doubled = RETRY_FIRST.saturating_mul(1 << (self.failures - 1).min(8));
+                doubled.min(RETRY_LAST)
+            }
+            FailureKind::Version | FailureKind::Credentials => RETRY_REFUSED,
+            FailureKind::Other => RETRY_OTHER,
+        }
+    }
+
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    pub fn failing(&self) -> bool {
+        self.failures > 0
+    }
+}
+
+/// How often to ask a hub without change notifications whether it has something new, after
+/// `quiet` without activity here or there: never more than once a second.
+pub fn poll_interval(quiet: Duration) -> Duration {
+    let minutes = quiet.as_secs() / 60;
+    Duration::from_secs(match minutes {
+        0..2 => 1,
+        2..10 => 3,
+        10..30 => 10,
+        _ => 30,
+    })
+}
+
+/// What the log last said about the connection, so that a failure is logged once, not per retry.
+#[derive(Debug, Default)]
+struct Link {
+    /// Since when the hub is unreachable (logged once when it started).
+    lost_since: Option<Instant>,
+    /// The last failure logged (other than unreachable), not logged again while it repeats.
+    last_logged: Option<String>,
+}
+
 impl SyncError {
     /// The kind of failure, from the error and, for a hub's refusal, its words (Trilium's hub
     /// answers a version mismatch and wrong credentials both with a 400 and a message).
@@ -57,7 +123,7 @@ impl SyncError {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     pub sync_server_host: String,
     pub timeout: Duration,
@@ -74,6 +140,12 @@ pub struct SyncClient {
     http: reqwest::Client,
     /// One cycle at a time.
     lock: AsyncMutex<Session>,
+    /// Set when the engine stops this client (retarget, shutdown); its tasks end at the next await.
+    halted: watch::Sender<bool>,
+    link: std::sync::Mutex<Link>,
+    /// The last sign of activity here or on the hub (a local write, a change moved): paces the polls
+    /// of a hub without change notifications.
+    active_at: std::sync::Mutex<Instant>,
 }
 
 #[derive(Default)]
@@ -90,25 +162,82 @@ impl SyncClient {
             Some(proxy) if proxy != "noproxy" => http = http.proxy(reqwest::Proxy::all(proxy)?),
             _ => http = http.no_proxy(),
         }
-        Ok(Arc::new(SyncClient { document, instance_id, config, state, http: http.build()?, lock: AsyncMutex::new(Session::default()) }))
+        Ok(Arc::new(SyncClient {
+            document,
+            instance_id,
+            config,
+            state,
+            http: http.build()?,
+            lock: AsyncMutex::new(Session::default()),
+            halted: watch::channel(false).0,
+            link: Default::default(),
+            active_at: std::sync::Mutex::new(Instant::now()),
+        }))
     }
 
-    /// Starts the engine's tasks; aborting the handles stops it.
+    pub fn host(&self) -> &str {
+        &self.config.sync_server_host
+    }
+
+    /// Starts the engine's tasks; [`halt`](Self::halt) (or the instance's stop) ends them.
     pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let engine = self.clone();
-        let watcher = self.clone();
-        let poller = self.clone();
+        let halting = |client: &Arc<Self>, work: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = client.until_halted() => {}
+                    () = work => {}
+                }
+            })
+        };
         vec![
-            tokio::spawn(async move { engine.run().await }),
-            tokio::spawn(async move { watcher.watch_local_writes().await }),
-            tokio::spawn(async move { poller.watch_hub().await }),
+            halting(self, Box::pin(self.clone().run())),
+            halting(self, Box::pin(self.clone().watch_local_writes())),
+            halting(self, Box::pin(self.clone().watch_hub())),
         ]
+    }
+
+    /// Ends this client's tasks at their next await point: a write in flight finishes (a batch and
+    /// its cursor are one transaction), a request in flight is dropped.
+    pub(crate) fn halt(&self) {
+        self.halted.send_replace(true);
+    }
+
+    /// The halted client's cycle may have been dropped mid-way: the status must not say "in progress".
+    pub(crate) fn cycle_abandoned(&self) {
+        if self.state.status().in_progress {
+            self.state.update(|s| s.in_progress = false);
+        }
+    }
+
+    async fn until_halted(&self) {
+        let mut halted = self.halted.subscribe();
+        tokio::select! {
+            () = self.state.stopped() => {}
+            _ = halted.wait_for(|h| *h) => {}
+        }
+    }
+
+    fn touch(&self) {
+        *self.active_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn quiet_for(&self) -> Duration {
+        self.active_at.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
     }
 
     async fn run(self: Arc<Self>) {
         tokio::time::sleep(FIRST_SYNC_DELAY).await;
+        let mut backoff = Backoff::default();
         loop {
-            let _ = self.sync_now().await;
+            match self.logged_cycle().await {
+                Ok(_) => backoff.succeeded(),
+                Err((kind, _)) => {
+                    // Local writes meanwhile wait for the retry: they are pushed by it.
+                    tokio::time::sleep(backoff.failed(kind)).await;
+                    continue;
+                }
+            }
             tokio::select! {
                 _ = self.state.wake.notified() => tokio::time::sleep(WRITE_DEBOUNCE).await,
                 _ = tokio::time::sleep(PERIOD) => {}
@@ -138,51 +267,102 @@ impl SyncClient {
                 )?)
             });
             if local.unwrap_or(true) {
+                self.touch();
                 self.state.request_sync();
             }
         }
     }
 
-    /// Long-polls a Canopy hub for changes; stops quietly against a hub that does not offer it.
+    /// Learns of the hub's changes after every successful cycle: by a long poll on a Canopy hub, by
+    /// asking `/api/sync/changed` on a hub without it (a Trilium hub answers 404 to the long poll).
+    /// Any failure wakes the engine, whose cycle fails too while the hub is away and is retried with
+    /// backoff; the next successful cycle renews the watch.
     async fn watch_hub(self: Arc<Self>) {
         let mut cycles = self.state.cycles.subscribe();
+        let mut long_poll = true;
+        let mut last_ask = Instant::now() - Duration::from_secs(1);
         loop {
-            // Only poll with a fresh session and cursor, i.e. after a cycle.
+            // Only watch with a fresh session and cursor, i.e. after a cycle.
             if cycles.changed().await.is_err() {
                 return;
             }
-            let (cookie, after) = {
-                let session = self.lock.lock().await;
-                let after = self.document.read(|conn| options::get_int(conn, "lastSyncedPull")).ok().flatten().unwrap_or(0);
-                (session.cookie.clone(), after)
-            };
-            let Some(cookie) = cookie else { continue };
-            let url = format!(
-                "{}/api/canopy/changes?instanceId={}&after={after}&timeoutMs=30000",
-                self.config.sync_server_host, self.instance_id
-            );
-            let response = self.http.get(&url).header("Cookie", cookie).timeout(Duration::from_secs(45)).send().await;
-            match response {
-                Ok(r) if r.status() == StatusCode::NOT_FOUND => {
-                    tracing::info!("the sync server has no change notifications (a Trilium server?); syncing every 60 s");
-                    return;
-                }
-                Ok(r) if r.status().is_success() => {
-                    if let Ok(wait) = r.json::<WaitResponse>().await {
-                        if wait.max_entity_change_id > after {
-                            self.state.request_sync();
-                        } else {
-                            cycles.mark_changed(); // nothing new: poll again
+            loop {
+                let (cookie, after) = {
+                    let session = self.lock.lock().await;
+                    let after = self.document.read(|conn| options::get_int(conn, "lastSyncedPull")).ok().flatten().unwrap_or(0);
+                    (session.cookie.clone(), after)
+                };
+                // No session: the last cycle failed and the engine retries.
+                let Some(cookie) = cookie else { break };
+                let news = if long_poll {
+                    let url = format!(
+                        "{}/api/canopy/changes?instanceId={}&after={after}&timeoutMs={}",
+                        self.config.sync_server_host,
+                        self.instance_id,
+                        LONG_POLL.as_millis()
+                    );
+                    let response = self.http.get(&url).header("Cookie", &cookie).timeout(LONG_POLL + Duration::from_secs(15)).send().await;
+                    match response {
+                        Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                            tracing::info!(
+                                "the sync server has no change notifications (a Trilium server?); asking it for changes every {}–{} s",
+                                poll_interval(Duration::ZERO).as_secs(),
+                                poll_interval(Duration::MAX).as_secs()
+                            );
+                            long_poll = false;
+                            continue;
                         }
+                        Ok(r) if r.status().is_success() => match r.json::<WaitResponse>().await {
+                            Ok(wait) => Some(wait.max_entity_change_id > after),
+                            Err(_) => None,
+                        },
+                        _ => None,
                     }
+                } else {
+                    // Never more than one question a second, and none while a cycle runs (it pulls anyway).
+                    let next = last_ask + poll_interval(self.quiet_for());
+                    tokio::time::sleep_until(next.into()).await;
+                    if self.state.status().in_progress {
+                        break;
+                    }
+                    last_ask = Instant::now();
+                    let url = format!(
+                        "{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
+                        self.config.sync_server_host,
+                        self.instance_id,
+                        hashing::random_string(10)
+                    );
+                    let request = self.request_builder(Method::GET, &url, Some(&cookie), None, PageHeaders::single());
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => match r.json::<ChangedResponse>().await {
+                            Ok(changed) => Some(!changed.entity_changes.is_empty()),
+                            Err(_) => None,
+                        },
+                        _ => None,
+                    }
+                };
+                match news {
+                    Some(false) => continue,
+                    Some(true) => {
+                        self.touch();
+                        self.state.request_sync();
+                    }
+                    // The hub went away or forgot the session: a cycle finds out which, and logs in again.
+                    None => self.state.request_sync(),
                 }
-                _ => tokio::time::sleep(Duration::from_secs(5)).await,
+                break;
             }
         }
     }
 
     /// Runs one full cycle now (waiting for one in progress first) and reports its outcome.
     pub async fn sync_now(&self) -> Result<CycleSummary, String> {
+        self.logged_cycle().await.map_err(|(_, message)| message)
+    }
+
+    /// One cycle under the lock, its outcome in the status and, once per change of the connection's
+    /// state, in the log.
+    async fn logged_cycle(&self) -> Result<CycleSummary, (super::FailureKind, String)> {
         let mut session = self.lock.lock().await;
         self.state.update(|s| s.in_progress = true);
         let result = self.cycle(&mut session).await;
@@ -206,11 +386,41 @@ impl SyncClient {
                 }
             }
         });
-        if let Err(e) = &result {
-            tracing::error!("sync failed: {e}");
-        }
+        self.log_outcome(&result);
         self.state.cycles.send_modify(|n| *n += 1);
-        result.map_err(|e| e.to_string())
+        result.map_err(|e| (e.kind(), e.to_string()))
+    }
+
+    /// A lost connection is logged once (WARN) and its return once; another failure is logged
+    /// (ERROR) when it differs from the last one logged. Repeats go to DEBUG.
+    fn log_outcome(&self, result: &Result<CycleSummary, SyncError>) {
+        let host = &self.config.sync_server_host;
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) => {
+                if let Some(since) = link.lost_since.take() {
+                    tracing::info!("the sync server {host} is reachable again (after {:.1} s); synced", since.elapsed().as_secs_f64());
+                }
+                link.last_logged = None;
+            }
+            Err(e) if e.kind() == super::FailureKind::Unreachable => {
+                if link.lost_since.is_none() {
+                    link.lost_since = Some(Instant::now());
+                    tracing::warn!("lost the connection to the sync server: {e}; retrying every {} s at most", RETRY_LAST.as_secs());
+                } else {
+                    tracing::debug!("sync failed again: {e}");
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if link.last_logged.as_deref() == Some(message.as_str()) {
+                    tracing::debug!("sync failed again: {message}");
+                } else {
+                    tracing::error!("sync failed: {message}");
+                    link.last_logged = Some(message);
+                }
+            }
+        }
     }
 
     /// The options page's "test sync", as Trilium's `testSync`: logs in to the hub exactly as a cycle
@@ -272,6 +482,9 @@ impl SyncClient {
             pulled,
             duration_ms: started.elapsed().as_millis() as u64,
         };
+        if pushed + pulled > 0 {
+            self.touch();
+        }
         tracing::info!(
             "sync with {}: pushed {pushed}, pulled {pulled}, {} ms",
             self.config.sync_server_host,

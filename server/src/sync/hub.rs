@@ -482,11 +482,14 @@ async fn wait_for_changes(State(state): State<HubState>, Query(query): Query<Wai
         if newest > 0 {
             return Ok(Json(wire::WaitResponse { max_entity_change_id: newest }));
         }
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
-                return Ok(Json(wire::WaitResponse { max_entity_change_id: query.after }))
-            }
-            Ok(_) => continue, // a commit (or a lagged receiver): look again
+        let nothing_new = Json(wire::WaitResponse { max_entity_change_id: query.after });
+        tokio::select! {
+            // A graceful shutdown waits for open responses: answer "nothing new" at once.
+            () = state.sync.stopped() => return Ok(nothing_new),
+            received = tokio::time::timeout_at(deadline, events.recv()) => match received {
+                Err(_) | Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Ok(nothing_new),
+                Ok(_) => continue, // a commit (or a lagged receiver): look again
+            },
         }
     }
 }

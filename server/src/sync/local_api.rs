@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::client::SyncClient;
+use super::engine::SyncEngine;
 use super::{apply, check, SyncState};
 use crate::db::Document;
 
@@ -17,7 +17,7 @@ use crate::db::Document;
 pub struct LocalApiState {
     pub document: Document,
     pub sync: Arc<SyncState>,
-    pub client: Option<Arc<SyncClient>>,
+    pub engine: SyncEngine,
 }
 
 pub fn router<S>() -> Router<S>
@@ -42,7 +42,7 @@ async fn status(State(state): State<LocalApiState>) -> Response {
 
 /// Trilium's `POST /api/sync/now` answer: `{success, message?}`.
 async fn sync_now(State(state): State<LocalApiState>) -> Json<serde_json::Value> {
-    let Some(client) = state.client else {
+    let Some(client) = state.engine.client() else {
         return Json(serde_json::json!({ "success": false, "errorCode": "NOT_CONFIGURED", "message": "Sync not configured" }));
     };
     Json(match client.sync_now().await {

@@ -7,6 +7,7 @@ pub mod ancestry;
 pub mod apply;
 pub mod check;
 pub mod client;
+pub mod engine;
 pub mod hub;
 pub mod local_api;
 pub mod records;
@@ -118,6 +119,8 @@ pub struct SyncState {
     changes: watch::Sender<u64>,
     /// Changes pulled since the first pulled page: the first full sync's progress.
     pull: Mutex<Option<PullCounter>>,
+    /// Turns true once when the instance stops: long polls, event streams and the client engine end on it.
+    stopping: watch::Sender<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -148,7 +151,25 @@ impl SyncState {
             cycles: watch::channel(0).0,
             changes: watch::channel(0).0,
             pull: Mutex::new(None),
+            stopping: watch::channel(false).0,
         }
+    }
+
+    /// Tells everything waiting on [`stopped`](Self::stopped) that the instance stops.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Completes once the instance stops (at once if it already does): open long requests select on it,
+    /// since a graceful shutdown waits for every open response.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // The flag only ever turns true; a closed channel cannot happen while `self` lives.
+        let _ = stopping.wait_for(|s| *s).await;
     }
 
     /// Starts the clock of the pull's pace, once: the first page's wait counts too.
@@ -202,6 +223,15 @@ impl SyncState {
         self.update(|s| {
             s.clients_seen.retain(|c| c.instance_id != instance_id);
             s.clients_seen.push(ClientSeen { instance_id: instance_id.to_owned(), last_seen: at });
+        });
+    }
+
+    /// Points the status at another hub (or none) when the sync engine is retargeted.
+    pub(crate) fn set_host(&self, host: Option<String>) {
+        self.update(|s| {
+            if s.sync_server_host != host {
+                *s = SyncStatus { sync_server_host: host, clients_seen: std::mem::take(&mut s.clients_seen), ..Default::default() };
+            }
         });
     }
 

@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::stream::Stream;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::auth::store::SessionStore;
 use crate::auth::Session;
@@ -41,31 +41,11 @@ const SESSION_RECHECK: Duration = Duration::from_secs(60);
 /// Sync status changes come in bursts (one per pulled batch); pages refetch at most this often.
 const SYNC_PULSE_GAP: Duration = Duration::from_millis(250);
 
-/// Ends every open stream when the server stops (a graceful shutdown waits for open responses).
-#[derive(Clone)]
-pub struct LiveShutdown(Arc<watch::Sender<bool>>);
-
-impl LiveShutdown {
-    pub fn new() -> Self {
-        LiveShutdown(Arc::new(watch::channel(false).0))
-    }
-    pub fn stop(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-impl Default for LiveShutdown {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[derive(Clone)]
 pub struct LiveState {
     pub document: Document,
     pub sync: Arc<SyncState>,
     pub sessions: SessionStore,
-    pub shutdown: LiveShutdown,
 }
 
 pub fn routes(state: LiveState) -> Router {
@@ -103,11 +83,14 @@ fn reload_event() -> Event {
 
 /// Sends the stream's events until the page goes away, its session ends or the server stops.
 async fn feed(state: LiveState, id_hash: String, mut commits: broadcast::Receiver<crate::db::CommittedChanges>, out: mpsc::Sender<Event>) {
-    let mut shutdown = state.shutdown.0.subscribe();
+    // A graceful shutdown waits for open responses: the stream ends when the instance stops.
+    let sync_state = state.sync.clone();
+    let stopped = sync_state.stopped();
+    tokio::pin!(stopped);
     let mut ended = state.sessions.ended();
     let mut sync = state.sync.subscribe_changes();
     sync.mark_unchanged();
-    if *shutdown.borrow() {
+    if sync_state.is_stopping() {
         return;
     }
     let mut recheck = tokio::time::interval(SESSION_RECHECK);
@@ -115,8 +98,7 @@ async fn feed(state: LiveState, id_hash: String, mut commits: broadcast::Receive
     loop {
         let event = tokio::select! {
             _ = out.closed() => return,
-            // The flag only ever turns true.
-            _ = shutdown.changed() => return,
+            () = &mut stopped => return,
             _ = ended.changed() => {
                 if !session_live(&state.sessions, &id_hash).await {
                     return;

@@ -69,7 +69,7 @@ impl Ports {
             document: api.document.clone(),
             instance_id,
             sync: api.sync.clone(),
-            client: api.client.clone(),
+            engine: api.engine.clone(),
         })));
         self
     }

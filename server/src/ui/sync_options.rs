@@ -21,6 +21,8 @@ pub struct DocumentSyncOptions {
     /// `config.ini` and the environment, as read at start.
     pub config: SyncConfig,
     pub sync: Arc<SyncState>,
+    /// Saving takes effect at once: the engine starts, retargets or stops its client.
+    pub engine: crate::sync::engine::SyncEngine,
 }
 
 /// A hub or proxy address as the sync engine can use it: an http or https URL with a host,
@@ -96,6 +98,10 @@ impl SyncOptionsPort for DocumentSyncOptions {
             })
             .map_err(internal)?;
         tracing::info!("sync options saved on the options page");
+        // The port runs on the blocking pool: wait there for the engine to follow the new settings.
+        if let Err(e) = tokio::runtime::Handle::current().block_on(self.engine.reconfigure()) {
+            return Err(AppError::Invalid(format!("Saved, but the sync engine cannot use the settings: {e:#}")));
+        }
         self.read()
     }
 

@@ -9,7 +9,7 @@ use app::sync::api::{
 
 use super::{internal, PROTECTED_TITLE};
 use crate::db::{syncui, Document, InstanceId};
-use crate::sync::client::SyncClient;
+use crate::sync::engine::SyncEngine;
 use crate::sync::{apply, check, FailureKind, SyncState};
 
 /// Conflicts looked at for notices (newest first).
@@ -19,7 +19,7 @@ pub struct DocumentSync {
     pub document: Document,
     pub instance_id: InstanceId,
     pub sync: Arc<SyncState>,
-    pub client: Option<Arc<SyncClient>>,
+    pub engine: SyncEngine,
 }
 
 fn kind(kind: Option<FailureKind>) -> api::FailureKind {
@@ -105,7 +105,7 @@ impl api::ssr::SyncPort for DocumentSync {
     }
 
     fn sync_now(&self) -> Result<SyncNowOutcome, AppError> {
-        let Some(client) = self.client.clone() else {
+        let Some(client) = self.engine.client() else {
             return Err(AppError::Invalid("This instance has no sync server to sync with.".into()));
         };
         // The port runs on the blocking pool: wait for the cycle there.

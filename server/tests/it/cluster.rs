@@ -95,7 +95,7 @@ impl Node {
 
     /// Runs a full sync cycle now; panics if it fails.
     pub async fn sync(&self) {
-        let client = self.running().client.as_ref().expect("a client instance");
+        let client = self.running().client().expect("a client instance");
         client.sync_now().await.expect("sync succeeds");
     }
 

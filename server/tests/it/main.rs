@@ -12,6 +12,7 @@ mod new_document;
 mod scripted;
 mod sector_cache;
 mod setup;
+mod stop_and_reconnect;
 mod sync;
 mod transcript;
 mod ui_attributes;

@@ -156,7 +156,7 @@ async fn an_empty_hub_takes_a_clients_document_only_with_its_one_time_token() {
     )
     .unwrap();
     let client = canopy::start(start_options(client_dir.path().to_path_buf(), None)).await.unwrap();
-    client.client.as_ref().unwrap().sync_now().await.expect("the first sync sends everything");
+    client.client().unwrap().sync_now().await.expect("the first sync sends everything");
     assert_eq!(crate::cluster::content_of(&hub.document, &note).as_deref(), Some("<p>seeded</p>"));
     assert!(initialized(&hub.document), "the hub is set up after the first sync");
     let hub_hashes = canopy::sync::check::local_hashes(&hub.document, &"checker".into()).unwrap().0;

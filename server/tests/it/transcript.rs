@@ -1048,7 +1048,7 @@ async fn client_applies_the_recorded_trilium_answers() {
     replay.load(exchanges.clone());
     let (replay_url, server) = replay.serve().await;
     let (dir, instance) = start_seeded_client(&fx, &replay_url).await;
-    let client = instance.client.clone().expect("a sync client");
+    let client = instance.client().expect("a sync client");
     // Two cycles, as the recording has (setup, then the post-init timer).
     // The outcomes are asserted after the data comparisons below, which say more about a failure.
     let mut outcomes = Vec::new();
@@ -1160,7 +1160,7 @@ async fn client_pushes_and_pulls_as_the_trilium_client_did() {
     replay.load(transcript("sync-from-server"));
     let (replay_url, server) = replay.serve().await;
     let (dir, instance) = start_seeded_client(&fx, &replay_url).await;
-    let client = instance.client.clone().expect("a sync client");
+    let client = instance.client().expect("a sync client");
     client.sync_now().await.expect("setup cycle");
     let instance_id = std::fs::read_to_string(dir.path().join("instance-id")).unwrap().trim().to_owned();
     let document = instance.document.clone();

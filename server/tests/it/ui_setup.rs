@@ -121,12 +121,10 @@ async fn sync_options_are_kept_unsynced_in_the_document_checked_and_config_ini_w
 }
 
 fn port_for(document: &canopy::Document, instance_id: canopy::db::InstanceId, host: Option<String>) -> DocumentSyncOptions {
-    DocumentSyncOptions {
-        document: document.clone(),
-        instance_id,
-        config: SyncConfig { server_host: host, timeout: None, proxy: None, seed_token: None },
-        sync: std::sync::Arc::new(canopy::sync::SyncState::new(None)),
-    }
+    let config = SyncConfig { server_host: host, timeout: None, proxy: None, seed_token: None };
+    let sync = std::sync::Arc::new(canopy::sync::SyncState::new(None));
+    let engine = canopy::sync::engine::SyncEngine::new(document.clone(), instance_id.clone(), config.clone(), sync.clone());
+    DocumentSyncOptions { document: document.clone(), instance_id, config, sync, engine }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,7 +14,7 @@ fn port(node: &Node) -> DocumentSync {
         document: running.document.clone(),
         instance_id: node.instance_id(),
         sync: running.sync.clone(),
-        client: running.client.clone(),
+        engine: running.sync_engine.clone(),
     }
 }
 
