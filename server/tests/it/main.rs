@@ -13,6 +13,7 @@ mod scripted;
 mod sector_cache;
 mod setup;
 mod sync;
+mod syncstore;
 mod transcript;
 mod ui_attributes;
 mod ui_live;
