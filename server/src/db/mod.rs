@@ -17,6 +17,8 @@ pub mod open;
 pub mod options;
 pub mod password;
 pub mod protected;
+pub mod peer_notes;
+pub mod blob_users;
 pub mod schema;
 pub mod search_view;
 pub mod sessions;
@@ -111,6 +113,15 @@ pub struct CommittedChanges {
 
 pub type SqlResult<T> = Result<T, DbError>;
 
+/// What the hash check does with blobs nothing uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnusedBlobs {
+    /// Erase them first, as Trilium does (each side on its own, or the `blobs` sectors differ).
+    Erase,
+    /// Keep them: a push is open, and a blob it brought may be used by a row of its next batch.
+    Keep,
+}
+
 /// An open document. Cheap to clone (shared handle).
 #[derive(Clone)]
 pub struct Document {
@@ -172,11 +183,24 @@ impl Document {
     /// own, as Trilium does, or the `blobs` sectors differ), then the sector hashes, kept current
     /// incrementally, and the newest synced change id.
     pub fn hash_check_state(&self, source: &ChangeSource) -> SqlResult<(sector_cache::SectorHashes, i64)> {
+        self.hash_check_state_with(source, || UnusedBlobs::Erase)
+    }
+
+    /// [`hash_check_state`](Self::hash_check_state), erasing unused blobs or keeping them (while a
+    /// push is being received: a blob may arrive a batch before the row that uses it). `unused` is
+    /// asked once the writer is held, so no batch can be applied between the answer and the sweep.
+    pub fn hash_check_state_with(
+        &self,
+        source: &ChangeSource,
+        unused: impl FnOnce() -> UnusedBlobs,
+    ) -> SqlResult<(sector_cache::SectorHashes, i64)> {
         self.write(source, |tx| {
             let mut cache = self.inner.sector_cache.lock().unwrap_or_else(|e| e.into_inner());
-            let erased = sector_cache::erase_unused_blobs(tx.conn(), &cache)?;
-            if !erased.is_empty() {
-                tracing::info!("erased {} unused blobs", erased.len());
+            if unused() == UnusedBlobs::Erase {
+                let erased = sector_cache::erase_unused_blobs(tx.conn(), &cache)?;
+                if !erased.is_empty() {
+                    tracing::info!("erased {} unused blobs", erased.len());
+                }
             }
             let hashes = sector_cache::current(tx.conn(), &mut cache)?;
             let max: i64 = tx

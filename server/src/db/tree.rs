@@ -121,22 +121,16 @@ pub fn save_blob(tx: &mut WriteTx<'_>, content: BlobContent) -> SqlResult<String
     if entities::load::<Blob>(tx.conn(), &blob_id)?.is_none() {
         let blob = Blob { blob_id: blob_id.clone(), content, date_modified: tx.local_now(), utc_date_modified: tx.utc_now() };
         entities::save(tx, &blob)?;
+    } else {
+        // Same content as a blob nothing uses any more: peers may have erased theirs.
+        super::blob_users::reannounce_if_unused(tx, &blob_id)?;
     }
     Ok(blob_id)
 }
 
 /// Deletes a blob (row and entity change, no tombstone) if nothing references it.
 pub fn delete_blob_if_unused(conn: &Connection, blob_id: &str) -> SqlResult<bool> {
-    let used: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM notes WHERE blobId = ?1
-             UNION ALL SELECT 1 FROM attachments WHERE blobId = ?1
-             UNION ALL SELECT 1 FROM revisions WHERE blobId = ?1 LIMIT 1",
-            [blob_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if used.is_some() {
+    if super::blob_users::is_used(conn, blob_id)? {
         return Ok(false);
     }
     conn.execute("DELETE FROM blobs WHERE blobId = ?1", [blob_id])?;
@@ -438,10 +432,28 @@ pub fn labels_named(conn: &Connection, name: &str) -> SqlResult<Vec<Attribute>> 
 
 /// A blob's content as text (SQLite's `CAST(content AS TEXT)`), `None` if there is no such blob.
 pub fn blob_text(conn: &Connection, blob_id: &str) -> SqlResult<Option<String>> {
+    // Lossy: a blob may hold any bytes (an image put through ETAPI, a note written by another tool),
+    // and nothing that reads text for searching may fail on them.
     Ok(conn
-        .query_row("SELECT CAST(content AS TEXT) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get(0))
+        .query_row("SELECT content FROM blobs WHERE blobId = ?1", [blob_id], |r| {
+            Ok(match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                    Some(String::from_utf8_lossy(b).into_owned())
+                }
+                _ => None,
+            })
+        })
         .optional()?
         .flatten())
+}
+
+/// The blob's content length in bytes (0 when missing).
+pub fn blob_size(conn: &Connection, blob_id: &str) -> SqlResult<i64> {
+    Ok(conn
+        .query_row("SELECT LENGTH(CAST(content AS BLOB)) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten()
+        .unwrap_or(0))
 }
 
 /// Live children of a note in tree order.

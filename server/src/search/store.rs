@@ -182,18 +182,24 @@ pub struct SourceNote {
     pub note_type: String,
     /// Its own live labels, `(name, value)`.
     pub labels: Vec<(String, String)>,
-    /// The content as text; `None` when there is none or it is not UTF-8.
+    /// The content as text (lossy); `None` when there is none or the type has no searchable content.
     pub content: Option<String>,
 }
 
 const SOURCE_COLUMNS: &str = "SELECT n.noteId, n.title, n.type, b.content FROM notes n LEFT JOIN blobs b ON b.blobId = n.blobId";
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceNote> {
+    let note_type: String = r.get(2)?;
+    // As Trilium's full-text search: only text, code and mermaid notes have searchable content, read
+    // lossily (a blob may hold bytes that are not UTF-8; they must not hide the rest).
+    let searchable = matches!(note_type.as_str(), "text" | "code" | "mermaid");
     let content = match r.get_ref(3)? {
-        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) if searchable => {
+            Some(String::from_utf8_lossy(t).into_owned())
+        }
         _ => None,
     };
-    Ok(SourceNote { note_id: r.get(0)?, title: r.get(1)?, note_type: r.get(2)?, labels: Vec::new(), content })
+    Ok(SourceNote { note_id: r.get(0)?, title: r.get(1)?, note_type, labels: Vec::new(), content })
 }
 
 fn labels_of(doc: &Connection, note_id: &str) -> rusqlite::Result<Vec<(String, String)>> {

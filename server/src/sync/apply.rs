@@ -5,15 +5,13 @@
 //! ([`super::ancestry`]), the losing title and content are kept as a revision of the note, whichever
 //! side loses; the revision's id and dates derive from the losing version, so every instance that
 //! discovers the same conflict writes the same revision.
-use std::collections::HashMap;
-
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::ancestry;
 use super::records::{self, NOTE_REORDERING};
 use super::wire::EntityChangeRecord;
-use crate::db::{entity_changes, DbError, EntityChange, SqlResult, WriteTx};
+use crate::db::{blob_users, entity_changes, peer_notes, DbError, EntityChange, SqlResult, WriteTx};
 use crate::entities::{self, Note, Revision};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,23 +42,38 @@ pub struct Conflict {
     pub loser_instance_id: Option<String>,
 }
 
+/// What this instance knows of the versions the sending peer holds. A Trilium peer does not say what
+/// an edit was based on; only proof that it held our version makes its edit sequential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerMemory {
+    /// A hub, with many peers: what each one holds is kept in `canopy_peer_notes` (what the hub sent
+    /// it and what it sent), and this batch, in the same transaction, adds to it.
+    PerPeer,
+    /// A client, whose only peer is the hub: a version the hub sent is one the hub holds (the change
+    /// carries the hub's instance id), which is all it needs to know.
+    OnlyPeer,
+}
+
 /// Applies `records` from the peer `peer_instance_id` in one transaction (the caller's).
-/// `peer_has` is what this instance knows the peer holds (noteId → version hash, from what it sent
-/// the peer): for a Trilium peer, which does not say what an edit was based on, it tells a sequential
-/// edit from a concurrent one.
 pub fn apply_records(
     tx: &mut WriteTx<'_>,
     records: &[EntityChangeRecord],
     peer_instance_id: &str,
-    peer_has: Option<&HashMap<String, String>>,
+    memory: PeerMemory,
 ) -> SqlResult<ApplyOutcome> {
     ancestry::ensure_table(tx.conn())?;
+    if memory == PeerMemory::PerPeer {
+        peer_notes::ensure_table(tx.conn())?;
+    }
     let mut outcome = ApplyOutcome::default();
     let mut losers: Vec<(Note, Note, bool, [String; 2])> = Vec::new(); // (winner, loser, incoming won, their instances)
     let mut columns = records::TableColumns::default();
     for record in records {
         let remote = &record.entity_change;
         if change_known(tx, &remote.change_id)? {
+            if memory == PeerMemory::PerPeer {
+                remember_held(tx, peer_instance_id, remote)?;
+            }
             outcome.already_applied += 1;
             continue;
         }
@@ -75,11 +88,14 @@ pub fn apply_records(
         let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
         if let Some(local) = &local {
-            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, peer_has)? {
+            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, memory)? {
                 let (remote_instance, local_instance) = (remote.instance_id.clone(), local.instance_id.clone());
                 let instances = if remote_wins { [remote_instance, local_instance] } else { [local_instance, remote_instance] };
                 losers.push((winner, loser, remote_wins, instances));
             }
+        }
+        if memory == PeerMemory::PerPeer {
+            remember_held(tx, peer_instance_id, remote)?;
         }
         if remote_wins {
             if remote.is_erased {
@@ -123,6 +139,15 @@ pub fn apply_records(
     Ok(outcome)
 }
 
+/// Whatever this instance does with it, the peer holds the version of a note it sent.
+fn remember_held(tx: &WriteTx<'_>, peer_instance_id: &str, change: &EntityChange) -> SqlResult<()> {
+    if change.entity_name == "notes" {
+        let held = (!change.is_erased).then_some(change.hash.as_str());
+        peer_notes::remember(tx.conn(), peer_instance_id, &change.entity_id, held)?;
+    }
+    Ok(())
+}
+
 fn change_known(tx: &WriteTx<'_>, change_id: &str) -> SqlResult<bool> {
     Ok(tx
         .conn()
@@ -156,7 +181,7 @@ fn concurrent_note_edit(
     local: &EntityChange,
     remote_wins: bool,
     peer_instance_id: &str,
-    peer_has: Option<&HashMap<String, String>>,
+    memory: PeerMemory,
 ) -> SqlResult<Option<(Note, Note)>> {
     let remote = &record.entity_change;
     if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
@@ -173,7 +198,8 @@ fn concurrent_note_edit(
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
         None => {
             local.instance_id == peer_instance_id
-                || peer_has.and_then(|has| has.get(&local.entity_id)) == Some(&local.hash)
+                || (memory == PeerMemory::PerPeer
+                    && peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()))
         }
     };
     if sequential {
@@ -215,6 +241,11 @@ fn keep_loser(
         None
     } else {
         if entities::load::<Revision>(tx.conn(), &revision_id)?.is_none() {
+            // The losing text is often an old blob that the peers (the one whose edit won above all)
+            // have already erased, its change behind their cursors: send it again with the revision.
+            if let Some(blob_id) = &loser.blob_id {
+                blob_users::reannounce(tx, blob_id)?;
+            }
             let revision = Revision {
                 revision_id: revision_id.clone(),
                 note_id: loser.note_id.clone(),

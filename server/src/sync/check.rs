@@ -1,13 +1,23 @@
 //! The hash check after every sync, its repair steps, and the deep check that compares rows with
 //! their `entity_changes`.
-use crate::db::{consistency, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult};
+use crate::db::{consistency, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult, UnusedBlobs};
 
 use super::wire::SectorHashes;
 
 /// Sector hashes after purging unused blobs, and the newest synced change id (see
 /// [`Document::hash_check_state`]).
 pub fn local_hashes(document: &Document, instance_id: &InstanceId) -> SqlResult<(SectorHashes, i64)> {
-    document.hash_check_state(&ChangeSource::new(instance_id))
+    local_hashes_with(document, instance_id, || UnusedBlobs::Erase)
+}
+
+/// [`local_hashes`], keeping unused blobs if `unused` says so (a hub while another peer's push is
+/// open); it is asked with the writer held.
+pub fn local_hashes_with(
+    document: &Document,
+    instance_id: &InstanceId,
+    unused: impl FnOnce() -> UnusedBlobs,
+) -> SqlResult<(SectorHashes, i64)> {
+    document.hash_check_state_with(&ChangeSource::new(instance_id), unused)
 }
 
 /// `(entityName, sector)` pairs whose hashes differ, including sectors only one side has.

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::sync::{watch, Mutex as AsyncMutex};
 
-use super::apply::apply_records;
+use super::apply::{apply_records, PeerMemory};
 use super::check::{self, differing_sectors};
 use super::wire::{ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest, WaitResponse};
 use super::{ancestry, records, CycleSummary, HashCheckResult, SyncState};
@@ -40,6 +40,10 @@ const WRITE_DEBOUNCE: Duration = Duration::from_millis(150);
 const MAX_REPAIR_ROUNDS: u32 = 3;
 /// Push/pull passes in one cycle while either side still has outstanding changes.
 const MAX_PASSES: u32 = 10;
+/// While the hub receives another client's push its hashes are a moment inside that push: the check
+/// waits this long and looks again, up to `MAX_POSTPONES` times, then leaves it to the next cycle.
+const POSTPONE_WAIT: Duration = Duration::from_millis(250);
+const MAX_POSTPONES: u32 = 40;
 /// Trilium pages request bodies at 1,000,000 characters.
 const PAGE_CHARS: usize = 1_000_000;
 
@@ -436,7 +440,8 @@ impl SyncClient {
         let hub_instance_id = self.login(session).await?;
         let (mut pushed, mut pulled) = (0, 0);
         let mut repair_rounds = 0;
-        let mut passes = 0;
+        let mut passes: u32 = 0;
+        let mut postponed = 0;
         let check = loop {
             passes += 1;
             pushed += self.push(session, &hub_instance_id).await?;
@@ -444,6 +449,16 @@ impl SyncClient {
             pushed += self.push(session, &hub_instance_id).await?;
             self.request::<()>(session, Method::POST, "/api/sync/finished", None).await?;
             let remote: CheckResponse = self.request(session, Method::GET, "/api/sync/check", None).await?.unwrap_or_else(empty_check);
+            if remote.canopy_push_open {
+                if postponed >= MAX_POSTPONES {
+                    tracing::info!("hash check left to the next cycle: the sync server is still receiving another push");
+                    break None;
+                }
+                postponed += 1;
+                passes = passes.saturating_sub(1);
+                tokio::time::sleep(POSTPONE_WAIT).await;
+                continue;
+            }
             let (last_pull, outstanding_push) = self.outstanding(&hub_instance_id)?;
             if (last_pull < remote.max_entity_change_id || outstanding_push) && passes < MAX_PASSES {
                 continue; // changes arrived meanwhile; check once both sides are quiet
@@ -452,7 +467,7 @@ impl SyncClient {
             let failed = differing_sectors(&local, &remote.entity_hashes);
             if failed.is_empty() {
                 tracing::info!("Content hash checks PASSED");
-                break HashCheckResult { checked_at: now(), passed: true, repair_rounds, failed_sectors: Vec::new() };
+                break Some(HashCheckResult { checked_at: now(), passed: true, repair_rounds, failed_sectors: Vec::new() });
             }
             for (entity, sector) in &failed {
                 tracing::warn!(
@@ -467,14 +482,16 @@ impl SyncClient {
                     "sync hash check still fails after {MAX_REPAIR_ROUNDS} repair rounds: {}; the documents differ",
                     failed_sectors.join(", ")
                 );
-                break HashCheckResult { checked_at: now(), passed: false, repair_rounds, failed_sectors };
+                break Some(HashCheckResult { checked_at: now(), passed: false, repair_rounds, failed_sectors });
             }
             repair_rounds += 1;
             self.state.update(|s| s.repair_rounds_total += 1);
             passes = 0;
             self.repair(session, &failed).await?;
         };
-        self.state.update(|s| s.hash_check = Some(check));
+        if let Some(check) = check {
+            self.state.update(|s| s.hash_check = Some(check));
+        }
         self.finish_setup()?;
         let summary = CycleSummary {
             finished_at: now(),
@@ -517,9 +534,10 @@ impl SyncClient {
         if status.sync_version != crate::SYNC_VERSION as i64 {
             return Err(SyncError::Refused(format!(
                 "Could not setup sync since local sync protocol version is {} while remote is {}. To fix this issue, \
-                 use same Trilium version on all instances.",
+                 use same Trilium version on all instances. {}",
                 crate::SYNC_VERSION,
-                status.sync_version
+                status.sync_version,
+                super::sync_version_advice(super::Side::Client, &status.sync_version.into())
             )));
         }
         if !status.schema_exists {
@@ -680,7 +698,7 @@ impl SyncClient {
             let hub = hub_instance_id.to_owned();
             let outcome = tokio::task::spawn_blocking(move || {
                 document.write(&source, |tx| {
-                    let outcome = apply_records(tx, &response.entity_changes, &hub, None)?;
+                    let outcome = apply_records(tx, &response.entity_changes, &hub, PeerMemory::OnlyPeer)?;
                     set_cursor(tx.conn(), "lastSyncedPull", response.last_entity_change_id)?;
                     Ok(outcome)
                 })
@@ -865,7 +883,7 @@ fn split_pages(body: &str, page_chars: usize) -> Vec<&str> {
 }
 
 fn empty_check() -> CheckResponse {
-    CheckResponse { entity_hashes: Default::default(), max_entity_change_id: 0 }
+    CheckResponse { entity_hashes: Default::default(), max_entity_change_id: 0, canopy_push_open: false }
 }
 
 fn now() -> String {

@@ -16,10 +16,10 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 
-use super::apply::apply_records;
+use super::apply::{apply_records, PeerMemory};
 use super::wire::{self, ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest};
 use super::{ancestry, check, records, SyncState};
-use crate::db::{self, options, password, ChangeSource, Document, InstanceId};
+use crate::db::{self, options, password, peer_notes, ChangeSource, Document, InstanceId};
 use crate::hashing;
 
 /// Trilium's session lifetime.
@@ -37,9 +37,6 @@ pub struct HubState {
     partial_pushes: Arc<Mutex<HashMap<String, (Instant, String)>>>,
     /// Set while this instance is an empty hub waiting for a client's document; used once.
     seed_token: Arc<Mutex<Option<String>>>,
-    /// Per client instance: the version of each note it is known to hold (sent to it or received
-    /// from it). Kept in memory: after a restart the safe fallback applies (see `apply`).
-    peer_versions: Arc<Mutex<HashMap<String, HashMap<String, String>>>>,
     /// Per client instance: (cursor, outstanding changes) after its last pull page.
     pull_progress: Arc<Mutex<HashMap<String, (i64, i64)>>>,
     /// The seed needs the password: guessing it is limited like every login.
@@ -61,26 +58,8 @@ impl HubState {
             sessions: Default::default(),
             partial_pushes: Default::default(),
             seed_token: Arc::new(Mutex::new(seed_token)),
-            peer_versions: Default::default(),
             pull_progress: Default::default(),
             login_limiter,
-        }
-    }
-}
-
-impl HubState {
-    fn remember_notes(&self, peer: &str, records: &[wire::EntityChangeRecord]) {
-        let mut versions = self.peer_versions.lock().unwrap_or_else(|p| p.into_inner());
-        let known = versions.entry(peer.to_owned()).or_default();
-        for record in records {
-            let change = &record.entity_change;
-            if change.entity_name == "notes" {
-                if change.is_erased {
-                    known.remove(&change.entity_id);
-                } else {
-                    known.insert(change.entity_id.clone(), change.hash.clone());
-                }
-            }
         }
     }
 }
@@ -187,9 +166,10 @@ async fn login(State(state): State<HubState>, body: Bytes) -> HubResult<Response
             StatusCode::BAD_REQUEST,
             format!(
                 "Non-matching sync versions, local is version {}, remote is {}. It is recommended to run same \
-                 version of Trilium on both sides of sync.",
+                 version of Trilium on both sides of sync. {}",
                 crate::SYNC_VERSION,
-                request.sync_version
+                request.sync_version,
+                super::sync_version_advice(super::Side::Hub, &request.sync_version)
             ),
         ));
     }
@@ -246,13 +226,21 @@ struct ChangedQuery {
     last_entity_change_id: String,
 }
 
-async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery>) -> HubResult<Json<ChangedResponse>> {
+async fn changed(
+    State(state): State<HubState>,
+    headers: HeaderMap,
+    Query(query): Query<ChangedQuery>,
+) -> HubResult<Json<ChangedResponse>> {
+    if let Some(token) = session_token(&headers) {
+        state.sync.push_ended(&token);
+    }
     let after: i64 = query.last_entity_change_id.trim().parse().map_err(|_| {
         HubError::Json(StatusCode::BAD_REQUEST, format!("lastEntityChangeId '{}' is not a number", query.last_entity_change_id))
     })?;
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
     let response = state.document.write(&source, |tx| {
         ancestry::ensure_table(tx.conn())?;
+        peer_notes::ensure_table(tx.conn())?;
         let (mut entity_changes, last_entity_change_id) = records::batch_after(tx.conn(), after, &query.instance_id)?;
         for record in &mut entity_changes {
             super::attach_parent(tx.conn(), record)?;
@@ -260,6 +248,11 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
             let change = &record.entity_change;
             if change.entity_name == "notes" && !change.is_erased {
                 ancestry::mark_exchanged(tx.conn(), &change.entity_id, &change.hash, record.canopy_parent_hash.as_deref())?;
+            }
+            // And this peer holds it, as this transaction commits (kept across restarts).
+            if change.entity_name == "notes" {
+                let held = (!change.is_erased).then_some(change.hash.as_str());
+                peer_notes::remember(tx.conn(), &query.instance_id, &change.entity_id, held)?;
             }
         }
         // Counting the whole tail for every page would make a first sync quadratic: count once, then
@@ -282,12 +275,16 @@ async fn changed(State(state): State<HubState>, Query(query): Query<ChangedQuery
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(query.instance_id.clone(), (response.last_entity_change_id, response.outstanding_pull_count));
-    state.remember_notes(&query.instance_id, &response.entity_changes);
     state.sync.saw_client(&query.instance_id, hashing::utc_date_time_str(chrono::Utc::now()));
     Ok(Json(response))
 }
 
 async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) -> HubResult<StatusCode> {
+    // Open from its first page on: its blobs may come a batch before the rows that use them.
+    let session = session_token(&headers);
+    if let Some(token) = &session {
+        state.sync.push_batch(token);
+    }
     let header_number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
     let page_count = header_number("pageCount").unwrap_or(1);
     let page_index = header_number("pageIndex").unwrap_or(0);
@@ -324,14 +321,8 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     let request: UpdateRequest = serde_json::from_str(&payload)
         .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync update body: {e}")))?;
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
-    let outcome = {
-        // Borrowed under the lock for the length of the batch: a copy would cost a whole
-        // document's worth of entries per push. (Lock order: peer versions, then the writer.)
-        let versions = state.peer_versions.lock().unwrap_or_else(|p| p.into_inner());
-        let known = versions.get(&request.instance_id);
-        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, known))?
-    };
-    state.remember_notes(&request.instance_id, &request.entities);
+    let outcome =
+        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, PeerMemory::PerPeer))?;
     tracing::info!(
         "sync push from {}: {} updated, {} already applied, {} erased, {} kept local, {} conflicts",
         request.instance_id,
@@ -345,7 +336,10 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn finished(State(state): State<HubState>) -> HubResult<StatusCode> {
+async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResult<StatusCode> {
+    if let Some(token) = session_token(&headers) {
+        state.sync.push_ended(&token);
+    }
     let source = ChangeSource::new(&state.instance_id);
     state.document.write(&source, |tx| {
         if options::get(tx.conn(), "initialized")?.as_deref() != Some("true") {
@@ -356,9 +350,23 @@ async fn finished(State(state): State<HubState>) -> HubResult<StatusCode> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn check_hashes(State(state): State<HubState>) -> HubResult<Json<CheckResponse>> {
-    let (entity_hashes, max_entity_change_id) = check::local_hashes(&state.document, &state.instance_id)?;
-    Ok(Json(CheckResponse { entity_hashes, max_entity_change_id }))
+async fn check_hashes(State(state): State<HubState>, headers: HeaderMap) -> HubResult<Json<CheckResponse>> {
+    let session = session_token(&headers);
+    if let Some(token) = &session {
+        state.sync.push_ended(token);
+    }
+    // Never erase a blob that another peer's open push has brought before the row that uses it.
+    // Decided with the writer held: a batch applied before has marked its push open first.
+    let mut canopy_push_open = false;
+    let (entity_hashes, max_entity_change_id) = check::local_hashes_with(&state.document, &state.instance_id, || {
+        canopy_push_open = state.sync.push_open_besides(session.as_deref());
+        if canopy_push_open {
+            db::UnusedBlobs::Keep
+        } else {
+            db::UnusedBlobs::Erase
+        }
+    })?;
+    Ok(Json(CheckResponse { entity_hashes, max_entity_change_id, canopy_push_open }))
 }
 
 async fn queue_sector(
@@ -511,9 +519,10 @@ async fn receive_seed(State(state): State<HubState>, headers: HeaderMap, body: B
     if request.sync_version != serde_json::json!(crate::SYNC_VERSION) {
         let message = format!(
             "Could not setup sync since local sync protocol version is {} while remote is {}. To fix this issue, use \
-             same Trilium version on all instances.",
+             same Trilium version on all instances. {}",
             crate::SYNC_VERSION,
-            request.sync_version
+            request.sync_version,
+            super::sync_version_advice(super::Side::Hub, &request.sync_version)
         );
         // Trilium answers this one as `{error}`.
         return Err(HubError::Raw(StatusCode::BAD_REQUEST, serde_json::json!({ "error": message })));

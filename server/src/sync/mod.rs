@@ -24,10 +24,59 @@ use apply::Conflict;
 use wire::EntityChangeRecord;
 
 pub fn db_version_mismatch(local: i64, remote: i64) -> String {
+    let advice = version_advice(remote > local, "database version", remote);
     format!(
         "Non-matching database versions, local is version {local}, remote is {remote}. Run the same database \
-         version on both sides of sync."
+         version on both sides of sync. {advice}"
     )
+}
+
+/// Which side of the wire this instance is when it refuses a peer's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// This instance is the sync server; the peer is a client.
+    Hub,
+    /// This instance is a client; the peer is its sync server.
+    Client,
+}
+
+/// What to tell a user whose peer speaks another sync protocol: both versions, what this instance
+/// speaks, and what to do (Trilium's own message names the versions only).
+pub fn sync_version_advice(this: Side, remote: &serde_json::Value) -> String {
+    let (me, peer) = match this {
+        Side::Hub => ("This hub", "the client"),
+        Side::Client => ("This client", "the sync server"),
+    };
+    let speaks = format!(
+        "{me} speaks Trilium 0.63 / TriliumNext up to 0.90.4 (sync protocol {}, database version {});",
+        crate::SYNC_VERSION,
+        crate::db::TRILIUM_DB_VERSION
+    );
+    match remote.as_i64() {
+        Some(v) if v > crate::SYNC_VERSION as i64 => format!(
+            "{speaks} {peer} speaks sync protocol {v}, a newer TriliumNext. Sync it with a server of its own \
+             version, or use Trilium 0.63.x or TriliumNext 0.90.4 or older on both sides."
+        ),
+        Some(v) => format!(
+            "{speaks} {peer} speaks sync protocol {v}, an older Trilium. Upgrade it to Trilium 0.63.7 (or TriliumNext \
+             0.90.4 or older)."
+        ),
+        None => format!("{speaks} {peer} sent the sync protocol version {remote}, which is not a number."),
+    }
+}
+
+fn version_advice(newer: bool, what: &str, remote: i64) -> String {
+    let speaks = format!(
+        "This instance speaks Trilium 0.63 / TriliumNext up to 0.90.4 (sync protocol {}, {what} {}); the other side \
+         has {what} {remote},",
+        crate::SYNC_VERSION,
+        crate::db::TRILIUM_DB_VERSION
+    );
+    if newer {
+        format!("{speaks} a newer one: run Trilium 0.63.x or TriliumNext 0.90.4 or older there, or a Canopy of that version here.")
+    } else {
+        format!("{speaks} an older one: upgrade it to Trilium 0.63.7.")
+    }
 }
 
 /// Adds the Canopy-only parent hash to a note record about to be sent.
@@ -121,7 +170,13 @@ pub struct SyncState {
     pull: Mutex<Option<PullCounter>>,
     /// Turns true once when the instance stops: long polls, event streams and the client engine end on it.
     stopping: watch::Sender<bool>,
+    /// On a hub: the sync sessions whose push is open (a batch arrived and the session has not
+    /// pulled, finished or checked since), with the time of their last batch.
+    open_pushes: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
+const OPEN_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug, Clone, Copy)]
 struct PullCounter {
@@ -152,6 +207,34 @@ impl SyncState {
             changes: watch::channel(0).0,
             pull: Mutex::new(None),
             stopping: watch::channel(false).0,
+            open_pushes: Mutex::new(Default::default()),
+        }
+    }
+
+    /// A batch of the push of sync session `session` arrived: its push is open.
+    pub(crate) fn push_batch(&self, session: &str) {
+        self.open_pushes.lock().unwrap_or_else(|p| p.into_inner()).insert(session.to_owned(), std::time::Instant::now());
+    }
+
+    /// Session `session` pulls, finishes or checks: whatever it pushed has all arrived.
+    pub(crate) fn push_ended(&self, session: &str) {
+        self.open_pushes.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
+    }
+
+    /// Whether a push other than `except`'s is open.
+    pub fn push_open_besides(&self, except: Option<&str>) -> bool {
+        let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, last| last.elapsed() < OPEN_PUSH_TTL);
+        open.keys().any(|session| Some(session.as_str()) != except)
+    }
+
+    /// What a hash check (or any sweep of unused blobs) may do now: while any peer's push is open, a
+    /// blob may have arrived a batch before the row that uses it, so unused blobs are kept.
+    pub fn unused_blobs(&self) -> crate::db::UnusedBlobs {
+        if self.push_open_besides(None) {
+            crate::db::UnusedBlobs::Keep
+        } else {
+            crate::db::UnusedBlobs::Erase
         }
     }
 

@@ -51,9 +51,10 @@ pub async fn fetch_seed(sync_server_host: &str, proxy: Option<&str>, password: &
     if seed.sync_version != serde_json::json!(crate::SYNC_VERSION) {
         return Err(format!(
             "Could not setup sync since local sync protocol version is {} while remote is {}. To fix this issue, use \
-             same Trilium version on all instances.",
+             same Trilium version on all instances. {}",
             crate::SYNC_VERSION,
-            seed.sync_version
+            seed.sync_version,
+            super::sync_version_advice(super::Side::Client, &seed.sync_version)
         ));
     }
     Ok(seed.options)

@@ -61,6 +61,10 @@ pub type SectorHashes = std::collections::BTreeMap<String, std::collections::BTr
 pub struct CheckResponse {
     pub entity_hashes: SectorHashes,
     pub max_entity_change_id: i64,
+    /// Canopy-only: the hub is receiving another peer's push, so it kept its unused blobs and its
+    /// hashes are a moment in the middle of that push; a Canopy client checks again later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canopy_push_open: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

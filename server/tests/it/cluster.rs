@@ -40,6 +40,14 @@ impl Node {
         Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
     }
 
+    /// A client from a copy of `origin`'s document, syncing with the server at `url` (any server).
+    pub async fn client_of_url(origin: &Node, url: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        canopy::db::backup::backup_to(origin.document().path(), &dir.path().join("document.db")).unwrap();
+        write_config(dir.path(), url);
+        Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
+    }
+
     async fn start_in(dir: TempDir, listen: SocketAddr) -> Node {
         let instance = canopy::start(StartOptions {
             data_dir: dir.path().to_path_buf(),

@@ -1329,3 +1329,73 @@ async fn etapi_import_zip_without_meta() {
     assert!(kids[1]["attributes"].as_array().unwrap().iter().any(|a| a["name"] == "originalFileName" && a["value"] == "b.png"));
     api.stop().await;
 }
+
+/// Full-text search never fails on binary or non-UTF-8 content: an image note whose PNG went through
+/// `PUT /notes/{id}/content`, a PNG attachment, a text note whose blob is not valid UTF-8. As in
+/// Trilium (`note_content_fulltext.js`), only text, code and mermaid notes are searched by content.
+#[tokio::test]
+async fn etapi_search_survives_binary_content() {
+    let api = Api::start().await;
+    // PNG signature, then bytes that are not UTF-8, with the search word inside.
+    let mut png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0xfe, 0xc3, 0x28];
+    png.extend_from_slice(b" dfca610e ");
+    png.extend_from_slice(&[0xa0, 0xa1, 0xe2, 0x28, 0xa1]);
+    let image = api.create_note("root", "A picture", json!({"type": "image", "mime": "image/png", "content": ""})).await;
+    let image_id = image["note"]["noteId"].as_str().unwrap().to_owned();
+    let put = api.raw(Method::PUT, &format!("/notes/{image_id}/content"), Some(&api.token), Some((png.clone(), "application/octet-stream"))).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
+    assert_eq!(api.get(&format!("/notes/{image_id}/content")).await.bytes, png, "the bytes are kept as they are");
+
+    let owner = api.create_note("root", "Has a picture attached", json!({"content": "<p>see the attachment</p>"})).await["note"]["noteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let att = api
+        .send(Method::POST, "/attachments", Some(json!({"ownerId": owner, "role": "image", "mime": "image/png", "title": "p.png", "content": ""})))
+        .await
+        .json();
+    let att_id = att["attachmentId"].as_str().unwrap().to_owned();
+    let put = api.raw(Method::PUT, &format!("/attachments/{att_id}/content"), Some(&api.token), Some((png.clone(), "image/png"))).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT);
+
+    // A text note whose blob another tool left as bytes that are not UTF-8 (stored as TEXT).
+    let broken = api.create_note("root", "Broken encoding", json!({"content": "<p>placeholder</p>"})).await["note"]["noteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.doc()
+        .write(&ChangeSource::new(InstanceId::generate()), |tx| {
+            let blob_id: String = tx.conn().query_row("SELECT blobId FROM notes WHERE noteId = ?1", [&broken], |r| r.get(0))?;
+            tx.conn().execute(
+                "UPDATE blobs SET content = CAST(X'3c703e6466636136313065206c6174696e31ff20e92074657874203c2f703e' AS TEXT)
+                 WHERE blobId = ?1",
+                [&blob_id],
+            )?;
+            // A change, so the search index looks at the blob again as it would after a sync.
+            let now = tx.utc_now();
+            canopy::db::entity_changes::put(
+                tx,
+                canopy::db::entity_changes::NewChange {
+                    entity_name: "blobs",
+                    entity_id: &blob_id,
+                    hash: "damaged".into(),
+                    is_erased: false,
+                    is_synced: true,
+                    utc_date_changed: now,
+                },
+            )?;
+            Ok(())
+        })
+        .unwrap();
+
+    for query in ["search=dfca610e&debug=true", "search=dfca610e", "search=latin1", "search=nothing%20like%20this", "search=note.content%20*%3D*%20dfca"] {
+        let a = api.get(&format!("/notes?{query}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{query}: {}", a.text());
+    }
+    // The text note is found by its readable words; the image is not searched by its bytes.
+    assert_eq!(search(&api, "search=dfca610e".into()).await, ["Broken encoding"]);
+    assert_eq!(search(&api, "search=latin1".into()).await, ["Broken encoding"]);
+    // The picture is still found by its title.
+    assert_eq!(search(&api, "search=picture".into()).await.len(), 2);
+    api.stop().await;
+}

@@ -29,6 +29,7 @@ use canopy::db::{entity_changes, ChangeSource, Document, EntityChange, InstanceI
 use canopy::{RunningInstance, StartOptions};
 use hmac::{Hmac, Mac};
 use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
@@ -330,6 +331,23 @@ impl Hub {
     }
 
     /// Revisions Canopy made to keep the losing side of a conflict (not a Trilium behaviour).
+    /// The blobs the revisions `ids` use.
+    fn blobs_of_revisions(&self, ids: &BTreeSet<String>) -> BTreeSet<String> {
+        self.document()
+            .read(|c| {
+                let mut out = BTreeSet::new();
+                for id in ids {
+                    let blob: Option<String> = c
+                        .query_row("SELECT blobId FROM revisions WHERE revisionId = ?1", [id], |r| r.get(0))
+                        .optional()?
+                        .flatten();
+                    out.extend(blob);
+                }
+                Ok(out)
+            })
+            .unwrap()
+    }
+
     fn conflict_revisions(&self) -> BTreeSet<String> {
         self.document()
             .read(|c| {
@@ -650,9 +668,18 @@ async fn replay_edit_session(name: &str, hub: &Hub, wire: &mut Wire, fx: &Fixtur
     }
 
     // The pulled changes: as recorded, plus Canopy's conflict revisions (after them).
+    // And the blobs of those revisions, announced again in case the peer had erased them.
     let extras = hub.conflict_revisions();
+    let extra_blobs = hub.blobs_of_revisions(&extras);
+    let recorded_blobs: BTreeSet<&str> = recorded_pulls
+        .iter()
+        .filter(|r| r["entityChange"]["entityName"] == "blobs")
+        .filter_map(|r| r["entityChange"]["entityId"].as_str())
+        .collect();
     let (canopy_extras, pulled): (Vec<Value>, Vec<Value>) = pulled.into_iter().partition(|r| {
-        r["entityChange"]["entityName"] == "revisions" && r["entityChange"]["entityId"].as_str().is_some_and(|id| extras.contains(id))
+        let id = r["entityChange"]["entityId"].as_str().unwrap_or_default();
+        (r["entityChange"]["entityName"] == "revisions" && extras.contains(id))
+            || (r["entityChange"]["entityName"] == "blobs" && extra_blobs.contains(id) && !recorded_blobs.contains(id))
     });
     let mut expected = recorded_pulls.clone();
     let mut actual = pulled.clone();
@@ -677,7 +704,7 @@ async fn replay_edit_session(name: &str, hub: &Hub, wire: &mut Wire, fx: &Fixtur
     // not say which version it edited, so Canopy keeps the overwritten or rejected text).
     let pushed_notes: Vec<&Value> =
         pushed.iter().filter(|p| p["entityChange"]["entityName"] == "notes").map(|p| &p["entityChange"]["entityId"]).collect();
-    for extra in &canopy_extras {
+    for extra in canopy_extras.iter().filter(|r| r["entityChange"]["entityName"] == "revisions") {
         assert!(pushed_notes.contains(&&extra["entity"]["noteId"]), "{name}: unexpected conflict revision {}", short(extra));
     }
 

@@ -431,7 +431,11 @@ impl Evaluator<'_, '_> {
             "isProtected" => Some(n.is_protected.to_string()),
             "isArchived" => Some(self.g.has_label(id, "archived")?.to_string()),
             "content" => Some(self.content(id)?),
-            "contentSize" => count(self.content(id)?.len()),
+            // Of every note type, in bytes, as Trilium's `contentSize`.
+            "contentSize" => match &n.blob_id {
+                Some(blob_id) => Some(crate::db::tree::blob_size(self.g.conn(), blob_id)?.to_string()),
+                None => Some("0".into()),
+            },
             "parentCount" => count(self.g.parent_ids(id)?.len()),
             "childrenCount" => count(self.g.child_branches(id)?.len()),
             "attributeCount" => count(self.g.attributes(id)?.len()),
@@ -451,8 +455,11 @@ impl Evaluator<'_, '_> {
             return Ok(c.clone());
         }
         let Some(n) = self.g.note(id)? else { return Ok(String::new()) };
+        // As Trilium's `note_content_fulltext`: only text, code and mermaid notes have searchable
+        // content (an image's or a file's bytes are not text).
+        let searchable = matches!(n.note_type.as_str(), "text" | "code" | "mermaid");
         let raw: Option<String> = match (&n.blob_id, n.is_protected) {
-            (Some(blob_id), false) => crate::db::tree::blob_text(self.g.conn(), blob_id)?,
+            (Some(blob_id), false) if searchable => crate::db::tree::blob_text(self.g.conn(), blob_id)?,
             _ => None,
         };
         let mut text = raw.unwrap_or_default();

@@ -1,0 +1,515 @@
+//! The hub's store side of sync with Trilium peers: its memory of what each peer holds survives a
+//! restart, no row reaches a peer without its blob, no blob is erased while a push that needs it is
+//! open, and peers of other Trilium lines are refused in words that say what to do.
+//!
+//! A Trilium-like peer is simulated here by [`TriliumPeer`]: its own document (a copy of the hub's,
+//! as a Trilium client made from a copy), its own instance id, and the wire as Trilium speaks it (no
+//! `canopy*` fields, pulls and pushes by cursor, unused blobs erased before every hash check).
+use std::time::Duration;
+
+use canopy::db::tree::{self, NewNote};
+use canopy::db::{options, ChangeSource, Document, InstanceId};
+use canopy::entities::BlobContent;
+use canopy::sync::apply::{apply_records, PeerMemory};
+use canopy::sync::wire::{CheckResponse, EntityChangeRecord};
+use serde_json::json;
+
+use crate::cluster::{eventually, Node};
+
+/// A Trilium client of a hub, driven step by step.
+struct TriliumPeer {
+    _dir: tempfile::TempDir,
+    doc: Document,
+    id: InstanceId,
+    http: reqwest::Client,
+    hub_url: String,
+    hub_id: String,
+    cookie: String,
+}
+
+impl TriliumPeer {
+    /// A peer from a copy of the hub's document, logged in.
+    async fn of(hub: &Node) -> TriliumPeer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("document.db");
+        canopy::db::backup::backup_to(hub.document().path(), &path).unwrap();
+        let doc = Document::open_existing(&path).unwrap();
+        let id = InstanceId::generate();
+        let mut peer = TriliumPeer {
+            _dir: dir,
+            doc,
+            id,
+            http: reqwest::Client::new(),
+            hub_url: hub.url(),
+            hub_id: String::new(),
+            cookie: String::new(),
+        };
+        // A copy starts both cursors at the hub's newest change, as Trilium's sync-from-copy does.
+        let max = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+        peer.set_option("lastSyncedPull", max);
+        let own_max = peer.doc.read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+        peer.set_option("lastSyncedPush", own_max);
+        peer.login().await;
+        peer
+    }
+
+    fn source(&self) -> ChangeSource {
+        ChangeSource::new(&self.id)
+    }
+
+    fn set_option(&self, name: &str, value: i64) {
+        self.doc.write(&self.source(), |tx| options::set(tx, name, &value.to_string())).unwrap();
+    }
+
+    fn option(&self, name: &str) -> i64 {
+        self.doc.read(|c| options::get_int(c, name)).unwrap().unwrap_or(0)
+    }
+
+    /// Logs in again (a restarted hub forgot its sessions).
+    async fn login(&mut self) {
+        let secret = self.doc.read(|c| options::get(c, "documentSecret")).unwrap().unwrap();
+        let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now());
+        let body = json!({
+            "timestamp": timestamp,
+            "syncVersion": 32,
+            "hash": canopy::sync::hub::login_hash(&secret, &timestamp),
+        });
+        let response = self.http.post(format!("{}/api/login/sync", self.hub_url)).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "login");
+        self.cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let answer: serde_json::Value = response.json().await.unwrap();
+        self.hub_id = answer["instanceId"].as_str().unwrap().to_owned();
+    }
+
+    /// Pulls until nothing is outstanding; returns how many changes came.
+    async fn pull(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let after = self.option("lastSyncedPull");
+            let page: serde_json::Value = self
+                .http
+                .get(format!("{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}", self.hub_url, self.id))
+                .header("Cookie", &self.cookie)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let records: Vec<EntityChangeRecord> = serde_json::from_value(page["entityChanges"].clone()).unwrap();
+            let cursor = page["lastEntityChangeId"].as_i64().unwrap();
+            let hub = self.hub_id.clone();
+            self.doc
+                .write(&self.source(), |tx| {
+                    apply_records(tx, &records, &hub, PeerMemory::OnlyPeer)?;
+                    options::set(tx, "lastSyncedPull", &cursor.to_string())
+                })
+                .unwrap();
+            total += records.len();
+            if records.is_empty() {
+                return total;
+            }
+        }
+    }
+
+    /// The peer's changes not yet pushed, as Trilium sends them (no `canopy*` fields).
+    fn unpushed(&self) -> (Vec<EntityChangeRecord>, i64) {
+        let mut all = Vec::new();
+        let mut cursor = self.option("lastSyncedPush");
+        loop {
+            let (records, next) = self.doc.read(|c| canopy::sync::records::batch_after(c, cursor, &self.hub_id)).unwrap();
+            if records.is_empty() {
+                return (all, next.max(cursor));
+            }
+            cursor = next;
+            all.extend(records.into_iter().map(|mut r| {
+                r.canopy_parent_hash = None;
+                r
+            }));
+        }
+    }
+
+    /// One `PUT /api/sync/update` with these records.
+    async fn push_records(&self, records: &[EntityChangeRecord]) {
+        let response = self
+            .http
+            .put(format!("{}/api/sync/update", self.hub_url))
+            .header("Cookie", &self.cookie)
+            .json(&json!({ "entities": records, "instanceId": self.id.to_string() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204, "push: {}", response.text().await.unwrap());
+    }
+
+    /// Pushes everything not yet pushed in one batch and moves the cursor.
+    async fn push(&self) -> usize {
+        let (records, cursor) = self.unpushed();
+        if !records.is_empty() {
+            self.push_records(&records).await;
+        }
+        self.set_option("lastSyncedPush", cursor);
+        records.len()
+    }
+
+    async fn finished(&self) {
+        let response = self
+            .http
+            .post(format!("{}/api/sync/finished", self.hub_url))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+
+    /// Trilium's hash check: the hub's sectors against its own, after erasing its unused blobs.
+    /// Returns the differing sectors.
+    async fn check(&self) -> Vec<(String, String)> {
+        let remote: CheckResponse = self
+            .http
+            .get(format!("{}/api/sync/check", self.hub_url))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (local, _) = canopy::sync::check::local_hashes(&self.doc, &self.id).unwrap();
+        canopy::sync::check::differing_sectors(&local, &remote.entity_hashes)
+    }
+
+    /// A full Trilium cycle: push, pull, push, finished, check.
+    async fn cycle(&self) -> Vec<(String, String)> {
+        self.push().await;
+        self.pull().await;
+        self.push().await;
+        self.finished().await;
+        self.check().await
+    }
+
+    fn set_content(&self, note_id: &str, html: &str) {
+        // Trilium erases the old blob when nothing uses it any more (at the latest before its check).
+        self.doc
+            .write(&self.source(), |tx| tree::update_note_content(tx, note_id, BlobContent::Text(html.into())).map(|_| ()))
+            .unwrap();
+    }
+
+    fn has_blob(&self, blob_id: &str) -> bool {
+        self.doc
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get::<_, i64>(0))?))
+            .unwrap()
+            == 1
+    }
+}
+
+fn recorded_conflicts(node: &Node) -> usize {
+    node.document().read(|c| canopy::sync::apply::recorded_conflicts(c, 1000)).unwrap().len()
+}
+
+fn blob_of(node: &Node, note_id: &str) -> String {
+    node.note(note_id).unwrap().blob_id.unwrap()
+}
+
+/// The hub restarts between a Trilium peer's pull and its next edit: the hub still knows the peer held
+/// the version it edited, so the edit is sequential: no conflict, no revision, a clean hash check.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_restart_between_a_trilium_peers_pull_and_its_edit_makes_no_conflict() {
+    let mut hub = Node::hub().await;
+    let mut peer = TriliumPeer::of(&hub).await;
+    let note = hub.create_note("root", "Edited after a restart", "<p>made on the hub</p>");
+    assert!(peer.pull().await > 0);
+    let held: i64 = hub
+        .document()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM canopy_peer_notes WHERE peerId = ?1 AND noteId = ?2",
+                [peer.id.as_str(), note.as_str()],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(held, 1, "the pull is remembered on disk");
+
+    hub.restart().await;
+    peer.login().await;
+    peer.set_content(&note, "<p>edited by the peer after the hub restarted</p>");
+    assert!(peer.push().await > 0);
+    assert_eq!(hub.content(&note).as_deref(), Some("<p>edited by the peer after the hub restarted</p>"));
+    assert!(hub.revision_texts(&note).is_empty(), "a sequential edit keeps no revision");
+    assert_eq!(recorded_conflicts(&hub), 0, "and is no conflict");
+    assert!(peer.cycle().await.is_empty(), "the peer's hash check passes");
+
+    // Once more across a restart, with the peer's own version as the base this time.
+    hub.restart().await;
+    peer.login().await;
+    peer.set_content(&note, "<p>and again</p>");
+    peer.push().await;
+    assert!(hub.revision_texts(&note).is_empty());
+    assert_eq!(recorded_conflicts(&hub), 0);
+
+    // The memory tells concurrent edits apart still: the hub's user edits, the peer edits its old copy.
+    hub.set_title(&note, "Renamed on the hub");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    peer.set_content(&note, "<p>concurrent</p>");
+    peer.push().await;
+    assert_eq!(recorded_conflicts(&hub), 1, "a true conflict is still one");
+    assert!(peer.cycle().await.is_empty(), "the peer's hash check passes after the conflict");
+}
+
+/// A true conflict whose losing version uses an old blob the peer already erased: the hub keeps the
+/// loser as a revision and announces the blob again, so the peer gets both; its first hash check passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_revision_reaches_the_trilium_peer_with_its_old_blob() {
+    let hub = Node::hub().await;
+    let peer = TriliumPeer::of(&hub).await;
+    let note = hub.create_note("root", "Shared", "<p>the old text</p>");
+    peer.pull().await;
+    assert!(peer.check().await.is_empty());
+    let old_blob = blob_of(&hub, &note);
+    assert!(peer.has_blob(&old_blob));
+
+    // Concurrently: the hub's user renames (the note keeps the old blob), the peer rewrites the text
+    // (and, nothing using the old blob any more, erases it).
+    hub.set_title(&note, "Renamed on the hub");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    peer.set_content(&note, "<p>the peer's text</p>");
+    assert!(peer.check().await.len() > 0, "the sides differ before the push");
+    assert!(!peer.has_blob(&old_blob), "the peer erased the old blob");
+    let cursor_before = peer.option("lastSyncedPull");
+    let blob_change_before = hub.document().read(|c| canopy::db::entity_changes::get(c, "blobs", &old_blob)).unwrap().unwrap();
+    assert!(blob_change_before.id.unwrap() <= cursor_before, "the blob's change lies behind the peer's cursor");
+
+    peer.push().await;
+    let revisions = hub.revision_texts(&note);
+    assert_eq!(revisions, vec![("Renamed on the hub".to_string(), "<p>the old text</p>".to_string())], "the loser is kept");
+    peer.pull().await;
+    peer.finished().await;
+    assert!(peer.has_blob(&old_blob), "the revision's blob came with it");
+    let failed = peer.check().await;
+    assert!(failed.is_empty(), "the peer's first hash check after the conflict passes: {failed:?}");
+}
+
+/// A note set back to text whose blob nothing uses any more: peers may have erased that blob, so it
+/// is announced again with the note.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_set_back_to_an_unused_blob_reaches_the_peer_with_it() {
+    let hub = Node::hub().await;
+    let peer = TriliumPeer::of(&hub).await;
+    let note = hub.create_note("root", "Back and forth", "<p>first</p>");
+    let first_blob = blob_of(&hub, &note);
+    peer.pull().await;
+    // The peer rewrites the note (erasing the first blob); the hub takes the edit and, no hash check
+    // having run since, still holds the first blob, unused.
+    peer.set_content(&note, "<p>second</p>");
+    peer.push().await;
+    peer.pull().await;
+    peer.finished().await;
+    assert!(!peer.has_blob(&first_blob));
+    let hub_holds = hub
+        .document()
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [&first_blob], |r| r.get::<_, i64>(0))?))
+        .unwrap();
+    assert_eq!(hub_holds, 1, "the hub still holds the unused first blob");
+    // The hub's user sets the first text again: the same blob, whose change is behind the peer's cursor.
+    hub.set_content(&note, "<p>first</p>");
+    assert_eq!(blob_of(&hub, &note), first_blob);
+    peer.pull().await;
+    assert!(peer.has_blob(&first_blob), "the note came with its blob");
+    let failed = peer.check().await;
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// Client 1 pushes a blob in one batch and the note that uses it in the next; between them client 2
+/// runs a cycle with its hash check on the hub. The hub keeps the blob (a push is open), client 2
+/// postpones its check until the push is done, and nobody needs a repair round.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_blob_is_erased_while_a_push_that_needs_it_is_open() {
+    let hub = Node::hub().await;
+    let pusher = TriliumPeer::of(&hub).await;
+    let other = Node::client_of(&hub).await;
+    other.sync().await;
+    let note = pusher
+        .doc
+        .write(&pusher.source(), |tx| Ok(tree::create_note(tx, NewNote::text("root", "Pushed in two batches", "<p>blob first</p>"))?.0))
+        .unwrap();
+    let blob_id = note.blob_id.clone().unwrap();
+    let (records, cursor) = pusher.unpushed();
+    let (blobs, rest): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.entity_change.entity_name == "blobs");
+    assert!(!blobs.is_empty() && !rest.is_empty());
+    pusher.push_records(&blobs).await;
+    let hub_has_blob = || {
+        hub.document()
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [&blob_id], |r| r.get::<_, i64>(0))?))
+            .unwrap()
+            == 1
+    };
+    assert!(hub_has_blob());
+
+    // Client 2's cycle asks for the hub's hashes while the push is open...
+    let client = other.running().client.clone().unwrap();
+    let cycle = tokio::spawn(async move { client.sync_now().await });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(hub_has_blob(), "the hub kept the blob of the open push");
+    assert!(!cycle.is_finished(), "client 2 postpones its hash check while the hub receives a push");
+    // ...and the next batch brings the note that uses the blob.
+    pusher.push_records(&rest).await;
+    pusher.set_option("lastSyncedPush", cursor);
+    assert!(hub_has_blob());
+    assert_eq!(hub.content(&note.note_id).as_deref(), Some("<p>blob first</p>"));
+    pusher.pull().await;
+    pusher.finished().await;
+    cycle.await.unwrap().expect("client 2's cycle succeeds");
+    let status = other.running().sync.status();
+    let check = status.hash_check.expect("client 2 checked once the push was done");
+    assert!(check.passed, "{check:?}");
+    assert_eq!(status.repair_rounds_total, 0, "no repair round");
+    assert_eq!(other.content(&note.note_id).as_deref(), Some("<p>blob first</p>"));
+    assert!(pusher.check().await.is_empty(), "the pusher's hash check passes too");
+}
+
+/// The same race with real clients: client 1 writes and pushes many batches while client 2 runs cycles
+/// with hash checks all the time. No hash check fails, no repair round, everything arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_batches_against_running_hash_checks_need_no_repair() {
+    let hub = Node::hub().await;
+    let a = Node::client_of(&hub).await;
+    let b = Node::client_of(&hub).await;
+    a.sync().await;
+    b.sync().await;
+    let source = ChangeSource::new(a.instance_id());
+    a.document()
+        .write(&source, |tx| {
+            for i in 0..2500 {
+                tree::create_note(tx, NewNote::text("root", &format!("bulk {i}"), &format!("<p>bulk body {i}</p>")))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let b_client = b.running().client.clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut cycles = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                b_client.sync_now().await.expect("client 2's cycle");
+                cycles += 1;
+            }
+            cycles
+        })
+    };
+    a.sync().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let cycles = checker.await.unwrap();
+    assert!(cycles >= 1);
+    b.sync().await;
+    for node in [&a, &b] {
+        let status = node.running().sync.status();
+        assert_eq!(status.repair_rounds_total, 0, "no repair round on {}", node.url());
+        assert!(status.hash_check.unwrap().passed);
+    }
+    assert_eq!(a.sector_hashes(), b.sector_hashes());
+    assert!(eventually(Duration::from_secs(1), || hub.sector_hashes() == a.sector_hashes()).await);
+    let missing: i64 = hub
+        .document()
+        .read(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM notes WHERE blobId NOT IN (SELECT blobId FROM blobs)", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(missing, 0, "no note without its blob on the hub");
+}
+
+fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>) -> serde_json::Value {
+    let secret = hub.document().read(|c| options::get(c, "documentSecret")).unwrap().unwrap();
+    let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now());
+    let mut body = json!({
+        "timestamp": timestamp,
+        "syncVersion": sync_version,
+        "hash": canopy::sync::hub::login_hash(&secret, &timestamp),
+    });
+    if let Some(v) = db_version {
+        body["canopyDbVersion"] = v.into();
+    }
+    body
+}
+
+/// As a hub: a TriliumNext client (newer protocol or database) and an old Trilium client are refused,
+/// both versions named, with advice; nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_refuses_other_trilium_lines_with_advice() {
+    let hub = Node::hub().await;
+    let http = reqwest::Client::new();
+    let max_before = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+    let cases = [
+        (login_body(&hub, 34.into(), None), vec!["local is version 32, remote is 34", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
+        (login_body(&hub, 36.into(), None), vec!["local is version 32, remote is 36", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
+        (login_body(&hub, 31.into(), None), vec!["local is version 32, remote is 31", "TriliumNext up to 0.90.4", "older Trilium", "0.63.7"]),
+        (login_body(&hub, 32.into(), Some(229)), vec!["local is version 228, remote is 229", "TriliumNext up to 0.90.4", "newer one"]),
+    ];
+    for (body, words) in cases {
+        let response = http.post(format!("{}/api/login/sync", hub.url())).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(response.headers().get("set-cookie").is_none());
+        let text = response.text().await.unwrap();
+        for word in words {
+            assert!(text.contains(word), "{word:?} in {text}");
+        }
+    }
+    // A newer client's seed is refused the same way.
+    let response = http
+        .post(format!("{}/api/setup/sync-seed", hub.url()))
+        .json(&json!({ "options": [], "syncVersion": 34 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("remote is 34") && text.contains("TriliumNext up to 0.90.4"), "{text}");
+    let max_after = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+    assert_eq!(max_before, max_after, "nothing was written");
+}
+
+/// A sync server that answers `/api/setup/status` with another protocol version (and nothing else).
+async fn foreign_server(sync_version: i64) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/api/setup/status",
+        get(move || async move {
+            axum::Json(json!({ "isInitialized": true, "schemaExists": true, "syncVersion": sync_version }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+/// As a client: a TriliumNext server (newer protocol) and an old Trilium server are refused, both
+/// versions named, with advice; nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_refuses_servers_of_other_trilium_lines_with_advice() {
+    let origin = Node::hub().await;
+    for (version, words) in [
+        (34, vec!["local sync protocol version is 32 while remote is 34", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
+        (31, vec!["local sync protocol version is 32 while remote is 31", "TriliumNext up to 0.90.4", "older Trilium"]),
+    ] {
+        let (url, server) = foreign_server(version).await;
+        let client = Node::client_of_url(&origin, &url).await;
+        let max_before = client.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+        let pull_before = client.document().read(|c| options::get(c, "lastSyncedPull")).unwrap();
+        let error = client.running().client.as_ref().unwrap().sync_now().await.expect_err("refused");
+        for word in words {
+            assert!(error.contains(word), "{word:?} in {error}");
+        }
+        let status = client.running().sync.status();
+        assert_eq!(status.last_error_kind, Some(canopy::sync::FailureKind::Version));
+        let max_after = client.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
+        assert_eq!(max_before, max_after, "nothing was written");
+        assert_eq!(pull_before, client.document().read(|c| options::get(c, "lastSyncedPull")).unwrap());
+        server.abort();
+    }
+}
