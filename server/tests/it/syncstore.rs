@@ -348,7 +348,7 @@ async fn no_blob_is_erased_while_a_push_that_needs_it_is_open() {
     assert!(hub_has_blob());
 
     // Client 2's cycle asks for the hub's hashes while the push is open...
-    let client = other.running().client.clone().unwrap();
+    let client = other.running().client().unwrap();
     let cycle = tokio::spawn(async move { client.sync_now().await });
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(hub_has_blob(), "the hub kept the blob of the open push");
@@ -387,7 +387,7 @@ async fn many_batches_against_running_hash_checks_need_no_repair() {
             Ok(())
         })
         .unwrap();
-    let b_client = b.running().client.clone().unwrap();
+    let b_client = b.running().client().unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let checker = {
         let stop = stop.clone();
@@ -501,7 +501,7 @@ async fn a_client_refuses_servers_of_other_trilium_lines_with_advice() {
         let client = Node::client_of_url(&origin, &url).await;
         let max_before = client.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
         let pull_before = client.document().read(|c| options::get(c, "lastSyncedPull")).unwrap();
-        let error = client.running().client.as_ref().unwrap().sync_now().await.expect_err("refused");
+        let error = client.running().client().unwrap().sync_now().await.expect_err("refused");
         for word in words {
             assert!(error.contains(word), "{word:?} in {error}");
         }
