@@ -535,9 +535,11 @@ fn awaited_seed_token(document: &Document, is_client: bool) -> anyhow::Result<Op
     Ok(Some(token))
 }
 
-/// Sets the password of the document in `data_dir`, which must have none yet. A data directory
-/// without a document gets a new one first (the setup page's "new document").
-pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyhow::Result<()> {
+/// Sets the password of the document in `data_dir`. A document that has one already keeps it unless
+/// `old_password` is given and right: then the password changes as on the options page (the data key
+/// re-wrapped, protected notes stay readable). A data directory without a document gets a new one
+/// first (the setup page's "new document").
+pub fn set_password(data_dir: &std::path::Path, password: &str, old_password: Option<&str>) -> anyhow::Result<()> {
     let data_dir = DataDir::prepare(data_dir)?;
     let config = config::load_or_create(data_dir.path())?;
     let instance_id = data_dir.instance_id(hashing::random_id)?;
@@ -553,7 +555,28 @@ pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyho
         );
         new_document(&path, &instance_id)?
     };
-    document.write(&db::ChangeSource::new(&instance_id), |tx| db::password::set_password(tx, password))?;
-    document.checkpoint()?;
-    Ok(())
+    let changed = document.write_with(&db::ChangeSource::new(&instance_id), |tx| -> Result<bool, domain::DomainError> {
+        if !db::password::is_password_set(tx.conn())? {
+            db::password::set_password(tx, password)?;
+            return Ok(false);
+        }
+        match old_password {
+            Some(old) => domain::protected::change_password(tx, old, password).map(|()| true),
+            None => Err(domain::DomainError::Db(db::DbError::PasswordAlreadySet)),
+        }
+    });
+    match changed {
+        Ok(changed) => {
+            document.checkpoint()?;
+            if changed {
+                tracing::info!("the document's password was changed (the same data key, wrapped by the new password)");
+            }
+            Ok(())
+        }
+        Err(domain::DomainError::Db(db::DbError::PasswordAlreadySet)) => {
+            anyhow::bail!("the document already has a password; to change it, give the current one in CANOPY_OLD_PASSWORD")
+        }
+        Err(e @ domain::DomainError::Db(_)) => Err(e.into()),
+        Err(e) => anyhow::bail!("the password was not changed: {}", e.user_message()),
+    }
 }

@@ -9,6 +9,7 @@ mod domain;
 mod etapi;
 mod fixture;
 mod new_document;
+mod protected_core;
 mod scripted;
 mod sector_cache;
 mod setup;
