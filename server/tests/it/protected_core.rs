@@ -115,6 +115,10 @@ fn fixture_protected() -> FixtureProtected {
 fn fixture_copy() -> (tempfile::TempDir, Document) {
     let dir = tempfile::tempdir().unwrap();
     let path = copy_fixture(dir.path());
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&path, permissions).unwrap();
     let doc = Document::open_existing(&path).unwrap();
     (dir, doc)
 }
@@ -247,7 +251,8 @@ fn a_note_protected_by_canopy_is_in_trilium_format_and_hashes_as_trilium() {
     let revision = doc.write(&source(), |tx| canopy::db::revisions::save_revision(tx, &entities::get(tx.conn(), &id)?)).unwrap();
 
     let changes = doc.write_with(&source(), |tx| dp::set_protected(tx, &id, true, true, &key)).unwrap();
-    assert_eq!(changes, dp::ProtectChanges { notes: 1, revisions: 1, attachments: 1 });
+    // The attachment, and its copy that the revision owns.
+    assert_eq!(changes, dp::ProtectChanges { notes: 1, revisions: 1, attachments: 2 });
 
     doc.read(|c| {
         let note: Note = entities::get(c, &id)?;
@@ -355,7 +360,9 @@ fn bad_passwords_keys_and_blobs_get_clear_errors_and_write_nothing() {
         let mut raw = B64.decode(blob.content.to_text()).unwrap();
         let last = raw.len() - 20;
         raw[last] ^= 0x55;
-        c.execute("UPDATE blobs SET content = ?1 WHERE blobId = ?2", [B64.encode(raw), blob.blob_id])?;
+        // Damaged behind Canopy's back, as a disk or another program would.
+        let raw_conn = rusqlite::Connection::open(doc.path()).unwrap();
+        raw_conn.execute("UPDATE blobs SET content = ?1 WHERE blobId = ?2", [B64.encode(raw), blob.blob_id])?;
         Ok(())
     })
     .unwrap();
@@ -485,8 +492,8 @@ async fn protected_notes_travel_between_instances_and_unlock_with_the_new_passwo
     fresh.unlock(b.document(), "browser-b2", "new secret").unwrap();
     let key_b2 = fresh.key("browser-b2").unwrap();
     assert_eq!(b.document().read_with(|c| domain::notes::content(c, &id, Some(&key_b2))).unwrap(), BlobContent::Text("<p>edited in secret</p>".into()));
+    assert_eq!(hub.sector_hashes(), b.sector_hashes());
     // ETAPI logins take the new password too.
     let token = etapi_token(&b.url(), "new secret").await;
     assert!(!token.is_empty());
-    assert_eq!(hub.sector_hashes(), b.sector_hashes());
 }
