@@ -10,6 +10,7 @@ mod etapi;
 mod fixture;
 mod new_document;
 mod protected_core;
+mod protected_trilium;
 mod scripted;
 mod sector_cache;
 mod setup;
