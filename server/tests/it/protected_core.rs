@@ -497,3 +497,68 @@ async fn protected_notes_travel_between_instances_and_unlock_with_the_new_passwo
     let token = etapi_token(&b.url(), "new secret").await;
     assert!(!token.is_empty());
 }
+
+// ------------------------------------------------------------------ ETAPI and export
+
+#[tokio::test(flavor = "multi_thread")]
+async fn etapi_and_export_treat_protected_notes_as_trilium_does() {
+    let hub = Node::hub().await;
+    let src = ChangeSource::new(hub.instance_id());
+    hub.document().write(&src, |tx| password::set_password(tx, PASSWORD)).unwrap();
+    let key = hub.document().read_with(|c| unlock_key(c, PASSWORD)).unwrap();
+    let parent = hub.create_note("root", "Vault", "<p>hidden words</p>");
+    hub.create_note(&parent, "Inner vault", "<p>more hidden words</p>");
+    hub.document().write_with(&src, |tx| dp::set_protected(tx, &parent, true, true, &key)).unwrap();
+    let stored_title = hub.note(&parent).unwrap().title;
+
+    let token = etapi_token(&hub.url(), PASSWORD).await;
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let mut r = http.request(method, format!("{}/etapi{path}", hub.url())).header("Authorization", &token);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        r.send()
+    };
+    // No protected session in ETAPI: the title as stored, the content refused, writes refused.
+    let note: serde_json::Value = call(reqwest::Method::GET, format!("/notes/{parent}"), None).await.unwrap().json().await.unwrap();
+    assert_eq!(note["isProtected"], true);
+    assert_eq!(note["title"], stored_title.as_str());
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/notes/{parent}/content")),
+        (reqwest::Method::POST, format!("/notes/{parent}/revision")),
+    ] {
+        let r = call(method, path.clone(), None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "NOTE_IS_PROTECTED", "{path}: {body}");
+    }
+    // A note created through ETAPI under a protected parent is not protected (as in Trilium).
+    let created: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/create-note".into(),
+        Some(serde_json::json!({ "parentNoteId": parent, "title": "via etapi", "type": "text", "content": "<p>open</p>" })),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(created["note"]["isProtected"], false, "{created}");
+
+    // The export leaves the protected notes' titles and contents out.
+    let r = call(reqwest::Method::GET, format!("/notes/{parent}/export?format=html"), None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        names.push(entry.name().to_owned());
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut entry, &mut text);
+        assert!(!text.contains("hidden words") && !text.contains("Vault"), "{}: {text}", entry.name());
+    }
+    assert!(names.iter().any(|n| n.contains("[protected]")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("via etapi")), "{names:?}");
+}
