@@ -75,6 +75,8 @@ pub struct RunningInstance {
     pub seed_token: Option<String>,
     /// The full-text index beside the document (built or caught up in the background after start).
     pub search: search::SearchIndex,
+    /// The unlocked protected sessions of this instance's browser sessions (the routes' `AppState.protected`).
+    pub protected: protected::ProtectedSessions,
     /// Sync engine and backup tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Ends the pages' event streams, which a graceful shutdown would otherwise wait for.
@@ -90,7 +92,7 @@ impl RunningInstance {
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, background, document, live_shutdown, .. } = self;
+        let RunningInstance { shutdown, mut task, background, document, live_shutdown, protected, .. } = self;
         let result = tokio::select! {
             result = &mut task => result,
             () = signal => {
@@ -102,6 +104,8 @@ impl RunningInstance {
         for handle in background {
             handle.abort();
         }
+        // The keys go with the server, not with the last clone of its state.
+        protected.lock_all();
         if let Err(e) = document.checkpoint() {
             tracing::warn!("could not fold the write-ahead log into the document: {e}");
         }
@@ -418,7 +422,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         live,
         search: search_index.clone(),
         sync_config: config.sync.clone(),
-        protected,
+        protected: protected.clone(),
     });
     if server.full_router.set(router).is_err() {
         anyhow::bail!("the server's routes were set twice");
@@ -434,6 +438,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         client,
         seed_token,
         search: search_index,
+        protected,
         background,
         live_shutdown,
         shutdown,

@@ -562,3 +562,31 @@ async fn etapi_and_export_treat_protected_notes_as_trilium_does() {
     assert!(names.iter().any(|n| n.contains("[protected]")), "{names:?}");
     assert!(names.iter().any(|n| n.contains("via etapi")), "{names:?}");
 }
+
+// ------------------------------------------------------------------ in a running instance
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_and_the_timeout_option_end_a_running_instances_protected_session() {
+    use sha2::Sha256;
+    let hub = Node::hub().await;
+    let browser = crate::auth::Browser::logged_in(&hub).await;
+    // The session key is the stored hash of the cookie's session id.
+    let cookies = reqwest::cookie::CookieStore::cookies(&*browser.jar, &hub.url().parse().unwrap()).unwrap();
+    let sid = cookies.to_str().unwrap().split(';').find_map(|c| c.trim().split_once('=').filter(|(n, _)| n.starts_with("canopy.sid")).map(|(_, v)| v.to_owned())).unwrap();
+    let session_key: String = Sha256::digest(sid.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let sessions = hub.running().protected.clone();
+    let mut ended = sessions.subscribe_ended();
+    sessions.unlock(hub.document(), &session_key, crate::auth::PASSWORD).unwrap();
+    assert!(sessions.is_unlocked(&session_key));
+    let r = browser.http.post(format!("{}/logout", hub.url())).header("X-CSRF-Token", &browser.csrf).send().await.unwrap();
+    assert!(r.status().is_redirection());
+    assert!(!sessions.is_unlocked(&session_key), "logout ends the protected session");
+    assert_eq!(ended.try_recv().unwrap(), session_key);
+
+    // The option (synced, so it may change anywhere) is followed by the sweeper within a few seconds.
+    sessions.unlock(hub.document(), "another", crate::auth::PASSWORD).unwrap();
+    hub.document().write(&ChangeSource::new(hub.instance_id()), |tx| options::set(tx, "protectedSessionTimeout", "1").map(drop)).unwrap();
+    let ended_by_timeout = tokio::time::timeout(Duration::from_secs(15), ended.recv()).await.expect("ends within the sweep").unwrap();
+    assert_eq!(ended_by_timeout, "another");
+    assert!(sessions.key("another").is_none());
+}
