@@ -310,6 +310,24 @@ fn a_note_protected_by_canopy_is_in_trilium_format_and_hashes_as_trilium() {
     })
     .unwrap();
     assert_eq!(doc.read_with(|c| domain::notes::content(c, &id, Some(&key))).unwrap(), BlobContent::Text("<p>v2</p>".into()));
+    // Restoring the protected revision brings back its title and content, still protected, and first
+    // keeps the current state as a protected revision.
+    doc.write_with(&source(), |tx| domain::revisions::restore(tx, &revision.revision_id, Some(&key))).unwrap();
+    assert_eq!(doc.read_with(|c| domain::notes::content(c, &id, Some(&key))).unwrap(), BlobContent::Text(html.into()));
+    doc.read(|c| {
+        let note: Note = entities::get(c, &id)?;
+        assert!(note.is_protected);
+        assert_eq!(trilium_decrypt(&raw_key, &note.title), b"Diary");
+        assert_eq!(trilium_entity_hash(&[&id, "Diary", "true", "text", "text/html", note.blob_id.as_deref().unwrap()]), stored_hash(c, "notes", &id));
+        let kept: Vec<Revision> = entities::load_where(c, "noteId = ?1 AND revisionId != ?2", [&id, &revision.revision_id])?;
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].is_protected);
+        assert_eq!(trilium_decrypt(&raw_key, &kept[0].title), b"Diary 2");
+        let blob: Blob = entities::get(c, kept[0].blob_id.as_deref().unwrap())?;
+        assert_eq!(trilium_decrypt(&raw_key, &blob.content.to_text()), b"<p>v2</p>");
+        Ok(())
+    })
+    .unwrap();
     // Without the key nothing changes.
     let before = max_change_id(&doc);
     let refused = doc.write_with(&source(), |tx| domain::notes::rename(tx, &id, "plain", None)).unwrap_err();
@@ -332,7 +350,7 @@ fn a_note_protected_by_canopy_is_in_trilium_format_and_hashes_as_trilium() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(doc.read_with(|c| domain::notes::live_note(c, &id)).unwrap().title, "Diary 2");
+    assert_eq!(doc.read_with(|c| domain::notes::live_note(c, &id)).unwrap().title, "Diary");
     assert!(canopy::sync::check::deep_check(&doc).unwrap().is_empty());
 }
 
