@@ -99,7 +99,35 @@ async fn protected_notes_read_both_ways_between_canopy_and_trilium() {
     hub.document().write(&src, |tx| password::set_password(tx, PASSWORD)).unwrap();
     let key = hub.document().read_with(|c| unlock_key(c, PASSWORD)).unwrap();
     let from_canopy = hub.create_note("root", "Canopy secret", "<p>protected on Canopy 🌳</p>");
+    let attachment = hub
+        .document()
+        .write_with(&src, |tx| {
+            domain::attachments::create(
+                tx,
+                &from_canopy,
+                domain::attachments::NewAttachment {
+                    role: "file".into(),
+                    mime: "text/plain".into(),
+                    title: "list.txt".into(),
+                    position: None,
+                    content: BlobContent::Text("attached secret".into()),
+                },
+                None,
+            )
+        })
+        .unwrap()
+        .attachment_id;
     hub.document().write_with(&src, |tx| dp::set_protected(tx, &from_canopy, true, false, &key)).unwrap();
+    // A revision taken in the protected session.
+    let revision_id = hub
+        .document()
+        .write(&src, |tx| {
+            tx.set_key(Some(&key));
+            let note = canopy::entities::get(tx.conn(), &from_canopy)?;
+            canopy::db::revisions::save_revision(tx, &note)
+        })
+        .unwrap()
+        .revision_id;
 
     // Trilium becomes its sync client.
     let trilium = Trilium::start(&trilium_dir);
@@ -142,6 +170,16 @@ async fn protected_notes_read_both_ways_between_canopy_and_trilium() {
     assert_eq!(note["isProtected"], true);
     let (_, blob) = api.call(reqwest::Method::GET, &format!("/api/notes/{from_canopy}/blob"), None).await;
     assert_eq!(blob["content"], "<p>protected on Canopy 🌳</p>", "{blob}");
+    let (_, revisions) = api.call(reqwest::Method::GET, &format!("/api/notes/{from_canopy}/revisions"), None).await;
+    let revision = revisions.as_array().unwrap().iter().find(|r| r["revisionId"] == revision_id.as_str()).expect("the revision synced");
+    assert_eq!(revision["title"], "Canopy secret", "{revision}");
+    let (_, blob) = api.call(reqwest::Method::GET, &format!("/api/revisions/{revision_id}/blob"), None).await;
+    assert_eq!(blob["content"], "<p>protected on Canopy 🌳</p>", "{blob}");
+    let (_, attachments) = api.call(reqwest::Method::GET, &format!("/api/notes/{from_canopy}/attachments"), None).await;
+    let found = attachments.as_array().unwrap().iter().find(|a| a["attachmentId"] == attachment.as_str()).expect("the attachment synced");
+    assert_eq!((&found["title"], &found["isProtected"]), (&json!("list.txt"), &json!(true)), "{found}");
+    let (_, blob) = api.call(reqwest::Method::GET, &format!("/api/attachments/{attachment}/blob"), None).await;
+    assert_eq!(blob["content"], "attached secret", "{blob}");
 
     // Trilium protects a note of its own and edits Canopy's; Canopy reads both with the key.
     let (status, created) = api
