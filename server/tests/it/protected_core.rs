@@ -172,6 +172,10 @@ fn protected_sessions_unlock_lock_and_time_out() {
     let sessions = ProtectedSessions::new();
     let mut ended = sessions.subscribe_ended();
     assert!(matches!(sessions.unlock(&doc, "s1", "wrong"), Err(ProtectedError::WrongPassword)));
+    let empty = tempfile::tempdir().unwrap();
+    let no_password = new_document(empty.path());
+    let e = sessions.unlock(&no_password, "s1", "anything").unwrap_err();
+    assert!(matches!(e, ProtectedError::NoPassword), "{e:?}");
     assert!(!sessions.is_unlocked("s1"));
     sessions.unlock(&doc, "s1", &password).unwrap();
     sessions.unlock(&doc, "s2", &password).unwrap();
