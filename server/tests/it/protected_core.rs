@@ -612,3 +612,36 @@ async fn logout_and_the_timeout_option_end_a_running_instances_protected_session
     assert_eq!(ended_by_timeout, "another");
     assert!(sessions.key("another").is_none());
 }
+
+#[test]
+fn deleting_and_undeleting_in_a_protected_session_hash_over_the_decrypted_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = document_with_password(dir.path());
+    let key = doc.read_with(|c| unlock_key(c, PASSWORD)).unwrap();
+    let parent = create_text(&doc, "root", "Box", "<p>box</p>", None);
+    let id = create_text(&doc, &parent, "Letter", "<p>dear</p>", None);
+    doc.write_with(&source(), |tx| dp::set_protected(tx, &id, true, false, &key)).unwrap();
+    let hash_of = |deleted: bool| {
+        doc.read(|c| {
+            let note: Note = entities::get(c, &id)?;
+            let mut parts = vec![id.as_str(), "Letter", "true", "text", "text/html", note.blob_id.as_deref().unwrap()];
+            if deleted {
+                parts.push("deleted");
+            }
+            Ok((trilium_entity_hash(&parts), stored_hash(c, "notes", &id)))
+        })
+        .unwrap()
+    };
+    doc.write_with(&source(), |tx| domain::notes::delete_note(tx, &id, Some(&key))).unwrap();
+    let (expected, stored) = hash_of(true);
+    assert_eq!(stored, expected);
+    // Operations without a key parameter run in the protected session the transaction is given.
+    doc.write_with(&source(), |tx| {
+        tx.set_key(Some(&key));
+        domain::recent_changes::undelete_note(tx, &id)
+    })
+    .unwrap();
+    let (expected, stored) = hash_of(false);
+    assert_eq!(stored, expected);
+    assert!(!doc.read_with(|c| domain::notes::live_note(c, &id)).unwrap().is_deleted);
+}
