@@ -404,6 +404,8 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         sync: sync_state.clone(),
         sessions: auth.store.clone(),
         shutdown: live_shutdown.clone(),
+        protected: protected.clone(),
+        protected_events: ui::protected::ProtectedEvents::new(),
     };
     let router = web::router(web::AppState {
         leptos_options: web::leptos_options(&options.site_root),

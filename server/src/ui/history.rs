@@ -16,7 +16,9 @@ use app::history::api::{
 };
 
 use super::note::sanitize_for_display;
-use super::{domain_error, PROTECTED_TITLE};
+use super::protected::shown_title;
+use super::domain_error;
+use crate::protected::DataKey;
 use crate::db::history::ChangeKind as StoredKind;
 use crate::db::{ChangeSource, Document, InstanceId};
 use crate::domain::{self, recent_changes, revisions, DomainError};
@@ -27,17 +29,41 @@ use crate::hashing;
 pub struct DocumentHistory {
     pub document: Document,
     pub instance_id: InstanceId,
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 impl DocumentHistory {
     fn source(&self) -> ChangeSource {
         ChangeSource::new(&self.instance_id)
     }
+
+    /// The calling login's data key, if it has a protected session.
+    fn key(&self) -> Option<DataKey> {
+        super::protected::data_key(&self.protected)
+    }
+}
+
+/// A protected revision's or note's stored content, decrypted; the error names the entity.
+fn decrypted(key: &DataKey, content: BlobContent, what: &str) -> Result<BlobContent, AppError> {
+    let stored = match content {
+        BlobContent::Text(text) => text,
+        BlobContent::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        BlobContent::Null => return Ok(BlobContent::Null),
+    };
+    let plain = key.decrypt(&stored).map_err(|e| {
+        tracing::warn!("{what} does not decrypt: {e}");
+        AppError::Invalid(format!("The content of {what} does not decrypt with this document's key: {e}"))
+    })?;
+    Ok(match String::from_utf8(plain.to_vec()) {
+        Ok(text) => BlobContent::Text(text),
+        Err(e) => BlobContent::Binary(e.into_bytes()),
+    })
 }
 
 impl HistoryPort for DocumentHistory {
     fn revisions(&self, note_id: &str) -> Result<Vec<RevisionItem>, AppError> {
         let rows = self.document.read_with(|conn| revisions::list(conn, note_id)).map_err(domain_error)?;
+        let key = if rows.iter().any(|row| row.revision.is_protected) { self.key() } else { None };
         let now = chrono::Utc::now();
         let own = self.instance_id.to_string();
         Ok(rows
@@ -54,7 +80,7 @@ impl HistoryPort for DocumentHistory {
                     .map(|at| relative_time(now.signed_duration_since(at)))
                     .unwrap_or_default();
                 RevisionItem {
-                    title: if r.is_protected { PROTECTED_TITLE.to_string() } else { r.title },
+                    title: shown_title(key.as_ref(), &r.revision_id, r.is_protected, r.title),
                     revision_id: r.revision_id,
                     note_type: r.note_type,
                     mime: r.mime,
@@ -72,7 +98,8 @@ impl HistoryPort for DocumentHistory {
 
     fn revision(&self, revision_id: &str) -> Result<RevisionView, AppError> {
         let protected = self.document.read_with(|conn| revisions::get(conn, revision_id)).map_err(domain_error)?.is_protected;
-        if protected {
+        let key = self.key();
+        if protected && key.is_none() {
             return Ok(RevisionView { revision_id: revision_id.into(), preview: RevisionPreview::Protected, diff: None, code: false });
         }
         let (revision, content, current) = self
@@ -80,7 +107,7 @@ impl HistoryPort for DocumentHistory {
             .read_with(|conn| {
                 let (revision, content) = revisions::with_content(conn, revision_id)?;
                 // The note may be protected since (or deleted): then there is nothing readable to diff against.
-                let current = match domain::notes::content(conn, &revision.note_id) {
+                let current = match domain::notes::content(conn, &revision.note_id, key.as_ref()) {
                     Ok(current) => Some(current),
                     Err(DomainError::Protected(_) | DomainError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
@@ -88,6 +115,10 @@ impl HistoryPort for DocumentHistory {
                 Ok::<_, DomainError>((revision, content, current))
             })
             .map_err(domain_error)?;
+        let content = match (&key, revision.is_protected) {
+            (Some(key), true) => decrypted(key, content, &format!("revision {revision_id}"))?,
+            _ => content,
+        };
         let is_text_note = revision.note_type == "text";
         let readable = |content: &BlobContent| match content {
             BlobContent::Text(text) => Some(text.clone()),
@@ -124,15 +155,13 @@ impl HistoryPort for DocumentHistory {
 
     fn recent_changes(&self) -> Result<Vec<RecentChange>, AppError> {
         let changes = self.document.read_with(recent_changes::recent_changes).map_err(domain_error)?;
+        let key = if changes.iter().any(|c| c.change.is_protected) { self.key() } else { None };
         Ok(changes
             .into_iter()
             .map(|c| {
                 let row = c.change;
-                let (title, current_title) = if row.is_protected {
-                    (PROTECTED_TITLE.to_string(), PROTECTED_TITLE.to_string())
-                } else {
-                    (row.title, row.current_title)
-                };
+                let title = shown_title(key.as_ref(), &row.note_id, row.is_protected, row.title);
+                let current_title = shown_title(key.as_ref(), &row.note_id, row.is_protected, row.current_title);
                 RecentChange {
                     note_id: row.note_id,
                     kind: match row.kind {
