@@ -127,6 +127,8 @@ impl TreePort for DocumentTree {
             return Err(AppError::Invalid(format!("Notes of type '{note_type}' cannot be created here.")));
         }
         let content = BlobContent::Text(String::new());
+        // Under a protected parent the new note is protected (as in Trilium): its title needs the key.
+        let key = self.key();
         let (_, branch) = self.write(|tx| {
             domain::notes::create_note(
                 tx,
@@ -140,6 +142,7 @@ impl TreePort for DocumentTree {
                     prefix: None,
                     note_id: None,
                 },
+                key.as_ref(),
             )
         })?;
         self.document
@@ -150,7 +153,8 @@ impl TreePort for DocumentTree {
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<(), AppError> {
-        self.write(|tx| domain::notes::rename(tx, note_id, title.trim())).map(drop)
+        let key = self.key();
+        self.write(|tx| domain::notes::rename(tx, note_id, title.trim(), key.as_ref())).map(drop)
     }
 
     fn delete(&self, branch_id: &str) -> Result<DeleteOutcome, AppError> {
