@@ -41,10 +41,10 @@ pub fn routes(document: Document, instance_id: InstanceId, protected: ProtectedS
 
 async fn attachment_image(
     State(state): State<FilesState>,
-    session: Session,
+    session: Option<Session>,
     Path((attachment_id, _file_name)): Path<(String, String)>,
 ) -> Response {
-    let key = state.protected.key(session.id_hash());
+    let key = session.and_then(|s| state.protected.key(s.id_hash()));
     let found = blocking(move || {
         state.document.read_with(|conn| {
             let attachment = domain::attachments::live_attachment(conn, &attachment_id)?;
@@ -90,7 +90,7 @@ struct UploadQuery {
 /// The body is the image's bytes, its `Content-Type` the image's mime.
 async fn upload_image(
     State(state): State<FilesState>,
-    session: Session,
+    session: Option<Session>,
     Path(note_id): Path<String>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
@@ -99,7 +99,7 @@ async fn upload_image(
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let name = query.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "image".into());
     // Into a protected note the image goes encrypted; without the protected session, not at all.
-    let key = state.protected.key(session.id_hash());
+    let key = session.and_then(|s| state.protected.key(s.id_hash()));
     let stored = blocking(move || {
         let source = ChangeSource::new(&state.instance_id);
         state.document.write_with(&source, |tx| {

@@ -46,6 +46,24 @@ pub(crate) fn data_key(protected: &ProtectedSessions) -> Option<DataKey> {
     app::ssr::session_key().and_then(|key| protected.key(&key))
 }
 
+/// The calling login's data key, asked for only when something protected is to be shown: asking
+/// counts as use of the protected session, and a tree reload with nothing protected in it must not
+/// keep the session from timing out.
+pub(crate) struct LazyKey<'a> {
+    protected: &'a ProtectedSessions,
+    key: std::cell::OnceCell<Option<DataKey>>,
+}
+
+impl<'a> LazyKey<'a> {
+    pub fn new(protected: &'a ProtectedSessions) -> Self {
+        LazyKey { protected, key: std::cell::OnceCell::new() }
+    }
+
+    pub fn get(&self) -> Option<&DataKey> {
+        self.key.get_or_init(|| data_key(self.protected)).as_ref()
+    }
+}
+
 /// What the page shows as a note's title: a protected title decrypted with the login's key, or
 /// "[protected]" without one (or when it does not decrypt, which the log names).
 pub(crate) fn shown_title(key: Option<&DataKey>, note_id: &str, is_protected: bool, stored: String) -> String {

@@ -3,7 +3,7 @@
 use app::error::AppError;
 use app::tree::api::{ssr::TreePort, DeleteOutcome, DropPosition, NotePick, TreeEntry, TreeLevel, TreeSnapshot};
 
-use super::protected::shown_title;
+use super::protected::{shown_title, LazyKey};
 use super::{domain_error, internal};
 use crate::protected::DataKey;
 use crate::db::{tree_view, ChangeSource, Document, InstanceId};
@@ -36,10 +36,10 @@ impl DocumentTree {
     }
 }
 
-fn entry(row: tree_view::ChildRow, parent_note_id: &str, key: Option<&DataKey>) -> TreeEntry {
+fn entry(row: tree_view::ChildRow, parent_note_id: &str, key: &LazyKey<'_>) -> TreeEntry {
     TreeEntry {
         // A protected title is ciphertext: decrypted in a protected session, "[protected]" without.
-        title: shown_title(key, &row.note_id, row.is_protected, row.title),
+        title: if row.is_protected { shown_title(key.get(), &row.note_id, true, row.title) } else { row.title },
         branch_id: row.branch_id,
         note_id: row.note_id,
         parent_note_id: parent_note_id.to_string(),
@@ -54,14 +54,13 @@ fn entry(row: tree_view::ChildRow, parent_note_id: &str, key: Option<&DataKey>) 
     }
 }
 
-fn level(conn: &rusqlite::Connection, parent_note_id: &str, key: Option<&DataKey>) -> crate::db::SqlResult<Vec<TreeEntry>> {
+fn level(conn: &rusqlite::Connection, parent_note_id: &str, key: &LazyKey<'_>) -> crate::db::SqlResult<Vec<TreeEntry>> {
     Ok(tree_view::children(conn, parent_note_id)?.into_iter().map(|row| entry(row, parent_note_id, key)).collect())
 }
 
 impl TreePort for DocumentTree {
     fn children(&self, parent_note_id: &str) -> Result<Vec<TreeEntry>, AppError> {
-        let key = self.key();
-        let key = key.as_ref();
+        let key = &LazyKey::new(&self.protected);
         self.document
             .read(|conn| {
                 if !tree_view::note_exists(conn, parent_note_id)? {
@@ -74,8 +73,7 @@ impl TreePort for DocumentTree {
     }
 
     fn snapshot(&self, open_note_id: Option<&str>, with_expanded: bool) -> Result<TreeSnapshot, AppError> {
-        let key = self.key();
-        let key = key.as_ref();
+        let key = &LazyKey::new(&self.protected);
         self.document
             .read(|conn| {
                 let path = match open_note_id {
@@ -148,7 +146,7 @@ impl TreePort for DocumentTree {
         self.document
             .read(|conn| tree_view::branch_row(conn, &branch.branch_id))
             .map_err(internal)?
-            .map(|row| entry(row, parent_note_id, self.key().as_ref()))
+            .map(|row| entry(row, parent_note_id, &LazyKey::new(&self.protected)))
             .ok_or_else(|| AppError::Server("The new note is not in the tree.".into()))
     }
 

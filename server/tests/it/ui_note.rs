@@ -16,7 +16,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let document = Document::open_existing(&copy_fixture(dir.path())).unwrap();
-    let notes = DocumentNotes { document: document.clone(), instance_id: InstanceId::from("uiNoteTest01") };
+    let notes = DocumentNotes { document: document.clone(), instance_id: InstanceId::from("uiNoteTest01"), protected: Default::default() };
     Fixture { _dir: dir, document, notes }
 }
 
@@ -187,7 +187,7 @@ async fn a_pasted_image_becomes_an_image_attachment_served_with_its_type() {
     let f = fixture();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = canopy::ui::routes(f.document.clone(), InstanceId::from("uiNoteTest01"));
+    let app = canopy::ui::routes(f.document.clone(), InstanceId::from("uiNoteTest01"), Default::default());
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let id = note_id("Glossary");
