@@ -93,6 +93,7 @@ test('a wrong password gets a clear message and writes nothing; the right one op
 });
 
 test('the session ends by timeout in every tab of the login', async ({ page, context }) => {
+  test.setTimeout(60_000);
   await openNote(page, protectedId);
   const saved = await call(page, 'protected/timeout', { seconds: '10' });
   expect(saved.status).toBe(200);
@@ -126,12 +127,12 @@ test('a note is protected and unprotected from the tree menu', async ({ page }) 
 
   // Without the session the menu asks for the password first.
   await row(page, id).click({ button: 'right' });
-  await page.getByRole('menuitem', { name: 'Protect note' }).click();
+  await page.getByRole('menuitem', { name: 'Protect note', exact: true }).click();
   await expect(page.locator('.password-dialog')).toBeVisible();
   await unlockWith(page, manifest.password);
   await expect(lock(page)).toHaveAttribute('data-state', 'unlocked');
   await row(page, id).click({ button: 'right' });
-  await page.getByRole('menuitem', { name: 'Protect note' }).click();
+  await page.getByRole('menuitem', { name: 'Protect note', exact: true }).click();
   await expect(row(page, id).locator('.protected-marker')).toBeVisible();
   await expect(row(page, id).locator('.note-link')).toHaveText('Made private');
 
@@ -140,7 +141,7 @@ test('a note is protected and unprotected from the tree menu', async ({ page }) 
   await lock(page).click();
   await unlockWith(page, manifest.password);
   await row(page, id).click({ button: 'right' });
-  await page.getByRole('menuitem', { name: 'Unprotect note' }).click();
+  await page.getByRole('menuitem', { name: 'Unprotect note', exact: true }).click();
   await expect(row(page, id).locator('.protected-marker')).toHaveCount(0);
   await lock(page).click();
   await expect(row(page, id).locator('.note-link')).toHaveText('Made private');
