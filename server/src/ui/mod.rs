@@ -63,6 +63,7 @@ impl Ports {
                 document: document.clone(),
                 instance_id: instance_id.clone(),
                 index,
+                protected: protected.clone(),
             })),
             tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree {
                 document: document.clone(),
