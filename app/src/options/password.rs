@@ -3,13 +3,13 @@
 //! where there is none, and the protected session's timeout (`protectedSessionTimeout`).
 use leptos::prelude::*;
 
-use crate::protected::api::{change_password, new_password_problem, protected_status, set_timeout, ProtectedStatus, MIN_TIMEOUT_SECS};
+use crate::protected::api::{change_password, new_password_problem, get_protected_status, set_timeout, ProtectedStatus, MIN_TIMEOUT_SECS};
 
 type Message = RwSignal<Option<Result<String, String>>>;
 
 #[component]
 pub fn PasswordOptionsPage() -> impl IntoView {
-    let loaded = Resource::new(|| (), |_| protected_status());
+    let loaded = Resource::new(|| (), |_| get_protected_status());
     view! {
         <section class="options-page" aria-labelledby="options-password-title">
             <header class="note-header">

@@ -63,7 +63,7 @@ fn port_and_key() -> Result<(ssr::Protected, String), AppError> {
 }
 
 #[server(prefix = "/ui", endpoint = "protected/status", client = crate::csrf::CsrfClient)]
-pub async fn protected_status() -> Result<ProtectedStatus, AppError> {
+pub async fn get_protected_status() -> Result<ProtectedStatus, AppError> {
     let (port, key) = port_and_key()?;
     crate::ssr::run_blocking(move || port.0.status(&key)).await
 }

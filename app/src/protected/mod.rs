@@ -7,7 +7,7 @@ mod view;
 
 use leptos::prelude::*;
 
-use api::{protected_status, ProtectedStatus};
+use api::{get_protected_status, ProtectedStatus};
 use crate::error::AppError;
 
 pub use view::{LockButton, LockedNote, PasswordDialog};
@@ -66,7 +66,7 @@ pub fn provide_protected() -> ProtectedView {
         has_password: RwSignal::new(true),
         generation: RwSignal::new(0),
         dialog: RwSignal::new(false),
-        status: Resource::new(|| (), |_| protected_status()),
+        status: Resource::new(|| (), |_| get_protected_status()),
     };
     provide_context(view);
     let reload_tree = crate::tree::loaded_levels_reloader();

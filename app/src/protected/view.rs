@@ -3,7 +3,6 @@ use leptos::ev;
 use leptos::prelude::*;
 
 use super::api::{lock, unlock};
-use super::ProtectedView;
 
 /// In the tree bar: a closed lock enters the protected session (asks for the password), an open one
 /// leaves it.
@@ -59,7 +58,7 @@ pub fn LockButton() -> impl IntoView {
 #[component]
 pub fn PasswordDialog() -> impl IntoView {
     let Some(view) = super::use_protected() else { return ().into_any() };
-    move || {
+    let dialog = move || {
         view.dialog.get().then(|| {
             let password = RwSignal::new(String::new());
             let error = RwSignal::new(None::<String>);
@@ -114,8 +113,8 @@ pub fn PasswordDialog() -> impl IntoView {
                 </form>
             }
         })
-    }
-    .into_any()
+    };
+    dialog.into_any()
 }
 
 /// The note pane's body for a protected note without a protected session.
