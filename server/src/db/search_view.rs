@@ -97,29 +97,3 @@ pub fn saved_search(conn: &Connection, note_id: &str) -> SqlResult<Option<SavedS
     Ok(Some(SavedSearch { note_type, attributes }))
 }
 
-/// A live protected note as stored (title and content ciphertext), for searching in a protected session.
-#[derive(Debug, Clone)]
-pub struct StoredProtectedNote {
-    pub note_id: String,
-    pub title: String,
-    pub note_type: String,
-    pub content: Option<String>,
-}
-
-/// Every live protected note outside Trilium's hidden subtree (ids starting with `_`). Protected notes
-/// are never in the full-text index: a protected session searches them by decrypting these in memory.
-pub fn protected_notes(conn: &Connection) -> SqlResult<Vec<StoredProtectedNote>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT n.noteId, n.title, n.type, b.content
-         FROM notes n LEFT JOIN blobs b ON b.blobId = n.blobId
-         WHERE n.isDeleted = 0 AND n.isProtected = 1 AND substr(n.noteId, 1, 1) != '_'",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let content = match r.get_ref(3)? {
-            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => std::str::from_utf8(bytes).ok().map(str::to_owned),
-            _ => None,
-        };
-        Ok(StoredProtectedNote { note_id: r.get(0)?, title: r.get(1)?, note_type: r.get(2)?, content })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}

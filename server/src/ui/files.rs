@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::domain_error;
 use crate::auth::Session;
 use crate::protected::ProtectedSessions;
-use crate::db::{attachments, note_view, ChangeSource, Document, InstanceId};
+use crate::db::{note_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, DomainError};
 use crate::etapi::content::encode_uri_component;
 use app::error::AppError;
@@ -52,16 +52,8 @@ async fn attachment_image(
             if attachment.role != "image" || (attachment.is_protected && key.is_none()) {
                 return Err(DomainError::not_found("attachments", attachment_id));
             }
-            let content = attachments::content(conn, &attachment_id)?;
-            let bytes = content.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
-            let bytes = match (&key, attachment.is_protected) {
-                (Some(key), true) => key
-                    .decrypt(&String::from_utf8_lossy(&bytes))
-                    .map(|plain| plain.to_vec())
-                    .map_err(|e| DomainError::Invalid(format!("Image attachment {attachment_id} does not decrypt: {e}")))?,
-                _ => bytes,
-            };
-            Ok((attachment.mime, bytes))
+            let (_, content) = domain::protected::attachment_of(conn, &attachment, key.as_ref())?;
+            Ok((attachment.mime, content.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()))
         })
     })
     .await;

@@ -43,23 +43,6 @@ impl DocumentHistory {
     }
 }
 
-/// A protected revision's or note's stored content, decrypted; the error names the entity.
-fn decrypted(key: &DataKey, content: BlobContent, what: &str) -> Result<BlobContent, AppError> {
-    let stored = match content {
-        BlobContent::Text(text) => text,
-        BlobContent::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        BlobContent::Null => return Ok(BlobContent::Null),
-    };
-    let plain = key.decrypt(&stored).map_err(|e| {
-        tracing::warn!("{what} does not decrypt: {e}");
-        AppError::Invalid(format!("The content of {what} does not decrypt with this document's key: {e}"))
-    })?;
-    Ok(match String::from_utf8(plain.to_vec()) {
-        Ok(text) => BlobContent::Text(text),
-        Err(e) => BlobContent::Binary(e.into_bytes()),
-    })
-}
-
 impl HistoryPort for DocumentHistory {
     fn revisions(&self, note_id: &str) -> Result<Vec<RevisionItem>, AppError> {
         let rows = self.document.read_with(|conn| revisions::list(conn, note_id)).map_err(domain_error)?;
@@ -105,20 +88,16 @@ impl HistoryPort for DocumentHistory {
         let (revision, content, current) = self
             .document
             .read_with(|conn| {
-                let (revision, content) = revisions::with_content(conn, revision_id)?;
+                let (revision, content) = revisions::with_content(conn, revision_id, key.as_ref())?;
                 // The note may be protected since (or deleted): then there is nothing readable to diff against.
                 let current = match domain::notes::content(conn, &revision.note_id, key.as_ref()) {
                     Ok(current) => Some(current),
-                    Err(DomainError::Protected(_) | DomainError::NotFound { .. }) => None,
+                    Err(DomainError::Protected(_) | DomainError::ProtectedLocked { .. } | DomainError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 };
                 Ok::<_, DomainError>((revision, content, current))
             })
             .map_err(domain_error)?;
-        let content = match (&key, revision.is_protected) {
-            (Some(key), true) => decrypted(key, content, &format!("revision {revision_id}"))?,
-            _ => content,
-        };
         let is_text_note = revision.note_type == "text";
         let readable = |content: &BlobContent| match content {
             BlobContent::Text(text) => Some(text.clone()),
@@ -142,7 +121,8 @@ impl HistoryPort for DocumentHistory {
     }
 
     fn restore(&self, revision_id: &str) -> Result<String, AppError> {
-        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id)).map_err(domain_error)?;
+        let key = self.key();
+        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id, key.as_ref())).map_err(domain_error)?;
         tracing::info!(revision_id, note_id = %note.note_id, "revision restored from the UI");
         Ok(note.note_id)
     }
@@ -255,7 +235,7 @@ pub fn routes(document: Document) -> Router {
 /// Trilium's `downloadRevision`: the content as a file named after the title at that time and the
 /// revision's date (`Title-20261202_031652.html`), with the revision's mime.
 async fn download(State(document): State<Document>, Path(revision_id): Path<String>) -> Response {
-    let found = tokio::task::spawn_blocking(move || document.read_with(|conn| revisions::with_content(conn, &revision_id)))
+    let found = tokio::task::spawn_blocking(move || document.read_with(|conn| revisions::with_content(conn, &revision_id, None)))
         .await
         .unwrap_or_else(|_| Err(DomainError::Db(crate::db::DbError::Invalid("the download failed".into()))));
     let (revision, content) = match found {

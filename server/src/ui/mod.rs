@@ -143,6 +143,12 @@ fn domain_error(e: DomainError) -> AppError {
         // permission: 400, like every other refusal of what was asked.
         DomainError::Invalid(_) | DomainError::NotAllowed(_) => AppError::Invalid(message),
         DomainError::Protected(_) => AppError::Forbidden(message),
+        // "Enter the protected session to read or change it": the page offers to unlock.
+        DomainError::ProtectedLocked { .. } => AppError::Forbidden(message),
+        // Damaged ciphertext, named by the message; nothing was written.
+        DomainError::Undecryptable { .. } => AppError::Invalid(message),
+        DomainError::Password(crate::protected::ProtectedError::Db(e)) => internal(e),
+        DomainError::Password(_) => AppError::Invalid(message),
         DomainError::Stale(_) => AppError::Stale(message),
         DomainError::Db(e) => internal(e),
     }

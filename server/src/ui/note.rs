@@ -55,7 +55,7 @@ impl NotePort for DocumentNotes {
                     tracing::warn!(note_id = %row.note_id, "a protected note's content does not decrypt: {e}");
                     AppError::Invalid(format!("The content of note {} does not decrypt with this document's key: {e}", row.note_id))
                 })?;
-                note_body(&row.note_type, Some(&plain))
+                note_body(&row.note_type, Some(plain.as_slice()))
             }
             (false, _) => note_body(&row.note_type, row.content.as_deref()),
         };

@@ -7,7 +7,7 @@ use app::error::AppError;
 use app::protected::api::{ssr::ProtectedPort, ProtectOutcome, ProtectedStatus, MIN_TIMEOUT_SECS};
 use tokio::sync::broadcast;
 
-use super::{domain_error, internal, PROTECTED_TITLE};
+use super::{domain_error, internal};
 use crate::db::{self, ChangeSource, Document, InstanceId};
 use crate::protected::{DataKey, ProtectedError, ProtectedSessions};
 
@@ -70,14 +70,7 @@ pub(crate) fn shown_title(key: Option<&DataKey>, note_id: &str, is_protected: bo
     if !is_protected {
         return stored;
     }
-    match key.map(|k| k.decrypt_string(&stored)) {
-        Some(Ok(title)) => title,
-        Some(Err(e)) => {
-            tracing::warn!(note_id, "a protected title does not decrypt: {e}");
-            PROTECTED_TITLE.to_string()
-        }
-        None => PROTECTED_TITLE.to_string(),
-    }
+    crate::domain::protected::shown_title(note_id, &stored, true, key)
 }
 
 /// `protectedSessionTimeout` as stored, or Trilium's default for a missing or unreadable one.
@@ -152,8 +145,8 @@ impl ProtectedPort for DocumentProtected {
             .document
             .write_with(&self.source(), |tx| crate::domain::protected::set_protected(tx, note_id, protected, subtree, &key))
             .map_err(domain_error)?;
-        tracing::info!(note_id, protected, subtree, "protection changed from the UI");
-        Ok(ProtectOutcome { changed: changed_count(changed) })
+        tracing::info!(note_id, protected, subtree, notes = changed.notes, "protection changed from the UI");
+        Ok(ProtectOutcome { changed: changed.notes })
     }
 
     fn change_password(&self, old: &str, new: &str) -> Result<ProtectedStatus, AppError> {
@@ -167,7 +160,12 @@ impl ProtectedPort for DocumentProtected {
             }
             self.document
                 .write_with(&self.source(), |tx| crate::domain::protected::change_password(tx, old, new))
-                .map_err(domain_error)?;
+                .map_err(|e| match e {
+                    crate::domain::DomainError::Password(ProtectedError::WrongPassword) => {
+                        AppError::Invalid("The old password is wrong: the password was not changed.".into())
+                    }
+                    e => domain_error(e),
+                })?;
             tracing::info!("password changed from the options page");
         } else {
             self.document.write(&self.source(), |tx| db::password::set_password(tx, new)).map_err(internal)?;
@@ -184,30 +182,5 @@ impl ProtectedPort for DocumentProtected {
         self.document.write(&self.source(), |tx| db::options::set(tx, TIMEOUT_OPTION, &secs.to_string()).map(drop)).map_err(internal)?;
         self.protected.set_timeout(secs);
         self.status_of(session_key)
-    }
-}
-
-/// What `set_protected` reports, as a count of notes.
-fn changed_count<T: ChangedNotes>(changed: T) -> usize {
-    changed.count()
-}
-
-/// The domain's answer to `set_protected`, whatever form it takes, as a number of notes.
-trait ChangedNotes {
-    fn count(&self) -> usize;
-}
-impl ChangedNotes for usize {
-    fn count(&self) -> usize {
-        *self
-    }
-}
-impl ChangedNotes for () {
-    fn count(&self) -> usize {
-        1
-    }
-}
-impl<T> ChangedNotes for Vec<T> {
-    fn count(&self) -> usize {
-        self.len()
     }
 }

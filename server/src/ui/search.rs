@@ -38,7 +38,7 @@ impl SearchPort for DocumentSearch {
         let mut titles = self.title_hits(query, &tokens, limit)?;
         let shown: HashSet<&str> = titles.iter().map(|h| h.note_id.as_str()).collect();
         let mut texts = self.text_hits(&tokens, &shown, limit)?;
-        let (protected_titles, protected_texts) = self.protected_hits(&tokens)?;
+        let (protected_titles, protected_texts) = self.protected_hits(query, &tokens)?;
         titles.extend(protected_titles.into_iter().take(limit.saturating_sub(titles.len())));
         texts.extend(protected_texts.into_iter().take(limit.saturating_sub(texts.len())));
         Ok(QuickResults { titles, texts })
@@ -50,7 +50,7 @@ impl SearchPort for DocumentSearch {
             return Ok(Vec::new());
         }
         let mut hits = self.title_hits(query, &tokens, limit)?;
-        let (protected, _) = self.protected_hits(&tokens)?;
+        let (protected, _) = self.protected_hits(query, &tokens)?;
         hits.extend(protected.into_iter().take(limit.saturating_sub(hits.len())));
         Ok(hits)
     }
@@ -65,7 +65,7 @@ impl SearchPort for DocumentSearch {
         // plain words also find protected notes by their decrypted title and text.
         let tokens: Vec<String> = language::full_text_tokens(query).iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
         if results.error.is_none() && !tokens.is_empty() {
-            let (titles, texts) = self.protected_hits(&tokens)?;
+            let (titles, texts) = self.protected_hits(&tokens.join(" "), &tokens)?;
             let found: Vec<SearchHit> =
                 titles.into_iter().chain(texts).filter(|h| !results.hits.iter().any(|r| r.note_id == h.note_id)).collect();
             results.total += found.len();
@@ -149,61 +149,35 @@ impl SearchPort for DocumentSearch {
 }
 
 impl DocumentSearch {
-    /// In the caller's protected session: protected notes whose decrypted title contains every token
-    /// (first list), else whose decrypted text does (second, with a snippet). Without a session, or
-    /// when the document has no protected notes, nothing (and the session is not touched).
-    fn protected_hits(&self, tokens: &[String]) -> Result<(Vec<SearchHit>, Vec<SearchHit>), AppError> {
+    /// In the caller's protected session: protected notes matching every word of `query` (the
+    /// domain's matcher decrypts them in memory; they are never in the full-text index), those whose
+    /// title holds every token first. Without a session nothing, and the session is not touched.
+    fn protected_hits(&self, query: &str, tokens: &[String]) -> Result<(Vec<SearchHit>, Vec<SearchHit>), AppError> {
         if tokens.is_empty() || app::ssr::session_key().is_none_or(|k| !self.protected.is_unlocked(&k)) {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let stored = self.document.read(search_view::protected_notes).map_err(internal)?;
-        if stored.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
         let Some(key) = super::protected::data_key(&self.protected) else { return Ok((Vec::new(), Vec::new())) };
         let (mut titles, mut texts) = (Vec::new(), Vec::new());
-        for note in stored {
-            let Ok(title) = key.decrypt_string(&note.title) else {
-                tracing::warn!(note_id = %note.note_id, "a protected title does not decrypt; left out of the search");
-                continue;
-            };
-            let folded_title = normalize(&title);
-            let body = note
-                .content
-                .as_deref()
-                .and_then(|c| key.decrypt_string(c).ok())
-                .map(|text| if note.note_type == "text" { language::strip_tags(&text) } else { text })
-                .filter(|_| matches!(note.note_type.as_str(), "text" | "code" | "mermaid" | "book"))
-                .unwrap_or_default();
-            let in_title = tokens.iter().all(|t| folded_title.contains(t.as_str()));
-            let folded_body = normalize(&body);
-            let in_text = tokens.iter().all(|t| folded_title.contains(t.as_str()) || folded_body.contains(t.as_str()));
-            if !in_title && !in_text {
-                continue;
-            }
-            let path = self.document.read(|conn| note_view::ancestors(conn, &note.note_id)).map_err(internal)?;
-            let path = path
-                .into_iter()
-                .filter(|p| p.note_id != "root")
-                .map(|p| super::protected::shown_title(Some(&key), &p.note_id, p.is_protected, p.title))
-                .collect::<Vec<_>>()
-                .join(" / ");
-            let snippet = if in_title {
-                Vec::new()
-            } else {
-                snippet::snippet(&body, tokens)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| SnippetPart { text: p.text, marked: p.marked })
-                    .collect()
-            };
-            let hit = SearchHit { note_id: note.note_id, title, path, snippet };
-            if in_title {
-                titles.push(hit);
-            } else {
-                texts.push(hit);
-            }
-        }
+        self.document
+            .read_with(|conn| {
+                for found in domain::protected::search(conn, &key, query)? {
+                    if found.note_id.starts_with('_') {
+                        continue;
+                    }
+                    let path = note_view::ancestors(conn, &found.note_id)?
+                        .into_iter()
+                        .filter(|p| p.note_id != "root")
+                        .map(|p| super::protected::shown_title(Some(&key), &p.note_id, p.is_protected, p.title))
+                        .collect::<Vec<_>>()
+                        .join(" / ");
+                    let folded = normalize(&found.title);
+                    let in_title = tokens.iter().all(|t| folded.contains(t.as_str()));
+                    let hit = SearchHit { note_id: found.note_id, title: found.title, path, snippet: Vec::new() };
+                    if in_title { titles.push(hit) } else { texts.push(hit) }
+                }
+                Ok::<_, DomainError>(())
+            })
+            .map_err(domain_error)?;
         titles.sort_by_key(|h| (h.title.chars().count(), h.title.clone()));
         Ok((titles, texts))
     }
