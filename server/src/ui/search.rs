@@ -63,9 +63,10 @@ impl SearchPort for DocumentSearch {
         let mut results = self.run(SearchParams { query: query.to_owned(), ..Default::default() }, None)?;
         // The search language runs on the unencrypted document; in a protected session a query's
         // plain words also find protected notes by their decrypted title and text.
-        let tokens: Vec<String> = language::full_text_tokens(query).iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
+        let words = language::full_text_tokens(query);
+        let tokens: Vec<String> = words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
         if results.error.is_none() && !tokens.is_empty() {
-            let (titles, texts) = self.protected_hits(&tokens.join(" "), &tokens)?;
+            let (titles, texts) = self.protected_hits(&words.join(" "), &tokens)?;
             let found: Vec<SearchHit> =
                 titles.into_iter().chain(texts).filter(|h| !results.hits.iter().any(|r| r.note_id == h.note_id)).collect();
             results.total += found.len();
