@@ -9,6 +9,7 @@ pub mod entities;
 pub mod etapi;
 pub mod hashing;
 pub mod login_limit;
+pub mod protected;
 pub mod search;
 pub mod sync;
 mod tls;
@@ -398,6 +399,8 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
     }
     let search_index = search::SearchIndex::new(document.clone(), data_dir.path());
     background.push(search_index.spawn());
+    let protected = auth.protected.clone();
+    background.push(protected.spawn_sweeper(document.clone()));
     let live_shutdown = ui::live::LiveShutdown::new();
     let live = ui::live::LiveState {
         document: document.clone(),
@@ -417,6 +420,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         live,
         search: search_index.clone(),
         sync_config: config.sync.clone(),
+        protected,
     });
     if server.full_router.set(router).is_err() {
         anyhow::bail!("the server's routes were set twice");

@@ -27,6 +27,8 @@ pub struct AppState {
     pub search: crate::search::SearchIndex,
     /// `config.ini`'s `[Sync]` (with the environment): the options page shows where it wins.
     pub sync_config: crate::config::SyncConfig,
+    /// Unlocked protected sessions (the data key per browser session); the same as `auth.protected`.
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 /// The Leptos options for a built front end in `site_root`.

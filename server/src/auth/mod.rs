@@ -55,6 +55,8 @@ pub struct AuthState {
     pub instance_id: InstanceId,
     pub login_limiter: Arc<LoginLimiter>,
     pub settings: Arc<AuthSettings>,
+    /// Protected sessions belong to browser sessions: logout ends them.
+    pub protected: crate::protected::ProtectedSessions,
     /// One name per data directory: two instances on one host (a hub and a client, say) are
     /// different sites for the browser only by port, and cookies ignore ports.
     cookie_name: Arc<str>,
@@ -69,7 +71,15 @@ impl AuthState {
         settings: AuthSettings,
     ) -> Self {
         let cookie_name = format!("canopy.sid.{instance_id}").into();
-        AuthState { store, document, instance_id, login_limiter, settings: Arc::new(settings), cookie_name }
+        AuthState {
+            store,
+            document,
+            instance_id,
+            login_limiter,
+            settings: Arc::new(settings),
+            protected: crate::protected::ProtectedSessions::new(),
+            cookie_name,
+        }
     }
 
     pub fn cookie_name(&self) -> &str {

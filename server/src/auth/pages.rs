@@ -375,6 +375,7 @@ async fn logout(
         return super::csrf_refused();
     }
     let id_hash = session.id_hash.clone();
+    auth.protected.lock(&id_hash);
     if let Err(e) = auth.blocking(move |store| store.delete(&id_hash)).await {
         return failure(e);
     }

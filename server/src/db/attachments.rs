@@ -22,18 +22,27 @@ pub struct NewAttachment {
 
 /// `BNote.saveAttachment` for a new attachment: blob, then the row (forced save).
 pub fn create_attachment(tx: &mut WriteTx<'_>, p: NewAttachment) -> SqlResult<Attachment> {
-    let owner: Note = entities::get(tx.conn(), &p.owner_id)?;
-    if owner.is_protected {
-        return Err(DbError::Invalid("attachments of protected notes need a protected session".into()));
-    }
-    let blob_id = tree::save_blob(tx, p.content)?;
+    // An attachment of a protected note is protected (Trilium's `saveAttachment` copies the flag):
+    // title and content encrypted with the transaction's key.
+    let owner: Option<Note> = entities::load(tx.conn(), &p.owner_id)?;
+    let is_protected = match owner {
+        Some(owner) => owner.is_protected,
+        None => entities::get::<crate::entities::Revision>(tx.conn(), &p.owner_id)?.is_protected,
+    };
+    let attachment_id = p.attachment_id.unwrap_or_else(hashing::new_entity_id);
+    let title = if is_protected {
+        super::protected::need_key(tx.key(), "attachments", &attachment_id)?.encrypt(p.title.as_bytes())
+    } else {
+        p.title
+    };
+    let blob_id = super::protected::save_blob(tx, p.content, is_protected, ("attachments", &attachment_id))?;
     let att = Attachment {
-        attachment_id: p.attachment_id.unwrap_or_else(hashing::new_entity_id),
+        attachment_id,
         owner_id: p.owner_id,
         role: p.role,
         mime: p.mime,
-        title: p.title,
-        is_protected: false,
+        title,
+        is_protected,
         position: p.position.unwrap_or(10),
         blob_id: Some(blob_id),
         date_modified: tx.local_now(),
@@ -42,21 +51,18 @@ pub fn create_attachment(tx: &mut WriteTx<'_>, p: NewAttachment) -> SqlResult<At
         is_deleted: false,
         delete_id: None,
     };
-    entities::save(tx, &att)?;
+    super::protected::save_attachment_row(tx, &att)?;
     Ok(att)
 }
 
 /// Replaces an attachment's content (forced save; the old blob goes if now unused).
 pub fn set_attachment_content(tx: &mut WriteTx<'_>, attachment_id: &str, content: BlobContent) -> SqlResult<Attachment> {
     let mut att: Attachment = entities::get(tx.conn(), attachment_id)?;
-    if att.is_protected {
-        return Err(DbError::Invalid("protected attachment content needs a protected session".into()));
-    }
-    let new_blob = tree::save_blob(tx, content)?;
+    let new_blob = super::protected::save_blob(tx, content, att.is_protected, ("attachments", attachment_id))?;
     let old = att.blob_id.replace(new_blob.clone());
     att.date_modified = tx.local_now();
     att.utc_date_modified = tx.utc_now();
-    entities::save(tx, &att)?;
+    super::protected::save_attachment_row(tx, &att)?;
     if let Some(old) = old.filter(|o| *o != new_blob) {
         tree::delete_blob_if_unused(tx.conn(), &old)?;
     }

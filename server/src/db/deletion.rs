@@ -28,7 +28,7 @@ fn mark_note_deleted(tx: &mut WriteTx<'_>, mut n: Note, delete_id: &str) -> SqlR
     n.delete_id = Some(delete_id.to_owned());
     n.utc_date_modified = tx.utc_now();
     n.date_modified = tx.local_now();
-    entities::save(tx, &n)?;
+    super::protected::save_note_row(tx, &n)?;
     Ok(())
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn mark_attachment_deleted(tx: &mut WriteTx<'_>, mut a: Attachment, d
     a.delete_id = delete_id.map(str::to_owned);
     a.utc_date_modified = tx.utc_now();
     a.date_modified = tx.local_now();
-    entities::save(tx, &a)?;
+    super::protected::save_attachment_row(tx, &a)?;
     Ok(())
 }
 

@@ -40,6 +40,12 @@ pub enum DbError {
     Invalid(String),
     #[error("the document already has a password")]
     PasswordAlreadySet,
+    /// A protected row was to be read or written without the data key (no protected session).
+    #[error("{entity} '{id}' is protected: unlock the protected session first")]
+    ProtectedLocked { entity: &'static str, id: String },
+    /// A protected title or blob does not decrypt with the data key (damaged or foreign data).
+    #[error("the {what} of {entity} '{id}' could not be decrypted: {reason}")]
+    Undecryptable { entity: &'static str, id: String, what: &'static str, reason: String },
 }
 
 impl DbError {

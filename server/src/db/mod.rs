@@ -16,6 +16,7 @@ pub mod init;
 pub mod open;
 pub mod options;
 pub mod password;
+pub mod protected;
 pub mod schema;
 pub mod search_view;
 pub mod sessions;
@@ -273,7 +274,7 @@ pub(crate) fn run_write<T, E: From<DbError>>(
     f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
 ) -> Result<(T, Vec<i64>), E> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(DbError::from)?;
-    let mut wtx = WriteTx { tx, source: source.clone(), now, written: Vec::new() };
+    let mut wtx = WriteTx { tx, source: source.clone(), now, written: Vec::new(), key: None };
     let value = f(&mut wtx)?;
     let WriteTx { tx, written, .. } = wtx;
     tx.commit().map_err(DbError::from)?;
@@ -286,9 +287,19 @@ pub struct WriteTx<'c> {
     source: ChangeSource,
     now: Option<DateTime<Utc>>,
     written: Vec<i64>,
+    /// The protected session this transaction writes in (Trilium's process-wide data key): protected
+    /// titles and blobs are encrypted with it and protected rows hash their decrypted titles.
+    key: Option<crate::protected::DataKey>,
 }
 
 impl<'c> WriteTx<'c> {
+    /// Writes from here on run in this protected session (`None`: none, protected rows refuse).
+    pub fn set_key(&mut self, key: Option<&crate::protected::DataKey>) {
+        self.key = key.cloned();
+    }
+    pub fn key(&self) -> Option<&crate::protected::DataKey> {
+        self.key.as_ref()
+    }
     pub fn conn(&self) -> &Connection {
         &self.tx
     }

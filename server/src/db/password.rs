@@ -60,6 +60,20 @@ pub fn set_password(tx: &mut WriteTx<'_>, password: &str) -> SqlResult<()> {
     Ok(())
 }
 
+/// `password.changePassword` once the old password is checked: new salts and verification hash, the
+/// same data key (`unwrapped`, as stored inside `encryptedDataKey`) wrapped by the new password, so
+/// every protected note stays readable and nothing else changes (ETAPI tokens, sync, sessions).
+pub fn rewrap_data_key(tx: &mut WriteTx<'_>, unwrapped: &[u8], new_password: &str) -> SqlResult<()> {
+    let verification_salt = hashing::random_secure_token(32);
+    let derived_key_salt = hashing::random_secure_token(32);
+    options::set(tx, "passwordVerificationSalt", &verification_salt)?;
+    options::set(tx, "passwordDerivedKeySalt", &derived_key_salt)?;
+    let derived = crate::protected::crypto::scrypt_hash(new_password, &derived_key_salt);
+    options::set(tx, "encryptedDataKey", &crate::protected::crypto::encrypt(&derived[..], unwrapped))?;
+    options::set(tx, "passwordVerificationHash", &B64.encode(scrypt_hash(new_password, &verification_salt)))?;
+    Ok(())
+}
+
 /// Unwraps the data key (for protected notes) with the password; `None` if wrong.
 pub fn data_key(conn: &Connection, password: &str) -> SqlResult<Option<Vec<u8>>> {
     let (Some(salt), Some(wrapped)) = (options::get(conn, "passwordDerivedKeySalt")?, options::get(conn, "encryptedDataKey")?)

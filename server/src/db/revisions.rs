@@ -4,19 +4,29 @@
 use chrono::Duration;
 use rusqlite::{params, OptionalExtension};
 
-use super::{deletion, options, tree, DbError, SqlResult, WriteTx};
+use super::{deletion, options, tree, SqlResult, WriteTx};
 use crate::entities::{self, Attachment, Blob, Note, Revision};
 use crate::hashing;
 
 /// `BNote.saveRevision`: snapshot of the note's current title/content; the note's
 /// attachments are copied and owned by the revision, links rewritten to the copies.
+/// A protected note's revision is protected too: its title and content encrypted with the
+/// transaction's key (`ProtectedLocked` without one), hashed over the decrypted title.
 pub fn save_revision(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Revision> {
-    if note.is_protected {
-        return Err(DbError::Invalid("revisions of protected notes need a protected session".into()));
-    }
     let mut content = match &note.blob_id {
+        Some(id) if note.is_protected => {
+            let bytes = super::protected::blob_bytes(tx.conn(), id, true, tx.key(), ("notes", &note.note_id))?;
+            crate::domain::notes::content_for(&note.note_type, &note.mime, bytes)
+        }
         Some(id) => entities::get::<Blob>(tx.conn(), id)?.content,
         None => entities::BlobContent::Text(String::new()),
+    };
+    // A fresh ciphertext of the same title (Trilium encrypts the revision's title on save).
+    let title = if note.is_protected {
+        let key = super::protected::need_key(tx.key(), "notes", &note.note_id)?;
+        key.encrypt(super::protected::decrypt_title(key, &note.title, "notes", &note.note_id)?.as_bytes())
+    } else {
+        note.title.clone()
     };
     let now_utc = tx.utc_now();
     let mut revision = Revision {
@@ -24,7 +34,7 @@ pub fn save_revision(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Revision> {
         note_id: note.note_id.clone(),
         note_type: note.note_type.clone(),
         mime: note.mime.clone(),
-        title: note.title.clone(),
+        title,
         is_protected: note.is_protected,
         blob_id: None,
         utc_date_last_edited: note.utc_date_modified.clone(),
@@ -33,7 +43,7 @@ pub fn save_revision(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Revision> {
         date_last_edited: note.date_modified.clone(),
         date_created: tx.local_now(),
     };
-    entities::save(tx, &revision)?;
+    super::protected::save_revision_row(tx, &revision)?;
 
     let attachments: Vec<Attachment> =
         entities::load_where(tx.conn(), "ownerId = ?1 AND isDeleted = 0 ORDER BY position", [&note.note_id])?;
@@ -49,9 +59,9 @@ pub fn save_revision(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Revision> {
         }
     }
 
-    revision.blob_id = Some(tree::save_blob(tx, content)?);
+    revision.blob_id = Some(super::protected::save_blob(tx, content, revision.is_protected, ("revisions", &revision.revision_id))?);
     revision.utc_date_modified = tx.utc_now();
-    entities::save(tx, &revision)?;
+    super::protected::save_revision_row(tx, &revision)?;
     Ok(revision)
 }
 
@@ -68,7 +78,7 @@ fn copy_attachment(tx: &mut WriteTx<'_>, att: &Attachment, owner_id: &str) -> Sq
         delete_id: None,
         ..att.clone()
     };
-    entities::save(tx, &copy)?;
+    super::protected::save_attachment_row(tx, &copy)?;
     Ok(copy)
 }
 
@@ -76,7 +86,8 @@ fn copy_attachment(tx: &mut WriteTx<'_>, att: &Attachment, owner_id: &str) -> Sq
 /// image, has `#disableVersioning`, already has a revision younger than the interval,
 /// or is itself younger than the interval.
 pub fn save_revision_if_needed(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<Option<Revision>> {
-    if note.note_type == "file" || note.note_type == "image" || note.is_protected {
+    // Without a protected session a protected note cannot change, so it needs no revision.
+    if note.note_type == "file" || note.note_type == "image" || (note.is_protected && tx.key().is_none()) {
         return Ok(None);
     }
     let disabled: Option<String> = tx
@@ -119,9 +130,19 @@ pub fn restore_revision(tx: &mut WriteTx<'_>, revision_id: &str) -> SqlResult<No
     for att in current {
         deletion::mark_attachment_deleted(tx, att, None)?;
     }
+    let owner = ("revisions", revision_id);
     let mut content = match &revision.blob_id {
+        Some(id) if revision.is_protected => {
+            let bytes = super::protected::blob_bytes(tx.conn(), id, true, tx.key(), owner)?;
+            crate::domain::notes::content_for(&note.note_type, &note.mime, bytes)
+        }
         Some(id) => entities::get::<Blob>(tx.conn(), id)?.content,
         None => entities::BlobContent::Text(String::new()),
+    };
+    let plain_title = if revision.is_protected {
+        super::protected::decrypt_title(super::protected::need_key(tx.key(), "revisions", revision_id)?, &revision.title, "revisions", revision_id)?
+    } else {
+        revision.title.clone()
     };
     let rev_atts: Vec<Attachment> = entities::load_where(tx.conn(), "ownerId = ?1 AND isDeleted = 0", [revision_id])?;
     for att in rev_atts {
@@ -130,8 +151,12 @@ pub fn restore_revision(tx: &mut WriteTx<'_>, revision_id: &str) -> SqlResult<No
             *html = html.replace(&format!("attachments/{}", att.attachment_id), &format!("attachments/{}", copy.attachment_id));
         }
     }
-    note.title = revision.title.clone();
-    let blob_id = tree::save_blob(tx, content)?;
+    note.title = if note.is_protected {
+        super::protected::need_key(tx.key(), "notes", &note.note_id)?.encrypt(plain_title.as_bytes())
+    } else {
+        plain_title
+    };
+    let blob_id = super::protected::save_blob(tx, content, note.is_protected, ("notes", &note.note_id))?;
     let old = note.blob_id.replace(blob_id);
     // forceSave: the note is saved even when the content blob is unchanged (the title may differ).
     tree::save_note(tx, &mut note)?;

@@ -111,7 +111,7 @@ pub fn next_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult
 pub fn save_note(tx: &mut WriteTx<'_>, note: &mut Note) -> SqlResult<i64> {
     note.date_modified = tx.local_now();
     note.utc_date_modified = tx.utc_now();
-    entities::save(tx, note)
+    super::protected::save_note_row(tx, note)
 }
 
 /// Stores content as a content-addressed blob (inserted with its entity change only if
@@ -145,12 +145,10 @@ pub fn delete_blob_if_unused(conn: &Connection, blob_id: &str) -> SqlResult<bool
 }
 
 /// `_setContent` for a note: new blob if needed, note saved only if its blobId changed,
-/// old blob dropped when unused. Protected notes need the protected session (not here).
+/// old blob dropped when unused. A protected note's content is encrypted with the transaction's key
+/// (`ProtectedLocked` without one).
 pub fn set_note_content(tx: &mut WriteTx<'_>, note: &mut Note, content: BlobContent) -> SqlResult<()> {
-    if note.is_protected {
-        return Err(DbError::Invalid("protected note content needs a protected session".into()));
-    }
-    let new_blob_id = save_blob(tx, content)?;
+    let new_blob_id = super::protected::save_blob(tx, content, note.is_protected, ("notes", &note.note_id))?;
     let old = note.blob_id.clone();
     if old.as_deref() != Some(new_blob_id.as_str()) {
         note.blob_id = Some(new_blob_id);
@@ -173,11 +171,12 @@ pub fn update_note_content(tx: &mut WriteTx<'_>, note_id: &str, content: BlobCon
 /// `changeTitle`: automatic pre-edit revision if due, then the title.
 pub fn update_note_title(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> SqlResult<Note> {
     let mut note: Note = entities::get(tx.conn(), note_id)?;
-    if note.is_protected {
-        return Err(DbError::Invalid("protected note title needs a protected session".into()));
-    }
+    let key = if note.is_protected { Some(super::protected::need_key(tx.key(), "notes", note_id)?.clone()) } else { None };
     revisions::save_revision_if_needed(tx, &note)?;
-    note.title = title.to_owned();
+    note.title = match &key {
+        Some(key) => key.encrypt(title.as_bytes()),
+        None => title.to_owned(),
+    };
     save_note(tx, &mut note)?;
     Ok(note)
 }
@@ -453,4 +452,11 @@ pub fn child_branches(conn: &Connection, parent_note_id: &str) -> SqlResult<Vec<
 /// Every live (non-deleted) note.
 pub fn live_notes(conn: &Connection) -> SqlResult<Vec<Note>> {
     entities::load_where(conn, "isDeleted = 0 ORDER BY noteId", [])
+}
+
+/// The notes of a parent's live branches, in position order (`getChildNotes`).
+pub fn child_note_ids(conn: &Connection, parent_note_id: &str) -> SqlResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT noteId FROM branches WHERE parentNoteId = ?1 AND isDeleted = 0 ORDER BY notePosition")?;
+    let ids = stmt.query_map([parent_note_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
 }

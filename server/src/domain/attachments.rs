@@ -7,6 +7,7 @@ use super::notes::live_note;
 use super::{DomainError, DomainResult};
 use crate::db::{attachments, deletion, WriteTx};
 use crate::entities::{self, Attachment, BlobContent};
+use crate::protected::DataKey;
 
 /// Parameters of [`create`].
 #[derive(Debug, Clone)]
@@ -46,10 +47,12 @@ pub fn live_attachment(conn: &Connection, attachment_id: &str) -> DomainResult<A
 
 /// A new attachment of a live, unprotected note (`role`, `mime` and `title` must not be blank, as
 /// Trilium's entity requires).
-pub fn create(tx: &mut WriteTx<'_>, owner_id: &str, a: NewAttachment) -> DomainResult<Attachment> {
+/// An attachment of a protected note is protected (needs the key).
+pub fn create(tx: &mut WriteTx<'_>, owner_id: &str, a: NewAttachment, key: Option<&DataKey>) -> DomainResult<Attachment> {
+    tx.set_key(key);
     let owner = live_note(tx.conn(), owner_id)?;
-    if owner.is_protected {
-        return Err(DomainError::Protected(format!("Note '{owner_id}' is protected; its attachments need a protected session.")));
+    if owner.is_protected && key.is_none() {
+        return Err(DomainError::ProtectedLocked { note_id: owner_id.to_owned() });
     }
     for (field, value) in [("role", &a.role), ("mime", &a.mime), ("title", &a.title)] {
         if value.trim().is_empty() {
@@ -71,8 +74,8 @@ pub fn create(tx: &mut WriteTx<'_>, owner_id: &str, a: NewAttachment) -> DomainR
 }
 
 /// Changes role, mime, title or position (a forced save: fresh modification dates).
-pub fn update(tx: &mut WriteTx<'_>, attachment_id: &str, changes: AttachmentChanges) -> DomainResult<Attachment> {
-    let mut a = writable(tx.conn(), attachment_id)?;
+pub fn update(tx: &mut WriteTx<'_>, attachment_id: &str, changes: AttachmentChanges, key: Option<&DataKey>) -> DomainResult<Attachment> {
+    let mut a = writable(tx, attachment_id, key)?;
     if let Some(v) = changes.role {
         a.role = v;
     }
@@ -80,33 +83,39 @@ pub fn update(tx: &mut WriteTx<'_>, attachment_id: &str, changes: AttachmentChan
         a.mime = v;
     }
     if let Some(v) = changes.title {
-        a.title = v;
+        a.title = match key {
+            Some(key) if a.is_protected => key.encrypt(v.as_bytes()),
+            _ => v,
+        };
     }
     if let Some(v) = changes.position {
         a.position = v;
     }
     a.date_modified = tx.local_now();
     a.utc_date_modified = tx.utc_now();
-    entities::save(tx, &a)?;
+    crate::db::protected::save_attachment_row(tx, &a)?;
     Ok(a)
 }
 
 /// Replaces the content (text or binary by the attachment's mime); the old blob goes when unused.
-pub fn set_content(tx: &mut WriteTx<'_>, attachment_id: &str, bytes: Vec<u8>) -> DomainResult<Attachment> {
-    let a = writable(tx.conn(), attachment_id)?;
+pub fn set_content(tx: &mut WriteTx<'_>, attachment_id: &str, bytes: Vec<u8>, key: Option<&DataKey>) -> DomainResult<Attachment> {
+    let a = writable(tx, attachment_id, key)?;
     Ok(attachments::set_attachment_content(tx, attachment_id, content_for(&a.mime, bytes))?)
 }
 
 /// Marks the attachment deleted (no deleteId, like Trilium's delete of one attachment).
-pub fn delete(tx: &mut WriteTx<'_>, attachment_id: &str) -> DomainResult<()> {
+pub fn delete(tx: &mut WriteTx<'_>, attachment_id: &str, key: Option<&DataKey>) -> DomainResult<()> {
+    tx.set_key(key);
     let a = live_attachment(tx.conn(), attachment_id)?;
     Ok(deletion::mark_attachment_deleted(tx, a, None)?)
 }
 
-fn writable(conn: &Connection, attachment_id: &str) -> DomainResult<Attachment> {
-    let a = live_attachment(conn, attachment_id)?;
-    if a.is_protected {
-        return Err(DomainError::Protected(format!("Attachment '{attachment_id}' is protected and cannot be changed without a protected session.")));
+/// A live attachment that may change: unprotected, or protected with the key (set on the transaction).
+fn writable(tx: &mut WriteTx<'_>, attachment_id: &str, key: Option<&DataKey>) -> DomainResult<Attachment> {
+    tx.set_key(key);
+    let a = live_attachment(tx.conn(), attachment_id)?;
+    if a.is_protected && key.is_none() {
+        return Err(DomainError::ProtectedLocked { note_id: a.owner_id });
     }
     Ok(a)
 }
@@ -122,6 +131,7 @@ pub fn create_image_attachment(
     file_name: &str,
     mime: &str,
     bytes: Vec<u8>,
+    key: Option<&DataKey>,
 ) -> DomainResult<Attachment> {
     if !IMAGE_MIMES.contains(&mime) {
         return Err(DomainError::Invalid(format!("'{mime}' is not an image type Trilium stores as an image attachment.")));
@@ -140,6 +150,7 @@ pub fn create_image_attachment(
         tx,
         note_id,
         NewAttachment { role: "image".into(), mime: image_mime, title: sanitize_filename(&original), position: None, content },
+        key,
     )
 }
 

@@ -127,11 +127,12 @@ pub fn scan_html(html: &str) -> ScannedHtml {
     ScannedHtml { links, attachment_ids, html: fixed }
 }
 
-/// Trilium's `saveLinks` for content about to be stored in `note` (a text or relation-map note that is
-/// not protected; other notes are left alone): relations and attachments brought in step; returns the
+/// Trilium's `saveLinks` for content about to be stored in `note` (a text or relation-map note, and a
+/// protected one only in a protected session, i.e. with the key on the transaction; other notes are
+/// left alone): relations and attachments brought in step; returns the
 /// content to store.
 pub fn save_links(tx: &mut WriteTx<'_>, note: &Note, content: BlobContent) -> DomainResult<BlobContent> {
-    if note.is_protected || !(note.note_type == "text" || note.note_type == "relationMap") {
+    if (note.is_protected && tx.key().is_none()) || !(note.note_type == "text" || note.note_type == "relationMap") {
         return Ok(content);
     }
     let text = content.to_text();
@@ -185,7 +186,7 @@ fn schedule_unused_attachments(tx: &mut WriteTx<'_>, note_id: &str, referenced: 
             att.utc_date_scheduled_for_erasure_since = if shown { None } else { Some(tx.utc_now()) };
             att.date_modified = tx.local_now();
             att.utc_date_modified = tx.utc_now();
-            entities::save(tx, &att)?;
+            crate::db::protected::save_attachment_row(tx, &att)?;
         }
     }
     Ok(())
@@ -195,10 +196,10 @@ fn schedule_unused_attachments(tx: &mut WriteTx<'_>, note_id: &str, referenced: 
 /// which is stored again only if that changed it.
 pub fn scan_for_links(tx: &mut WriteTx<'_>, note_id: &str) -> DomainResult<()> {
     let Some(mut note) = entities::load::<Note>(tx.conn(), note_id)? else { return Ok(()) };
-    if note.blob_id.is_none() {
+    if note.blob_id.is_none() || (note.is_protected && tx.key().is_none()) {
         return Ok(());
     }
-    let content = tree::note_content(tx.conn(), note_id)?;
+    let content = super::protected::content_of(tx.conn(), &note, tx.key())?;
     let fixed = save_links(tx, &note, content.clone())?;
     if fixed != content {
         tree::set_note_content(tx, &mut note, fixed)?;

@@ -15,6 +15,7 @@ pub mod attributes;
 pub mod branches;
 pub mod links;
 pub mod notes;
+pub mod protected;
 pub mod search;
 pub mod recent_changes;
 pub mod revisions;
@@ -38,9 +39,18 @@ pub enum DomainError {
     /// The entity changed since the caller loaded it.
     #[error("{0}")]
     Stale(String),
-    /// The operation needs a protected session, which Canopy does not have.
+    /// A refusal about a protected entity that is no [`ProtectedLocked`](Self::ProtectedLocked).
     #[error("{0}")]
     Protected(String),
+    /// The note is protected and the caller has no protected session (no data key).
+    #[error("Note '{note_id}' is protected: enter the protected session to read or change it.")]
+    ProtectedLocked { note_id: String },
+    /// A protected title or content does not decrypt with the data key (damaged data).
+    #[error("The {what} of {kind} '{id}' could not be decrypted ({reason}); nothing was changed.")]
+    Undecryptable { kind: &'static str, id: String, what: &'static str, reason: String },
+    /// Entering the protected session or changing the password failed (wrong password, ...).
+    #[error(transparent)]
+    Password(crate::protected::ProtectedError),
     /// The store failed (I/O, SQLite).
     #[error(transparent)]
     Db(DbError),
@@ -70,6 +80,11 @@ impl DomainError {
                 format!("{what} '{id}' not found.")
             }
             DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => m.clone(),
+            DomainError::ProtectedLocked { .. } | DomainError::Undecryptable { .. } => self.to_string(),
+            DomainError::Password(crate::protected::ProtectedError::Db(_)) => {
+                "The document could not be read or written; see the server log.".into()
+            }
+            DomainError::Password(e) => e.to_string(),
             DomainError::Db(_) => "The document could not be read or written; see the server log.".into(),
         }
     }
@@ -81,7 +96,20 @@ impl From<DbError> for DomainError {
         match e {
             DbError::NotFound { entity, id } => DomainError::NotFound { kind: entity, id },
             DbError::Invalid(message) => DomainError::Invalid(message),
+            // A revision or attachment of a locked protected note names the note it belongs to in
+            // the UI; the store only knows its own id, which is what it names.
+            DbError::ProtectedLocked { id, .. } => DomainError::ProtectedLocked { note_id: id },
+            DbError::Undecryptable { entity, id, what, reason } => DomainError::Undecryptable { kind: entity, id, what, reason },
             e => DomainError::Db(e),
+        }
+    }
+}
+
+impl From<crate::protected::ProtectedError> for DomainError {
+    fn from(e: crate::protected::ProtectedError) -> Self {
+        match e {
+            crate::protected::ProtectedError::Db(e) => e.into(),
+            e => DomainError::Password(e),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::{links, DomainError, DomainResult};
 use crate::db::graph::Graph;
 use crate::db::{deletion, entity_changes, revisions, tree, WriteTx};
 use crate::entities::{self, Attribute, Blob, BlobContent, Branch, Note, NOTE_TYPES};
+use crate::protected::DataKey;
 
 /// The longest title the UI may set (Trilium has no limit; a title is one line of the tree).
 pub const MAX_TITLE_CHARS: usize = 1000;
@@ -67,7 +68,11 @@ fn check_note_type(note_type: &str) -> DomainResult<()> {
 /// `notes.createNewNote` (with `createNewNoteWithTarget`'s `after`): checks the parent as Trilium does
 /// (no children in launchers, `_hidden`, options...), writes the note, its content and its branch, scans
 /// the content for links and copies the parent's `child:` attributes.
-pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, Branch)> {
+///
+/// In a protected session (`key`) a note created under a protected parent is protected, as Trilium's
+/// page asks for; without one it is not (Trilium's page and ETAPI alike).
+pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote, key: Option<&DataKey>) -> DomainResult<(Note, Branch)> {
+    tx.set_key(key);
     let parent = live_note(tx.conn(), &p.parent_note_id)?;
     check_note_type(&p.note_type)?;
     check_parent(&parent, &p.note_type)?;
@@ -108,6 +113,10 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: CreateNote) -> DomainResult<(Note, B
         entity_changes::put_note_reordering(tx, &parent.note_id)?;
     }
     links::scan_for_links(tx, &note.note_id)?;
+    if let (Some(key), true) = (key, parent.is_protected) {
+        // The plain first copy goes again in this transaction (its blob with its entity change).
+        super::protected::set_protected(tx, &note.note_id, true, false, key)?;
+    }
     copy_child_attributes(tx, &parent.note_id, &note.note_id)?;
     super::branches::sort_children_if_needed(tx, &parent.note_id)?;
     let note = entities::get(tx.conn(), &note.note_id)?;
@@ -142,21 +151,22 @@ fn check_title(title: &str) -> DomainResult<()> {
     Ok(())
 }
 
-/// A live note that is not protected (Canopy has no protected session).
-fn writable_note(conn: &Connection, note_id: &str) -> DomainResult<Note> {
-    let note = live_note(conn, note_id)?;
-    if note.is_protected {
-        return Err(DomainError::Protected(format!("Note '{note_id}' is protected and cannot be changed without a protected session.")));
+/// A live note that may change: unprotected, or protected and the transaction has the key (set here).
+fn writable_note(tx: &mut WriteTx<'_>, note_id: &str, key: Option<&DataKey>) -> DomainResult<Note> {
+    tx.set_key(key);
+    let note = live_note(tx.conn(), note_id)?;
+    if note.is_protected && key.is_none() {
+        return Err(DomainError::ProtectedLocked { note_id: note_id.to_owned() });
     }
     Ok(note)
 }
 
 /// Changes the title (a revision first when due, as Trilium's `changeTitle`). The title must not be
 /// blank nor longer than [`MAX_TITLE_CHARS`].
-pub fn rename(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> DomainResult<Note> {
+pub fn rename(tx: &mut WriteTx<'_>, note_id: &str, title: &str, key: Option<&DataKey>) -> DomainResult<Note> {
     check_title(title)?;
-    let note = writable_note(tx.conn(), note_id)?;
-    if note.title == title {
+    let note = writable_note(tx, note_id, key)?;
+    if super::protected::title_of(&note, key)? == title {
         return Ok(note);
     }
     let note = tree::update_note_title(tx, note_id, title)?;
@@ -167,9 +177,9 @@ pub fn rename(tx: &mut WriteTx<'_>, note_id: &str, title: &str) -> DomainResult<
 }
 
 /// Changes type and mime (`mime` `None`: the type's default mime), as Trilium's `setNoteTypeMime`.
-pub fn set_type(tx: &mut WriteTx<'_>, note_id: &str, note_type: &str, mime: Option<&str>) -> DomainResult<Note> {
+pub fn set_type(tx: &mut WriteTx<'_>, note_id: &str, note_type: &str, mime: Option<&str>, key: Option<&DataKey>) -> DomainResult<Note> {
     check_note_type(note_type)?;
-    let mut note = writable_note(tx.conn(), note_id)?;
+    let mut note = writable_note(tx, note_id, key)?;
     note.note_type = note_type.to_owned();
     note.mime = mime.unwrap_or_else(|| Note::default_mime(note_type)).to_owned();
     tree::save_note(tx, &mut note)?;
@@ -186,11 +196,12 @@ pub fn save_content(
     note_id: &str,
     content: BlobContent,
     expected_blob_id: Option<&str>,
+    key: Option<&DataKey>,
 ) -> DomainResult<Note> {
-    let note = writable_note(tx.conn(), note_id)?;
+    let note = writable_note(tx, note_id, key)?;
     // The same content again changes nothing, so nothing is written (not even a revision). Checked
     // before staleness: a save whose answer was lost is retried with the old blobId and must succeed.
-    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
+    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), note.is_protected).as_str()) {
         return Ok(note);
     }
     if note.blob_id.as_deref() != expected_blob_id {
@@ -206,9 +217,9 @@ pub fn save_content(
 /// The editor's save over a version written elsewhere since the editor loaded the note (what
 /// [`save_content`] refuses as `Stale`): both are kept, as sync keeps both sides of a conflict. The
 /// stored version becomes a revision first, then the editor's text, the newer, is written.
-pub fn save_content_keeping_stored(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent) -> DomainResult<Note> {
-    let note = writable_note(tx.conn(), note_id)?;
-    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), false).as_str()) {
+pub fn save_content_keeping_stored(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent, key: Option<&DataKey>) -> DomainResult<Note> {
+    let note = writable_note(tx, note_id, key)?;
+    if note.blob_id.as_deref() == Some(Blob::id_for(content.as_bytes().unwrap_or_default(), note.is_protected).as_str()) {
         return Ok(note);
     }
     if note.blob_id.is_some() {
@@ -222,8 +233,8 @@ pub fn save_content_keeping_stored(tx: &mut WriteTx<'_>, note_id: &str, content:
 
 /// Replaces the content without a revision or a stale check, then rescans links (ETAPI's
 /// `PUT /notes/{id}/content`: `setContent` + `asyncPostProcessContent`).
-pub fn set_content(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent) -> DomainResult<Note> {
-    let mut note = writable_note(tx.conn(), note_id)?;
+pub fn set_content(tx: &mut WriteTx<'_>, note_id: &str, content: BlobContent, key: Option<&DataKey>) -> DomainResult<Note> {
+    let mut note = writable_note(tx, note_id, key)?;
     tree::set_note_content(tx, &mut note, content)?;
     links::scan_for_links(tx, note_id)?;
     Ok(entities::get(tx.conn(), note_id)?)
@@ -242,7 +253,7 @@ pub struct NoteChanges {
 /// Sets the given properties as they are and saves the note (ETAPI's `PATCH /notes/{id}`: no revision
 /// and no checks beyond the note being live and unprotected).
 pub fn update_properties(tx: &mut WriteTx<'_>, note_id: &str, changes: NoteChanges) -> DomainResult<Note> {
-    let mut note = writable_note(tx.conn(), note_id)?;
+    let mut note = writable_note(tx, note_id, None)?;
     let NoteChanges { title, note_type, mime, date_created, utc_date_created } = changes;
     note.title = title.unwrap_or(note.title);
     note.note_type = note_type.unwrap_or(note.note_type);
@@ -260,7 +271,11 @@ pub(super) fn is_undeletable(note_id: &str) -> bool {
 
 /// `BNote.deleteNote`: every branch of the note under one deleteId. Root, `_hidden` and the other
 /// system notes are refused.
-pub fn delete_note(tx: &mut WriteTx<'_>, note_id: &str) -> DomainResult<Deleted> {
+///
+/// In a protected session (`key`) protected notes are hashed over their decrypted titles, as
+/// Trilium's are in its protected session; without one over the ciphertext, as Trilium's are then.
+pub fn delete_note(tx: &mut WriteTx<'_>, note_id: &str, key: Option<&DataKey>) -> DomainResult<Deleted> {
+    tx.set_key(key);
     if is_undeletable(note_id) {
         return Err(DomainError::NotAllowed(format!("Note '{note_id}' cannot be deleted.")));
     }
@@ -276,16 +291,11 @@ pub fn live_note(conn: &Connection, note_id: &str) -> DomainResult<Note> {
         .ok_or_else(|| DomainError::not_found("notes", note_id))
 }
 
-/// A note's content (`BlobContent::Null` when it has none yet); `Protected` for protected notes.
-pub fn content(conn: &Connection, note_id: &str) -> DomainResult<BlobContent> {
+/// A note's content in plaintext (`BlobContent::Null` when it has none yet); a protected note's
+/// needs the key (`ProtectedLocked` without it, `Undecryptable` if it does not decrypt).
+pub fn content(conn: &Connection, note_id: &str, key: Option<&DataKey>) -> DomainResult<BlobContent> {
     let note = live_note(conn, note_id)?;
-    if note.is_protected {
-        return Err(DomainError::Protected(format!("Note '{note_id}' is protected and its content cannot be read.")));
-    }
-    match note.blob_id {
-        Some(_) => Ok(tree::note_content(conn, note_id)?),
-        None => Ok(BlobContent::Null),
-    }
+    super::protected::content_of(conn, &note, key)
 }
 
 /// Trilium's `utils.isStringNote`: content kept as text rather than bytes.

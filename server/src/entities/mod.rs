@@ -94,13 +94,19 @@ pub fn upsert_row<E: Entity>(conn: &Connection, e: &E) -> SqlResult<()> {
 /// changeId, this transaction's componentId/instanceId, hash of the row, its change
 /// date). Returns the entity change id.
 pub fn save<E: Entity>(tx: &mut WriteTx<'_>, e: &E) -> SqlResult<i64> {
+    save_hashed(tx, e, e.hash())
+}
+
+/// [`save`] with the hash given: a protected note or revision hashes its decrypted title, as
+/// Trilium's does within a protected session, while the row holds the ciphertext.
+pub fn save_hashed<E: Entity>(tx: &mut WriteTx<'_>, e: &E, hash: String) -> SqlResult<i64> {
     upsert_row(tx.conn(), e)?;
     entity_changes::put(
         tx,
         NewChange {
             entity_name: E::ENTITY_NAME,
             entity_id: e.entity_id(),
-            hash: e.hash(),
+            hash,
             is_erased: false,
             is_synced: e.is_synced(),
             utc_date_changed: e.utc_date_changed().to_owned(),

@@ -51,7 +51,7 @@ async fn create_attachment(State(state): State<EtapiState>, RawBody(body): RawBo
                 title: str_of(&body, "title").unwrap_or_default(),
                 position: int_of(&body, "position"),
             };
-            Ok(domain_attachments::create(tx, &owner.note_id, new)?)
+            Ok(domain_attachments::create(tx, &owner.note_id, new, None)?)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(AttachmentJson::fresh(&attachment))).into_response())
@@ -93,7 +93,7 @@ async fn patch_attachment(
                 title: str_of(&body, "title"),
                 position: int_of(&body, "position"),
             };
-            let a = domain_attachments::update(tx, &id, changes)?;
+            let a = domain_attachments::update(tx, &id, changes, None)?;
             Ok(AttachmentJson::read(&a, attachments::content_length(tx.conn(), &a)?))
         })
         .await?;
@@ -128,7 +128,7 @@ async fn put_content(
             if a.is_protected {
                 return Err(EtapiError::attachment_protected(&id, "cannot be modified"));
             }
-            domain_attachments::set_content(tx, &id, body.to_vec())?;
+            domain_attachments::set_content(tx, &id, body.to_vec(), None)?;
             Ok(())
         })
         .await?;
@@ -137,7 +137,7 @@ async fn put_content(
 
 async fn delete_attachment(State(state): State<EtapiState>, Path(id): Path<String>) -> EtapiResult<StatusCode> {
     state
-        .write(move |tx| match domain_attachments::delete(tx, &id) {
+        .write(move |tx| match domain_attachments::delete(tx, &id, None) {
             // Deleting what is gone already is no error.
             Ok(()) | Err(DomainError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

@@ -65,6 +65,8 @@ async fn create_note(State(state): State<EtapiState>, RawBody(body): RawBody) ->
                     prefix: str_of(&body, "prefix"),
                     position: int_of(&body, "notePosition").map_or(Position::Last, Position::Index),
                 },
+                // ETAPI has no protected session: its notes are never protected (as in Trilium).
+                None,
             )?;
             let date_created = str_of(&body, "dateCreated").filter(|s| !s.is_empty());
             let utc_date_created = str_of(&body, "utcDateCreated").filter(|s| !s.is_empty());
@@ -124,7 +126,7 @@ async fn patch_note(
 
 async fn delete_note(State(state): State<EtapiState>, Path(note_id): Path<String>) -> EtapiResult<StatusCode> {
     state
-        .write(move |tx| match domain_notes::delete_note(tx, &note_id) {
+        .write(move |tx| match domain_notes::delete_note(tx, &note_id, None) {
             // Deleting what is gone already is no error.
             Ok(_) | Err(DomainError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -140,7 +142,7 @@ async fn get_content(State(state): State<EtapiState>, Path(note_id): Path<String
             if note.is_protected {
                 return Err(EtapiError::note_protected(&note_id, "content cannot be read"));
             }
-            let content = domain_notes::content(conn, &note_id)?;
+            let content = domain_notes::content(conn, &note_id, None)?;
             Ok((note, content))
         })
         .await?;
@@ -158,7 +160,7 @@ async fn put_content(
             if note.is_protected {
                 return Err(EtapiError::note_protected(&note_id, "cannot be modified"));
             }
-            domain_notes::set_content(tx, &note_id, content_for(&note.note_type, &note.mime, body.to_vec()))?;
+            domain_notes::set_content(tx, &note_id, content_for(&note.note_type, &note.mime, body.to_vec()), None)?;
             Ok(())
         })
         .await?;

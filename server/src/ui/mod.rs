@@ -142,13 +142,13 @@ fn domain_error(e: DomainError) -> AppError {
         // A rule refusing the request (delete root, move into its own subtree) is bad input, not a
         // permission: 400, like every other refusal of what was asked.
         DomainError::Invalid(_) | DomainError::NotAllowed(_) => AppError::Invalid(message),
-        DomainError::Protected(_) => AppError::Forbidden(message),
-        // "Enter the protected session to read or change it": the page offers to unlock.
-        DomainError::ProtectedLocked { .. } => AppError::Forbidden(message),
-        // Damaged ciphertext, named by the message; nothing was written.
-        DomainError::Undecryptable { .. } => AppError::Invalid(message),
-        DomainError::Password(crate::protected::ProtectedError::Db(e)) => internal(e),
+        DomainError::Protected(_) | DomainError::ProtectedLocked { .. } => AppError::Forbidden(message),
+        // Wrong password and the like are refusals of what was typed: bad input.
         DomainError::Password(_) => AppError::Invalid(message),
+        DomainError::Undecryptable { .. } => {
+            tracing::error!("{e}");
+            AppError::Invalid(message)
+        }
         DomainError::Stale(_) => AppError::Stale(message),
         DomainError::Db(e) => internal(e),
     }

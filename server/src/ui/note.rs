@@ -126,7 +126,8 @@ impl NotePort for DocumentNotes {
             return Err(AppError::Invalid("A note can be made a text or a code note here.".into()));
         }
         let mime = Some(mime).filter(|m| !m.trim().is_empty());
-        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime)).map_err(domain_error)?;
+        let key = self.key();
+        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime, key.as_ref())).map_err(domain_error)?;
         Ok(())
     }
 

@@ -102,6 +102,7 @@ impl SearchPort for DocumentSearch {
                         prefix: None,
                         note_id: None,
                     },
+                    None,
                 )?;
                 for (name, value) in [("searchString", query), ("keepCurrentHoisting", "")] {
                     domain::attributes::create(

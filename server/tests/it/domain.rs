@@ -64,7 +64,7 @@ impl Doc {
     }
 
     fn text_note(&self, parent: &str, title: &str) -> (Note, Branch) {
-        self.write(|tx| notes::create_note(tx, text(parent, title, "<p>x</p>"))).unwrap()
+        self.write(|tx| notes::create_note(tx, text(parent, title, "<p>x</p>"), None)).unwrap()
     }
 
     /// What a refused operation must leave untouched: every sector hash and the newest change id.
@@ -169,7 +169,7 @@ fn a_note_is_created_after_a_sibling() {
     let (b, _) = d.text_note(&p.note_id, "b");
     let mut params = text(&p.note_id, "between", "<p>m</p>");
     params.position = Position::AfterBranch(ab.branch_id.clone());
-    let (m, mb) = d.write(|tx| notes::create_note(tx, params)).unwrap();
+    let (m, mb) = d.write(|tx| notes::create_note(tx, params, None)).unwrap();
     assert_eq!(mb.note_position, 20);
     assert_eq!(ids(&d.children(&p.note_id)), [a.note_id.as_str(), m.note_id.as_str(), b.note_id.as_str()]);
     d.assert_exact("create after");
@@ -182,7 +182,7 @@ fn a_note_is_created_after_a_sibling() {
     let owned = d.read(|c| attributes::owned(c, &kid.note_id));
     assert_eq!(owned.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect::<Vec<_>>(), [("status", "new")]);
     d.assert_exact("child attributes");
-    assert!(matches!(d.write(|tx| notes::create_note(tx, text("missing0001", "x", ""))), Err(DomainError::NotFound { kind: "notes", .. })));
+    assert!(matches!(d.write(|tx| notes::create_note(tx, text("missing0001", "x", ""), None)), Err(DomainError::NotFound { kind: "notes", .. })));
 }
 
 #[test]
@@ -220,8 +220,8 @@ fn moves_and_deletes_that_trilium_refuses_write_nothing() {
     // Deleting root or `_hidden`, by branch or by note.
     assert_not_allowed(d.write(|tx| branches::delete_branch(tx, "none_root")), "delete root branch");
     assert_not_allowed(d.write(|tx| branches::delete_branch(tx, "root__hidden")), "delete _hidden branch");
-    assert_not_allowed(d.write(|tx| notes::delete_note(tx, "root")), "delete root");
-    assert_not_allowed(d.write(|tx| notes::delete_note(tx, "_hidden")), "delete _hidden");
+    assert_not_allowed(d.write(|tx| notes::delete_note(tx, "root", None)), "delete root");
+    assert_not_allowed(d.write(|tx| notes::delete_note(tx, "_hidden", None)), "delete _hidden");
     assert_eq!(d.state(), before, "a refused operation writes nothing");
 }
 
@@ -278,7 +278,7 @@ fn deleting_the_last_branch_deletes_the_subtree_and_undo_restores_it() {
         .write(|tx| attributes::create(tx, &other.note_id, NewAttribute { kind: AttributeKind::Relation, name: "seeAlso".into(), value: a.note_id.clone(), is_inheritable: false }))
         .unwrap();
     let png = png_bytes();
-    let image = d.write(|tx| attachments::create_image_attachment(tx, &a.note_id, "pic.png", "image/png", png)).unwrap();
+    let image = d.write(|tx| attachments::create_image_attachment(tx, &a.note_id, "pic.png", "image/png", png, None)).unwrap();
     d.assert_exact("setup");
 
     let deleted = d.write(|tx| branches::delete_branch(tx, &pb.branch_id)).unwrap();
@@ -314,7 +314,7 @@ fn deleting_the_last_branch_deletes_the_subtree_and_undo_restores_it() {
     // delete_note takes every branch.
     let (b, _) = d.text_note(&p.note_id, "b");
     d.write(|tx| branches::clone_note(tx, &b.note_id, &other.note_id, None)).unwrap();
-    let gone = d.write(|tx| notes::delete_note(tx, &b.note_id)).unwrap();
+    let gone = d.write(|tx| notes::delete_note(tx, &b.note_id, None)).unwrap();
     assert!(gone.note_deleted && d.note(&b.note_id).is_deleted);
     d.assert_exact("delete note");
 }
@@ -324,23 +324,23 @@ fn a_stale_save_is_refused_and_writes_nothing() {
     let d = new_doc();
     let (n, _) = d.text_note("root", "N");
     let loaded = n.blob_id.clone();
-    let saved = d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), loaded.as_deref())).unwrap();
+    let saved = d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), loaded.as_deref(), None)).unwrap();
     assert_ne!(saved.blob_id, loaded);
     d.assert_exact("save");
     let before = d.state();
     // A second page still holding the first version.
-    let stale = d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>theirs</p>".into()), loaded.as_deref()));
+    let stale = d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>theirs</p>".into()), loaded.as_deref(), None));
     assert!(matches!(stale, Err(DomainError::Stale(_))), "{stale:?}");
     assert_eq!(d.state(), before);
-    assert_eq!(d.read(|c| notes::content(c, &n.note_id)).to_text(), "<p>mine</p>");
+    assert_eq!(d.read(|c| notes::content(c, &n.note_id, None)).to_text(), "<p>mine</p>");
     // The same content again writes nothing.
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), saved.blob_id.as_deref())).unwrap();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), saved.blob_id.as_deref(), None)).unwrap();
     assert_eq!(d.state(), before);
     // A retry of a save whose answer was lost names the old blobId: it succeeds and writes nothing.
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), loaded.as_deref())).unwrap();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>mine</p>".into()), loaded.as_deref(), None)).unwrap();
     assert_eq!(d.state(), before);
     // With the current blobId it goes through.
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>next</p>".into()), saved.blob_id.as_deref())).unwrap();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>next</p>".into()), saved.blob_id.as_deref(), None)).unwrap();
     d.assert_exact("second save");
 }
 
@@ -348,10 +348,10 @@ fn a_stale_save_is_refused_and_writes_nothing() {
 fn saves_make_revisions_by_the_revision_interval() {
     let d = new_doc();
     let t0 = Utc::now() - Duration::days(1);
-    let (n, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "N", "<p>v0</p>"))).unwrap();
+    let (n, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "N", "<p>v0</p>"), None)).unwrap();
     let save = |mins: i64, html: &str| {
         let blob = d.note(&n.note_id).blob_id;
-        d.write_at(t0 + Duration::minutes(mins), |tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html.into()), blob.as_deref()))
+        d.write_at(t0 + Duration::minutes(mins), |tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html.into()), blob.as_deref(), None))
             .unwrap();
     };
     let count = || d.read(|c| Ok(revisions::list(c, &n.note_id)?)).len();
@@ -370,9 +370,9 @@ fn saves_make_revisions_by_the_revision_interval() {
     save(40, "<p>v4</p>");
     assert_eq!(count(), 2);
     // Renames follow the same rule.
-    d.write_at(t0 + Duration::minutes(41), |tx| notes::rename(tx, &n.note_id, "N2")).unwrap();
+    d.write_at(t0 + Duration::minutes(41), |tx| notes::rename(tx, &n.note_id, "N2", None)).unwrap();
     assert_eq!(count(), 2);
-    d.write_at(t0 + Duration::minutes(60), |tx| notes::rename(tx, &n.note_id, "N3")).unwrap();
+    d.write_at(t0 + Duration::minutes(60), |tx| notes::rename(tx, &n.note_id, "N3", None)).unwrap();
     assert_eq!(count(), 3);
     d.assert_exact("saves with revisions");
 }
@@ -383,29 +383,29 @@ fn titles_types_and_links() {
     let (n, _) = d.text_note("root", "N");
     let (target, _) = d.text_note("root", "Target");
     let before = d.state();
-    assert!(matches!(d.write(|tx| notes::rename(tx, &n.note_id, "  ")), Err(DomainError::Invalid(_))));
-    assert!(matches!(d.write(|tx| notes::rename(tx, &n.note_id, &"x".repeat(10_000))), Err(DomainError::Invalid(_))));
-    assert!(matches!(d.write(|tx| notes::set_type(tx, &n.note_id, "spreadsheet", None)), Err(DomainError::Invalid(_))));
+    assert!(matches!(d.write(|tx| notes::rename(tx, &n.note_id, "  ", None)), Err(DomainError::Invalid(_))));
+    assert!(matches!(d.write(|tx| notes::rename(tx, &n.note_id, &"x".repeat(10_000), None)), Err(DomainError::Invalid(_))));
+    assert!(matches!(d.write(|tx| notes::set_type(tx, &n.note_id, "spreadsheet", None, None)), Err(DomainError::Invalid(_))));
     assert_eq!(d.state(), before);
-    assert_eq!(d.write(|tx| notes::rename(tx, &n.note_id, "Renamed")).unwrap().title, "Renamed");
-    let code = d.write(|tx| notes::set_type(tx, &n.note_id, "code", Some("text/x-rustsrc"))).unwrap();
+    assert_eq!(d.write(|tx| notes::rename(tx, &n.note_id, "Renamed", None)).unwrap().title, "Renamed");
+    let code = d.write(|tx| notes::set_type(tx, &n.note_id, "code", Some("text/x-rustsrc"), None)).unwrap();
     assert_eq!((code.note_type.as_str(), code.mime.as_str()), ("code", "text/x-rustsrc"));
-    let back = d.write(|tx| notes::set_type(tx, &n.note_id, "text", None)).unwrap();
+    let back = d.write(|tx| notes::set_type(tx, &n.note_id, "text", None, None)).unwrap();
     assert_eq!(back.mime, "text/html");
     d.assert_exact("rename and set type");
 
     // A reference link becomes an ~internalLink relation, with the server's URL made relative.
     let html = format!(r##"<p><a class="reference-link" href="http://host:8080/#root/{0}">t</a></p>"##, target.note_id);
     let blob = d.note(&n.note_id).blob_id;
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html), blob.as_deref())).unwrap();
-    let stored = d.read(|c| notes::content(c, &n.note_id)).to_text();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html), blob.as_deref(), None)).unwrap();
+    let stored = d.read(|c| notes::content(c, &n.note_id, None)).to_text();
     assert!(stored.contains(&format!(r##"href="#root/{}""##, target.note_id)), "{stored}");
     let links: Vec<Attribute> = d.read(|c| attributes::owned(c, &n.note_id));
     assert_eq!(links.len(), 1);
     assert_eq!((links[0].name.as_str(), links[0].value.as_str()), ("internalLink", target.note_id.as_str()));
     // Removing the link removes the relation.
     let blob = d.note(&n.note_id).blob_id;
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>none</p>".into()), blob.as_deref())).unwrap();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text("<p>none</p>".into()), blob.as_deref(), None)).unwrap();
     assert!(d.read(|c| attributes::owned(c, &n.note_id)).is_empty());
     d.assert_exact("links");
 }
@@ -472,19 +472,19 @@ fn png_bytes() -> Vec<u8> {
 fn a_pasted_image_becomes_an_image_attachment() {
     let d = new_doc();
     let (n, _) = d.text_note("root", "N");
-    let att = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "pasted.png", "image/png", png_bytes())).unwrap();
+    let att = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "pasted.png", "image/png", png_bytes(), None)).unwrap();
     assert_eq!((att.role.as_str(), att.mime.as_str(), att.title.as_str()), ("image", "image/png", "pasted.png"));
     assert_eq!(att.owner_id, n.note_id);
     assert_eq!(d.read(|c| Ok(canopy::db::attachments::content(c, &att.attachment_id)?)), BlobContent::Binary(png_bytes()));
     // No extension: the image's own is added; a name longer than 40 characters becomes "image".
-    let bare = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "clipboard", "image/png", png_bytes())).unwrap();
+    let bare = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "clipboard", "image/png", png_bytes(), None)).unwrap();
     assert_eq!(bare.title, "clipboard.png");
-    let long = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, &format!("{}.png", "x".repeat(50)), "image/png", png_bytes())).unwrap();
+    let long = d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, &format!("{}.png", "x".repeat(50)), "image/png", png_bytes(), None)).unwrap();
     assert_eq!(long.title, "image.png");
     d.assert_exact("image attachments");
     let before = d.state();
     assert!(matches!(
-        d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "doc.pdf", "application/pdf", b"%PDF".to_vec())),
+        d.write(|tx| attachments::create_image_attachment(tx, &n.note_id, "doc.pdf", "application/pdf", b"%PDF".to_vec(), None)),
         Err(DomainError::Invalid(_))
     ));
     assert_eq!(d.state(), before);
@@ -492,7 +492,7 @@ fn a_pasted_image_becomes_an_image_attachment() {
     // The note's HTML shows the first one: the others are scheduled for erasure, as Trilium does.
     let html = format!(r#"<p><img src="api/attachments/{}/image/pasted.png"></p>"#, att.attachment_id);
     let blob = d.note(&n.note_id).blob_id;
-    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html), blob.as_deref())).unwrap();
+    d.write(|tx| notes::save_content(tx, &n.note_id, BlobContent::Text(html), blob.as_deref(), None)).unwrap();
     let get = |id: &str| d.read(|c| Ok(entities::get::<Attachment>(c, id)?));
     assert!(get(&att.attachment_id).utc_date_scheduled_for_erasure_since.is_none());
     assert!(get(&bare.attachment_id).utc_date_scheduled_for_erasure_since.is_some());
@@ -540,7 +540,7 @@ fn children_of_a_sorted_note_stay_sorted() {
     assert_eq!(titles(), ["Alpha", "beta", "Delta", "gamma"]);
     d.write(|tx| branches::move_branch(tx, &ab.branch_id, MoveTo::After { branch_id: bb.branch_id.clone() })).unwrap();
     assert_eq!(titles(), ["Alpha", "beta", "Delta", "gamma"]);
-    d.write(|tx| notes::rename(tx, &a.note_id, "omega")).unwrap();
+    d.write(|tx| notes::rename(tx, &a.note_id, "omega", None)).unwrap();
     assert_eq!(titles(), ["beta", "Delta", "gamma", "omega"]);
     // #top goes first whatever the direction; #sortDirection=desc reverses the rest.
     label(&b.note_id, "top", "");

@@ -22,11 +22,11 @@ fn ours() -> canopy::db::ChangeSource {
 }
 
 fn note_text(document: &Document, note_id: &str) -> String {
-    document.read_with(|c| domain::notes::content(c, note_id)).unwrap().to_text()
+    document.read_with(|c| domain::notes::content(c, note_id, None)).unwrap().to_text()
 }
 
 fn revision_text(document: &Document, revision_id: &str) -> String {
-    document.read_with(|c| domain::revisions::with_content(c, revision_id)).unwrap().1.to_text()
+    document.read_with(|c| domain::revisions::with_content(c, revision_id, None)).unwrap().1.to_text()
 }
 
 fn create(document: &Document, parent: &str, title: &str, note_type: &str, content: &str) -> String {
@@ -40,7 +40,7 @@ fn create(document: &Document, parent: &str, title: &str, note_type: &str, conte
         prefix: None,
         note_id: None,
     };
-    document.write_with(&ours(), |tx| domain::notes::create_note(tx, note)).unwrap().0.note_id
+    document.write_with(&ours(), |tx| domain::notes::create_note(tx, note, None)).unwrap().0.note_id
 }
 
 /// Takes a revision of the note as it is now, then gives it `content` (an edit after the interval).
@@ -49,7 +49,7 @@ fn revise(document: &Document, note_id: &str, content: &str) -> String {
         .write_with(&ours(), |tx| {
             let note: Note = entities::get(tx.conn(), note_id)?;
             let revision = stored_revisions::save_revision(tx, &note)?;
-            domain::notes::set_content(tx, note_id, BlobContent::Text(content.into()))?;
+            domain::notes::set_content(tx, note_id, BlobContent::Text(content.into()), None)?;
             Ok::<_, domain::DomainError>(revision.revision_id)
         })
         .unwrap()
@@ -195,7 +195,7 @@ fn undelete_brings_a_subtree_back_and_refuses_under_a_deleted_parent() {
     let outer = create(&document, "root", "Outer", "text", "<p>outer</p>");
     let middle = create(&document, &outer, "Middle", "text", "");
     let inner = create(&document, &middle, "Inner", "code", "x");
-    document.write_with(&ours(), |tx| domain::notes::delete_note(tx, &outer)).unwrap();
+    document.write_with(&ours(), |tx| domain::notes::delete_note(tx, &outer, None)).unwrap();
     let max_before: i64 = document.read(|c| Ok(c.query_row("SELECT MAX(id) FROM entity_changes", [], |r| r.get(0))?)).unwrap();
 
     let changes = history.recent_changes().unwrap();

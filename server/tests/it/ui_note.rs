@@ -253,6 +253,7 @@ async fn a_pasted_image_becomes_an_image_attachment_served_with_its_type() {
                     prefix: None,
                     note_id: None,
                 },
+                None,
             )
         })
         .unwrap()

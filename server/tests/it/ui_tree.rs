@@ -21,7 +21,7 @@ fn child(parent: &str, title: &str) -> CreateNote {
 }
 
 fn create(doc: &Document, parent: &str, title: &str) -> String {
-    doc.write_with(&source(), |tx| domain::notes::create_note(tx, child(parent, title))).unwrap().0.note_id
+    doc.write_with(&source(), |tx| domain::notes::create_note(tx, child(parent, title), None)).unwrap().0.note_id
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn a_level_of_1000_children_is_one_statement_with_markers_right() {
     let ids: Vec<String> = doc
         .write_with(&source(), |tx| {
             (0..1000)
-                .map(|i| domain::notes::create_note(tx, child(&parent, &format!("Child {i:04}"))).map(|(n, _)| n.note_id))
+                .map(|i| domain::notes::create_note(tx, child(&parent, &format!("Child {i:04}")), None).map(|(n, _)| n.note_id))
                 .collect::<Result<Vec<_>, _>>()
         })
         .unwrap();
@@ -285,7 +285,7 @@ async fn a_long_note_saves_through_the_page() {
     let (status, saved) =
         call(&browser, "save_note", &[("note_id", &note_id), ("content", &long), ("expected_blob_id", &blob_id)]).await;
     assert_eq!(status, 200, "{saved}");
-    let stored = instance.document.read_with(|c| canopy::domain::notes::content(c, &note_id)).unwrap();
+    let stored = instance.document.read_with(|c| canopy::domain::notes::content(c, &note_id, None)).unwrap();
     assert_eq!(stored.to_text().len(), long.len());
     // The client's keep-alive connections would hold the server's graceful shutdown open.
     drop(browser);
