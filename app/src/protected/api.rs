@@ -95,8 +95,8 @@ pub async fn change_password(old_password: String, new_password: String) -> Resu
 #[server(prefix = "/ui", endpoint = "protected/timeout", client = crate::csrf::CsrfClient)]
 pub async fn set_timeout(seconds: String) -> Result<ProtectedStatus, AppError> {
     let (port, key) = port_and_key()?;
-    let secs = parse_timeout(&seconds)?;
-    crate::ssr::run_blocking(move || port.0.set_timeout(&key, secs)).await
+    // Parsed inside the call, so that a refusal answers 400 like every other.
+    crate::ssr::run_blocking(move || port.0.set_timeout(&key, parse_timeout(&seconds)?)).await
 }
 
 /// The timeout as typed on the options page: whole seconds, at least [`MIN_TIMEOUT_SECS`].

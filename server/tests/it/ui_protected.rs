@@ -58,6 +58,16 @@ async fn row(browser: &Browser, note_id: &str) -> Value {
         .unwrap_or_else(|| panic!("{note_id} is in the revealed levels: {snapshot}"))
 }
 
+/// The name of the next `protected-*` event (the edits in between send `changes`).
+async fn next_protected(events: &mut Stream) -> String {
+    loop {
+        let event = events.next(Duration::from_secs(5)).await.expect("a protected-* event within 5 s");
+        if event.event.starts_with("protected-") {
+            return event.event;
+        }
+    }
+}
+
 fn max_change_id(document: &canopy::Document) -> i64 {
     document.read(|c| Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM entity_changes", [], |r| r.get(0))?)).unwrap()
 }
@@ -114,8 +124,7 @@ async fn a_protected_session_unlocks_reads_edits_and_locks_and_a_wrong_password_
     let (status, unlocked) = call(&browser, "protected/unlock", &[("password", &password())]).await;
     assert_eq!(status, 200, "{unlocked}");
     assert_eq!(unlocked["unlocked"], true);
-    let event = events.next(Duration::from_secs(5)).await.expect("an event after the unlock");
-    assert_eq!(event.event, "protected-started");
+    assert_eq!(next_protected(&mut events).await, "protected-started");
     let title = row(&browser, &note_id).await["title"].as_str().unwrap().to_owned();
     assert_ne!(title, "[protected]");
     let (_, stored_title, _) = stored(&instance.document, &note_id);
@@ -143,8 +152,7 @@ async fn a_protected_session_unlocks_reads_edits_and_locks_and_a_wrong_password_
     let (status, locked) = call(&browser, "protected/lock", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(locked["unlocked"], false);
-    let event = events.next(Duration::from_secs(5)).await.expect("an event after the lock");
-    assert_eq!(event.event, "protected-ended");
+    assert_eq!(next_protected(&mut events).await, "protected-ended");
     assert_eq!(row(&browser, &note_id).await["title"], "[protected]");
     let (_, detail) = call(&browser, "note", &[("note_id", &note_id)]).await;
     assert_eq!(detail["body"], "Protected");
