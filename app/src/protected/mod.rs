@@ -69,7 +69,7 @@ pub fn provide_protected() -> ProtectedView {
         status: Resource::new(|| (), |_| get_protected_status()),
     };
     provide_context(view);
-    let reload_tree = crate::tree::loaded_levels_reloader();
+    let reload_tree = crate::tree::everything_reloader();
     Effect::new(move |previous: Option<u64>| {
         let generation = view.generation.get();
         if previous.is_some_and(|p| p != generation) {

@@ -41,12 +41,13 @@ pub fn LockButton() -> impl IntoView {
         }
     };
     view! {
-        <Suspense fallback=move || button()>
+        <Suspense fallback=button>
             {move || Suspend::new(async move {
                 if let Ok(status) = status.await {
                     view.take(&status);
                 }
-                button()
+                // The closure itself, so the button follows the session from now on.
+                button
             })}
         </Suspense>
     }

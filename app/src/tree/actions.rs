@@ -209,7 +209,7 @@ pub fn protect(state: TreeState, session: Option<crate::protected::ProtectedView
                 let notes = if outcome.changed == 1 { "1 note".to_string() } else { format!("{} notes", outcome.changed) };
                 state.tell(format!("{done} {notes}."), false, None);
                 // Rows of the subtree may be anywhere in what the tree has loaded.
-                state.reload_loaded().await;
+                state.reload_everything().await;
                 state.workspace.announce(NoteChange::ContentChanged { note_id: entry.note_id });
             }
             Err(e) => state.error(format!("Could not change the protection: {e}")),
