@@ -239,3 +239,84 @@ async fn the_password_changes_with_the_old_one_and_the_timeout_is_at_least_ten_s
     assert_eq!(stored, "10");
     instance.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_the_session_images_revisions_recent_changes_and_search_show_protected_notes() {
+    let (_parent, instance, browser) = fixture_instance().await;
+    let note_id = protected_note();
+    let revision_id = manifest()["roles"]["protectedNoteRevisions"][0].as_str().unwrap().to_owned();
+    let paste = |csrf: &str| {
+        browser
+            .http
+            .post(format!("{}/api/ui/notes/{note_id}/images?name=shot.png", browser.base))
+            .header("X-CSRF-Token", csrf.to_owned())
+            .header("Content-Type", "image/png")
+            .body(crate::ui_note::PNG.to_vec())
+            .send()
+    };
+
+    // Locked: no image goes into the protected note, the revision and its title stay hidden.
+    let attachments = |doc: &canopy::Document| -> i64 {
+        doc.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM attachments WHERE ownerId = ?1", [&note_id], |r| r.get(0))?)).unwrap()
+    };
+    let before = attachments(&instance.document);
+    let refused = paste(&browser.csrf).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403, "{:?}", refused.text().await);
+    assert_eq!(attachments(&instance.document), before, "nothing stored");
+    let (_, revisions) = call(&browser, "revisions", &[("note_id", &note_id)]).await;
+    assert!(revisions.as_array().unwrap().iter().all(|r| r["title"] == "[protected]"), "{revisions}");
+    let (_, view) = call(&browser, "revision", &[("revision_id", &revision_id)]).await;
+    assert_eq!(view["preview"], "Protected");
+    let (_, quick) = call(&browser, "quick_search", &[("query", "diary")]).await;
+    assert!(!quick.to_string().contains(&note_id), "locked, search does not find it: {quick}");
+
+    call(&browser, "protected/unlock", &[("password", &password())]).await;
+    let title = row(&browser, &note_id).await["title"].as_str().unwrap().to_owned();
+
+    // A pasted image is stored encrypted and served decrypted in the session only.
+    let answer = paste(&browser.csrf).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: Value = answer.json().await.unwrap();
+    let attachment_id = body["attachmentId"].as_str().unwrap().to_owned();
+    let (is_protected, stored_bytes): (bool, Vec<u8>) = instance
+        .document
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT a.isProtected, CAST(b.content AS BLOB) FROM attachments a JOIN blobs b USING (blobId) WHERE a.attachmentId = ?1",
+                [&attachment_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert!(is_protected);
+    assert_ne!(stored_bytes.as_slice(), crate::ui_note::PNG, "stored encrypted");
+    let src = format!("{}/{}", browser.base, body["src"].as_str().unwrap());
+    let image = browser.http.get(&src).send().await.unwrap();
+    assert_eq!(image.status().as_u16(), 200);
+    assert_eq!(image.bytes().await.unwrap().as_ref(), crate::ui_note::PNG);
+
+    // Revisions and Recent changes show the decrypted titles; the revision's content shows.
+    let (_, revisions) = call(&browser, "revisions", &[("note_id", &note_id)]).await;
+    let listed = revisions.as_array().unwrap().iter().find(|r| r["revision_id"] == revision_id.as_str()).unwrap().clone();
+    assert_ne!(listed["title"], "[protected]", "{listed}");
+    let (status, view) = call(&browser, "revision", &[("revision_id", &revision_id)]).await;
+    assert_eq!(status, 200, "{view}");
+    assert!(view["preview"]["Html"].is_string(), "{view}");
+    let (_, changes) = call(&browser, "recent_changes", &[]).await;
+    let mine: Vec<&Value> = changes.as_array().unwrap().iter().filter(|c| c["note_id"] == note_id.as_str()).collect();
+    assert!(!mine.is_empty() && mine.iter().all(|c| c["current_title"] == title.as_str()), "{changes}");
+
+    // Search finds it by a word of its decrypted title, in the quick search and the search page.
+    let word = title.split_whitespace().last().unwrap().to_lowercase();
+    let (_, quick) = call(&browser, "quick_search", &[("query", &word)]).await;
+    assert!(quick["titles"].as_array().unwrap().iter().any(|h| h["note_id"] == note_id.as_str()), "{quick}");
+    let (_, full) = call(&browser, "full_search", &[("query", &word)]).await;
+    assert!(full["hits"].as_array().unwrap().iter().any(|h| h["note_id"] == note_id.as_str() && h["title"] == title.as_str()), "{full}");
+
+    call(&browser, "protected/lock", &[]).await;
+    let image = browser.http.get(&src).send().await.unwrap();
+    assert_eq!(image.status().as_u16(), 404, "locked, the image is not served");
+    let (_, full) = call(&browser, "full_search", &[("query", &word)]).await;
+    assert!(!full.to_string().contains(&note_id), "{full}");
+    instance.stop().await.unwrap();
+}
