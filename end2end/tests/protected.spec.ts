@@ -148,3 +148,34 @@ test('a note is protected and unprotected from the tree menu', async ({ page }) 
   await lock(page).click();
   await expect(row(page, id).locator('.note-link')).toHaveText('Made private');
 });
+
+test('the options page changes the password with the old one and sets the timeout', async ({ page }) => {
+  await page.goto(`${base}/options/password`);
+  await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
+  const form = page.locator('form.password-options');
+  const change = async (old: string, next: string) => {
+    await form.locator('input[name=old-password]').fill(old);
+    await form.locator('input[name=new-password]').fill(next);
+    await form.locator('input[name=new-password-again]').fill(next);
+    await form.locator('button[type=submit]').click();
+  };
+  await change('not-the-password', 'changed-pass');
+  await expect(form.locator('.password-message')).toContainText('old password is wrong');
+  await change(manifest.password, 'changed-pass');
+  await expect(form.locator('.password-message')).toContainText('The password is changed');
+  // The new password unlocks; the old one no longer does.
+  expect((await call(page, 'protected/unlock', { password: manifest.password })).status).toBe(400);
+  expect((await call(page, 'protected/unlock', { password: 'changed-pass' })).status).toBe(200);
+  await change('changed-pass', manifest.password);
+  await expect(form.locator('.password-message')).toContainText('The password is changed');
+
+  const timeout = page.locator('form.protected-timeout');
+  await timeout.locator('input[name=protectedSessionTimeout]').fill('5');
+  await timeout.locator('button[type=submit]').click();
+  await expect(timeout.locator('.timeout-message')).toContainText('at least 10 seconds');
+  await timeout.locator('input[name=protectedSessionTimeout]').fill('900');
+  await timeout.locator('button[type=submit]').click();
+  await expect(timeout.locator('.timeout-message')).toContainText('900 seconds');
+  expect((await call(page, 'protected/status')).body.timeout_secs).toBe(900);
+  await page.screenshot({ path: 'screenshots/protected-options.png' });
+});

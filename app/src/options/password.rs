@@ -118,7 +118,8 @@ fn PasswordForms(status: ProtectedStatus) -> impl IntoView {
             </div>
             {message_view(password_message, "password-message")}
         </form>
-        <form class="options-form protected-timeout" on:submit=on_timeout>
+        // `novalidate`: the server's answer says what is wrong, in the page's words.
+        <form class="options-form protected-timeout" novalidate=true on:submit=on_timeout>
             <h2 class="options-subtitle">"Protected session"</h2>
             <label class="options-field">
                 <span class="options-label">"Timeout (seconds)"</span>
