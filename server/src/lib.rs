@@ -75,6 +75,8 @@ pub struct RunningInstance {
     pub seed_token: Option<String>,
     /// The full-text index beside the document (built or caught up in the background after start).
     pub search: search::SearchIndex,
+    /// The unlocked protected sessions of this instance's browser sessions (the routes' `AppState.protected`).
+    pub protected: protected::ProtectedSessions,
     /// Sync engine and backup tasks, stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Ends the pages' event streams, which a graceful shutdown would otherwise wait for.
@@ -90,7 +92,7 @@ impl RunningInstance {
 
     /// Serves until `signal` completes (or the server fails), then finishes requests in flight.
     pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-        let RunningInstance { shutdown, mut task, background, document, live_shutdown, .. } = self;
+        let RunningInstance { shutdown, mut task, background, document, live_shutdown, protected, .. } = self;
         let result = tokio::select! {
             result = &mut task => result,
             () = signal => {
@@ -102,6 +104,8 @@ impl RunningInstance {
         for handle in background {
             handle.abort();
         }
+        // The keys go with the server, not with the last clone of its state.
+        protected.lock_all();
         if let Err(e) = document.checkpoint() {
             tracing::warn!("could not fold the write-ahead log into the document: {e}");
         }
@@ -420,7 +424,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         live,
         search: search_index.clone(),
         sync_config: config.sync.clone(),
-        protected,
+        protected: protected.clone(),
     });
     if server.full_router.set(router).is_err() {
         anyhow::bail!("the server's routes were set twice");
@@ -436,6 +440,7 @@ fn assemble(prepared: Prepared, server: Listening, document: Document) -> anyhow
         client,
         seed_token,
         search: search_index,
+        protected,
         background,
         live_shutdown,
         shutdown,
@@ -537,9 +542,11 @@ fn awaited_seed_token(document: &Document, is_client: bool) -> anyhow::Result<Op
     Ok(Some(token))
 }
 
-/// Sets the password of the document in `data_dir`, which must have none yet. A data directory
-/// without a document gets a new one first (the setup page's "new document").
-pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyhow::Result<()> {
+/// Sets the password of the document in `data_dir`. A document that has one already keeps it unless
+/// `old_password` is given and right: then the password changes as on the options page (the data key
+/// re-wrapped, protected notes stay readable). A data directory without a document gets a new one
+/// first (the setup page's "new document").
+pub fn set_password(data_dir: &std::path::Path, password: &str, old_password: Option<&str>) -> anyhow::Result<()> {
     let data_dir = DataDir::prepare(data_dir)?;
     let config = config::load_or_create(data_dir.path())?;
     let instance_id = data_dir.instance_id(hashing::random_id)?;
@@ -555,7 +562,28 @@ pub fn set_initial_password(data_dir: &std::path::Path, password: &str) -> anyho
         );
         new_document(&path, &instance_id)?
     };
-    document.write(&db::ChangeSource::new(&instance_id), |tx| db::password::set_password(tx, password))?;
-    document.checkpoint()?;
-    Ok(())
+    let changed = document.write_with(&db::ChangeSource::new(&instance_id), |tx| -> Result<bool, domain::DomainError> {
+        if !db::password::is_password_set(tx.conn())? {
+            db::password::set_password(tx, password)?;
+            return Ok(false);
+        }
+        match old_password {
+            Some(old) => domain::protected::change_password(tx, old, password).map(|()| true),
+            None => Err(domain::DomainError::Db(db::DbError::PasswordAlreadySet)),
+        }
+    });
+    match changed {
+        Ok(changed) => {
+            document.checkpoint()?;
+            if changed {
+                tracing::info!("the document's password was changed (the same data key, wrapped by the new password)");
+            }
+            Ok(())
+        }
+        Err(domain::DomainError::Db(db::DbError::PasswordAlreadySet)) => {
+            anyhow::bail!("the document already has a password; to change it, give the current one in CANOPY_OLD_PASSWORD")
+        }
+        Err(e @ domain::DomainError::Db(_)) => Err(e.into()),
+        Err(e) => anyhow::bail!("the password was not changed: {}", e.user_message()),
+    }
 }

@@ -24,8 +24,9 @@ struct Cli {
     /// first client; prints the one-time token that client needs.
     #[arg(long)]
     wait_for_seed: bool,
-    /// Set the document's password (for the web UI's login, ETAPI logins and sync setup) and exit. Asks for it, or reads
-    /// CANOPY_PASSWORD. Only for a document without one: changing a password comes with the UI.
+    /// Set the document's password (for the web UI's login, ETAPI logins, sync setup and protected notes) and exit.
+    /// Asks for it, or reads CANOPY_PASSWORD. A document that has one already is refused unless the current password
+    /// is in CANOPY_OLD_PASSWORD: then the password changes (protected notes stay readable with the new one).
     #[arg(long, conflicts_with_all = ["sync_from_server", "wait_for_seed"])]
     set_password: bool,
 }
@@ -51,7 +52,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let data_dir = canopy::DataDir::resolve(cli.data_dir)?;
     if cli.set_password {
         let password = read_secret("CANOPY_PASSWORD", "New password for the document")?;
-        canopy::set_initial_password(&data_dir, &password)?;
+        let old_password = std::env::var("CANOPY_OLD_PASSWORD").ok().filter(|p| !p.is_empty());
+        canopy::set_password(&data_dir, &password, old_password.as_deref())?;
         tracing::info!("the document's password is set");
         return Ok(());
     }

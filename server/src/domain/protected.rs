@@ -8,6 +8,7 @@
 use rusqlite::Connection;
 
 use super::notes::{content_for, live_note};
+use super::search::{normalize, strip_tags};
 use super::{DomainError, DomainResult};
 use crate::db::{password, protected as store, tree, WriteTx};
 use crate::entities::{self, Attachment, BlobContent, Note, Revision};
@@ -219,10 +220,10 @@ pub struct ProtectedMatch {
 }
 
 /// Searches the live protected notes, decrypted in memory only (they are never in the full-text
-/// index): every word of `query` must occur, case-insensitively, in the title or the content
+/// index): every word of `query` must occur, folded as the search folds it, in the title or the content
 /// (text notes by their text without markup). Notes that do not decrypt are skipped (and logged).
 pub fn search(conn: &Connection, key: &DataKey, query: &str) -> DomainResult<Vec<ProtectedMatch>> {
-    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<String> = query.split_whitespace().map(normalize).collect();
     if words.is_empty() {
         return Ok(Vec::new());
     }
@@ -240,28 +241,10 @@ pub fn search(conn: &Connection, key: &DataKey, query: &str) -> DomainResult<Vec
         if note.note_type == "text" {
             text = strip_tags(&text);
         }
-        let haystack = format!("{}\n{}", title.to_lowercase(), text.to_lowercase());
+        let haystack = format!("{}\n{}", normalize(&title), normalize(&text));
         if words.iter().all(|w| haystack.contains(w.as_str())) {
             found.push(ProtectedMatch { note_id: note.note_id, title });
         }
     }
     Ok(found)
-}
-
-/// Text of HTML for matching: tags dropped, the common entities decoded.
-fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
 }

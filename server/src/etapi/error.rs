@@ -78,6 +78,10 @@ impl From<DbError> for EtapiError {
             }
             // Rule violations of the store (cycles, deleted parents, ...) are the caller's fault.
             DbError::Invalid(msg) => EtapiError::generic(msg.clone()),
+            // ETAPI has no protected session. Where Trilium fails with a 500 by accident (e.g. a revision
+            // of a protected note), its own 400 for protected notes is the clear answer.
+            DbError::ProtectedLocked { entity: "attachments", id } => EtapiError::attachment_protected(id, "cannot be modified"),
+            DbError::ProtectedLocked { id, .. } => EtapiError::note_protected(id, "cannot be modified"),
             _ => {
                 tracing::error!("ETAPI request failed in the document store: {e}");
                 EtapiError::internal(e.to_string())
@@ -92,6 +96,9 @@ impl From<DomainError> for EtapiError {
     fn from(e: DomainError) -> Self {
         if let DomainError::Db(db) = e {
             return db.into();
+        }
+        if let DomainError::ProtectedLocked { note_id } = &e {
+            return EtapiError::note_protected(note_id, "cannot be modified");
         }
         let (status, code) = match &e {
             DomainError::NotFound { kind, .. } => (

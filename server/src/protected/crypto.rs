@@ -117,6 +117,16 @@ mod tests {
     }
 
     #[test]
+    fn old_13_byte_ivs_still_decrypt() {
+        // Old Trilium versions wrote 13-byte IVs (zero-padded to 16 for the cipher).
+        let key = b"0123456789abcdef";
+        let iv = [9u8, 8, 7, 6, 5, 4, 3, 2, 1, 9, 8, 7, 6, 0, 0, 0];
+        let full = B64.decode(encrypt_with_iv(key, &iv, b"from an old version")).unwrap();
+        let short: Vec<u8> = full[..13].iter().chain(&full[16..]).copied().collect();
+        assert_eq!(&decrypt_strict(key, &B64.encode(short)).unwrap()[..], b"from an old version");
+    }
+
+    #[test]
     fn unencrypted_text_is_returned_as_stored() {
         let key = b"0123456789abcdef";
         assert_eq!(&decrypt(key, "<p>plain</p>").unwrap()[..], b"<p>plain</p>");

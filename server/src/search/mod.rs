@@ -324,6 +324,17 @@ impl SearchIndex {
     }
 }
 
+/// Protected notes matching `query`, decrypted in memory with the protected session's key. They are
+/// never in this index (their titles and text are ciphertext on disk, and must not be put in plaintext
+/// beside it), so a search within a protected session adds these to what the index finds.
+pub fn protected_matches(
+    document: &Document,
+    key: &crate::protected::DataKey,
+    query: &str,
+) -> Result<Vec<crate::domain::protected::ProtectedMatch>, crate::domain::DomainError> {
+    document.read_with(|conn| crate::domain::protected::search(conn, key, query))
+}
+
 /// Which columns a token must be found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Columns {

@@ -136,13 +136,17 @@ pub fn deep_check(document: &Document) -> SqlResult<Vec<DeepCheckFinding>> {
         let mut findings = Vec::new();
         for m in mismatches {
             let change = m.change;
-            let protected = matches!(change.entity_name.as_str(), "notes" | "revisions")
+            let protected = matches!(change.entity_name.as_str(), "notes" | "revisions" | "attachments")
                 && conn
                     .query_row(
                         &format!(
                             "SELECT isProtected FROM {} WHERE {} = ?1",
                             change.entity_name,
-                            if change.entity_name == "notes" { "noteId" } else { "revisionId" }
+                            match change.entity_name.as_str() {
+                                "notes" => "noteId",
+                                "revisions" => "revisionId",
+                                _ => "attachmentId",
+                            }
                         ),
                         [&change.entity_id],
                         |r| r.get::<_, i64>(0),

@@ -9,6 +9,8 @@ mod domain;
 mod etapi;
 mod fixture;
 mod new_document;
+mod protected_core;
+mod protected_trilium;
 mod scripted;
 mod sector_cache;
 mod setup;
