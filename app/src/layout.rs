@@ -31,6 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     // Effects only run in the browser: the attribute turns true once the wasm has hydrated the page.
     let hydrated = RwSignal::new(false);
     provide_tree();
+    crate::protected::provide_protected();
     // Every page in the layout is live; the sync indicator follows the pulse the channel bumps.
     if use_context::<crate::state::SyncPulse>().is_none() {
         provide_context(crate::state::SyncPulse::new());
@@ -106,6 +107,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <NewNoteButton/>
                     <crate::history::RecentChangesButton/>
                     <crate::sync::SyncIndicator/>
+                    <crate::protected::LockButton/>
                     <a class="icon-button options-link" href="/options/sync" title="Options" aria-label="Options">
                         <span class="bx bx-cog" aria-hidden="true"></span>
                     </a>
@@ -149,6 +151,8 @@ pub fn Layout(children: Children) -> impl IntoView {
             </main>
             <crate::live::LiveChannel/>
             <crate::search::JumpToNote/>
+            // Outside the tree pane: on a phone that pane is a moved drawer, which would move the dialog too.
+            <crate::protected::PasswordDialog/>
         </div>
     }
     .into_any()

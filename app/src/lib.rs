@@ -11,6 +11,7 @@ pub mod live;
 pub mod note;
 pub mod search;
 pub mod options;
+pub mod protected;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod state;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("recent-changes") view=history::RecentChangesPage ssr=SsrMode::Async/>
                 <Route path=(StaticSegment("options"), StaticSegment("sync")) view=SyncOptionsPage ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("options"), StaticSegment("password")) view=PasswordOptionsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -96,6 +98,17 @@ fn SyncOptionsPage() -> impl IntoView {
     view! {
         <layout::Layout>
             <options::SyncOptionsPage/>
+        </layout::Layout>
+    }
+}
+
+/// `/options/password` beside the tree: the password and the protected session's timeout.
+#[component]
+fn PasswordOptionsPage() -> impl IntoView {
+    provide_context(state::Workspace::new(Memo::new(|_| None)));
+    view! {
+        <layout::Layout>
+            <options::PasswordOptionsPage/>
         </layout::Layout>
     }
 }

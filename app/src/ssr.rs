@@ -17,9 +17,29 @@ impl ComponentId {
     }
 }
 
+/// The calling login session's key (`auth::Session::id_hash`, never the cookie), provided per request:
+/// a protected session belongs to it.
+#[derive(Clone)]
+pub struct SessionKey(pub String);
+
+/// Never prints the key.
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
 thread_local! {
     /// The component id of the port call running on this blocking thread.
     static CURRENT_COMPONENT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The session key of the port call running on this blocking thread.
+    static CURRENT_SESSION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The login session of the request: inside a port call (on the blocking pool) the one that made the
+/// call, else the request's context. `None` for a caller without a session.
+pub fn session_key() -> Option<String> {
+    CURRENT_SESSION.with(|c| c.borrow().clone()).or_else(|| use_context::<SessionKey>().map(|k| k.0))
 }
 
 /// Inside a port call: the id of the page that made the request, if it sent one.
@@ -36,10 +56,13 @@ where
 {
     let response = use_context::<leptos_axum::ResponseOptions>();
     let component = use_context::<ComponentId>().map(|c| c.0);
+    let session = use_context::<SessionKey>().map(|k| k.0);
     let result = tokio::task::spawn_blocking(move || {
         CURRENT_COMPONENT.with(|c| *c.borrow_mut() = component);
+        CURRENT_SESSION.with(|c| *c.borrow_mut() = session);
         let result = f();
         CURRENT_COMPONENT.with(|c| *c.borrow_mut() = None);
+        CURRENT_SESSION.with(|c| *c.borrow_mut() = None);
         result
     })
         .await

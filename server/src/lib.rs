@@ -435,7 +435,13 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     background.push(search_index.spawn());
     let protected = auth.protected.clone();
     background.push(protected.spawn_sweeper(document.clone()));
-    let live = ui::live::LiveState { document: document.clone(), sync: sync_state.clone(), sessions: auth.store.clone() };
+    let live = ui::live::LiveState {
+        document: document.clone(),
+        sync: sync_state.clone(),
+        sessions: auth.store.clone(),
+        protected: protected.clone(),
+        protected_events: ui::protected::ProtectedEvents::new(),
+    };
     let router = web::router(web::AppState {
         leptos_options: web::leptos_options(&options.site_root),
         document: document.clone(),

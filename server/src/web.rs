@@ -44,7 +44,13 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let ports = crate::ui::Ports::new(state.document.clone(), state.hub.instance_id.clone(), state.search.clone())
+    let ports = crate::ui::Ports::new(
+        state.document.clone(),
+        state.hub.instance_id.clone(),
+        state.search.clone(),
+        state.live.protected.clone(),
+        state.live.protected_events.clone(),
+    )
         .with_sync(&state.local_api, state.hub.instance_id.clone())
         .with_sync_options(crate::ui::sync_options::DocumentSyncOptions {
             document: state.document.clone(),
@@ -66,6 +72,8 @@ pub fn router(state: AppState) -> Router {
                 // The gate put the session into the request; the shell renders its CSRF token.
                 let session = use_context::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<Session>().cloned());
                 if let Some(session) = session {
+                    // The protected session belongs to the login: ports find its key by this.
+                    provide_context(app::ssr::SessionKey(session.id_hash().to_owned()));
                     provide_context(app::csrf::CsrfToken(session.csrf_token));
                 }
                 // Which page calls: its writes carry the id, so the live channel can tell it its own.
@@ -89,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::sync::hub::router(state.hub.clone()))
         .merge(crate::sync::setup::router(state.setup.clone()))
         .merge(crate::ui::setup::routes(state.setup.clone()))
-        .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone()))
+        .merge(crate::ui::routes(state.document.clone(), state.hub.instance_id.clone(), state.live.protected.clone()))
         .merge(crate::ui::live::routes(state.live.clone()))
         .merge(app)
         .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))

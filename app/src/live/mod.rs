@@ -74,13 +74,18 @@ pub fn LiveChannel() -> impl IntoView {
         let workspace = crate::state::use_workspace();
         let pulse = use_context::<crate::state::SyncPulse>();
         let reload_tree = crate::tree::loaded_levels_reloader();
+        let protected = crate::protected::use_protected();
         let refresh_everything = move || {
             reload_tree();
+            // The protected session may have ended (or started) while the channel was down.
+            if let Some(protected) = protected {
+                protected.refresh();
+            }
             if let Some(note_id) = workspace.open_note.get_untracked() {
                 workspace.announce(NoteChange::ContentChanged { note_id });
             }
         };
-        Effect::new(move |_| browser::open(link, workspace, pulse, refresh_everything));
+        Effect::new(move |_| browser::open(link, workspace, pulse, protected, refresh_everything));
     }
     let label = move || match link.get() {
         Link::Online => "",
@@ -111,7 +116,7 @@ mod browser {
     #[wasm_bindgen(inline_js = r#"
 export function openEvents(url, onEvent) {
   const source = new EventSource(url, { withCredentials: true });
-  for (const name of ['changes', 'reload', 'sync']) {
+  for (const name of ['changes', 'reload', 'sync', 'protected-started', 'protected-ended']) {
     source.addEventListener(name, (e) => {
       let d = {};
       try { d = JSON.parse(e.data || '{}'); } catch (_) {}
@@ -147,7 +152,13 @@ export function closeEvents(source) { source.close(); }
         list.iter().filter_map(|v| v.as_string()).collect()
     }
 
-    pub fn open(link: RwSignal<Link>, workspace: Workspace, pulse: Option<SyncPulse>, refresh_everything: impl Fn() + 'static) {
+    pub fn open(
+        link: RwSignal<Link>,
+        workspace: Workspace,
+        pulse: Option<SyncPulse>,
+        protected: Option<crate::protected::ProtectedView>,
+        refresh_everything: impl Fn() + 'static,
+    ) {
         let channel = Rc::new(Channel {
             source: RefCell::new(None),
             handler: RefCell::new(None),
@@ -169,6 +180,12 @@ export function closeEvents(source) { source.close(); }
                         }
                     }
                     "reload" => refresh_everything(),
+                    // This login's protected session started or ended (in any tab, or by timeout).
+                    "protected-started" | "protected-ended" => {
+                        if let Some(protected) = protected {
+                            protected.set_unlocked(name == "protected-started");
+                        }
+                    }
                     "sync" => {
                         if let Some(pulse) = pulse {
                             pulse.bump();

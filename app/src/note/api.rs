@@ -18,6 +18,9 @@ pub struct NoteDetail {
     /// From the root down to the note's parent: the breadcrumbs above the note.
     pub path: Vec<Crumb>,
     pub body: NoteBody,
+    /// The note or one of its ancestors is protected: the pane reloads when the protected session
+    /// starts or ends (its title, path or content show differently then).
+    pub shows_protected: bool,
 }
 
 /// One ancestor in a note's path.
@@ -35,7 +38,7 @@ pub enum NoteBody {
     Text(String),
     /// An image note: shown from `api/images/<noteId>/<title>`.
     Image { src: String },
-    /// Encrypted; readable only in a protected session (not yet supported).
+    /// Encrypted, and this login has no protected session: the pane offers to unlock.
     Protected,
     /// Binary content (files): only its size is shown.
     Binary { bytes: usize },

@@ -86,7 +86,17 @@ pub fn linked_note_id(href: &str) -> Option<&str> {
 #[component]
 fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
     let workspace = use_workspace();
-    let NoteDetail { note_id, title, note_type, mime, path, body } = detail;
+    let NoteDetail { note_id, title, note_type, mime, path, body, shows_protected } = detail;
+    // The protected session started or ended (here, in another tab, by timeout): shown anew.
+    if let Some(protected) = crate::protected::use_protected() {
+        Effect::new(move |previous: Option<u64>| {
+            let generation = protected.generation.get();
+            if shows_protected && previous.is_some_and(|p| p != generation) {
+                reload.run(());
+            }
+            generation
+        });
+    }
     let status = RwSignal::new(SaveStatus::Clean);
     let crumbs = RwSignal::new(path);
     let mime = RwSignal::new(mime);
@@ -281,10 +291,7 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
             <figure class="note-content image"><img src=src alt=title.clone()/></figure>
         }
         .into_any(),
-        NoteBody::Protected => view! {
-            <p class="note-content protected">"This note is protected; protected sessions are not supported yet."</p>
-        }
-        .into_any(),
+        NoteBody::Protected => view! { <crate::protected::LockedNote/> }.into_any(),
         NoteBody::Binary { bytes } => view! {
             <p class="note-content binary">{format!("{} note ({}), {bytes} bytes", note_type, mime.get_untracked())}</p>
         }

@@ -12,6 +12,7 @@ pub fn SyncOptionsPage() -> impl IntoView {
             <header class="note-header">
                 <h1 class="options-title" id="options-sync-title">"Sync"</h1>
             </header>
+            <super::OptionsNav current="sync"/>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match loaded.await {

@@ -192,3 +192,27 @@ pub fn set_expanded(state: TreeState, row: &RowHandle, expanded: bool) {
         }
     });
 }
+
+/// Protects or unprotects a note (with `subtree`, everything under it too). Needs the protected
+/// session: without one the password dialog opens first and nothing is written.
+pub fn protect(state: TreeState, session: Option<crate::protected::ProtectedView>, entry: TreeEntry, protected: bool, subtree: bool) {
+    let Some(session) = session else { return };
+    if !session.is_unlocked() {
+        state.error("Enter the protected session first: protecting and unprotecting notes needs the password.");
+        session.ask();
+        return;
+    }
+    spawn_local(async move {
+        match crate::protected::api::set_protected(entry.note_id.clone(), protected, subtree).await {
+            Ok(outcome) => {
+                let done = if protected { "Protected" } else { "Unprotected" };
+                let notes = if outcome.changed == 1 { "1 note".to_string() } else { format!("{} notes", outcome.changed) };
+                state.tell(format!("{done} {notes}."), false, None);
+                // Rows of the subtree may be anywhere in what the tree has loaded.
+                state.reload_everything().await;
+                state.workspace.announce(NoteChange::ContentChanged { note_id: entry.note_id });
+            }
+            Err(e) => state.error(format!("Could not change the protection: {e}")),
+        }
+    });
+}

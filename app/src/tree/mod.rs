@@ -15,3 +15,10 @@ pub fn loaded_levels_reloader() -> impl Fn() + Copy + 'static {
     move || leptos::task::spawn_local(async move { tree.reload_loaded().await })
 }
 pub use view::{NewNoteButton, NoteTree};
+
+/// Reloads everything the tree shows, keeping the open note's path open (the protected session
+/// started or ended: any row may show another title).
+pub fn everything_reloader() -> impl Fn() + Copy + 'static {
+    let tree = store::use_tree();
+    move || leptos::task::spawn_local(async move { tree.reload_everything().await })
+}

@@ -31,10 +31,10 @@ pub fn Overlays() -> impl IntoView {
 fn row_menu(state: TreeState, menu: Menu) -> impl IntoView {
     let row = menu.row.clone();
     let entry = row.entry.clone();
-    // Keep the menu on screen (it is about 15rem wide and 26rem high).
+    // Keep the menu on screen (it is about 15rem wide and 32rem high).
     let (width, height) = (window().inner_width().ok().and_then(|w| w.as_f64()), window().inner_height().ok().and_then(|h| h.as_f64()));
     let x = width.map_or(menu.x, |w| menu.x.min(w - 250.0).max(4.0));
-    let y = height.map_or(menu.y, |h| menu.y.min(h - 430.0).max(4.0));
+    let y = height.map_or(menu.y, |h| menu.y.min(h - 520.0).max(4.0));
     let close = move || state.menu.set(None);
     let item = move |label: String, shortcut: &'static str, action: Box<dyn Fn()>| {
         view! {
@@ -79,6 +79,19 @@ fn row_menu(state: TreeState, menu: Menu) -> impl IntoView {
     items.push(item("Move up".into(), "Ctrl+↑", Box::new(move || actions::reorder(state, e.clone(), true))));
     let e = entry.clone();
     items.push(item("Move down".into(), "Ctrl+↓", Box::new(move || actions::reorder(state, e.clone(), false))));
+    // Protection, as in Trilium's menu: the note alone or its whole subtree.
+    let session = crate::protected::use_protected();
+    for (label, protected, subtree) in if entry.is_protected {
+        [("Unprotect note", false, false), ("Unprotect subtree", false, true)]
+    } else {
+        [("Protect note", true, false), ("Protect subtree", true, true)]
+    } {
+        let e = entry.clone();
+        items.push(item(label.into(), "", Box::new(move || actions::protect(state, session, e.clone(), protected, subtree))));
+    }
+    let label = if entry.is_protected { "Protect subtree" } else { "Unprotect subtree" };
+    let (e, protected) = (entry.clone(), !entry.is_protected);
+    items.push(item(label.into(), "", Box::new(move || actions::protect(state, session, e.clone(), protected, true))));
     let e = entry.clone();
     items.push(item("Delete".into(), "Del", Box::new(move || actions::delete(state, e.clone()))));
     let menu_ref = NodeRef::<leptos::html::Div>::new();

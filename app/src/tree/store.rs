@@ -120,6 +120,18 @@ impl TreeState {
         futures::future::join_all(parents.into_iter().map(|p| self.reload(p))).await;
     }
 
+    /// Fetches every loaded level again, then the open note's path, so its branches stay open (a
+    /// level by itself comes back with the branches' stored `isExpanded`). For changes that touch
+    /// rows anywhere, such as the protected session starting or ending.
+    pub async fn reload_everything(&self) {
+        self.reload_loaded().await;
+        let open = self.workspace.open_note.get_untracked();
+        match super::api::load_tree(open).await {
+            Ok(snapshot) => self.seed(snapshot),
+            Err(e) => self.error(format!("Could not reload the tree: {e}")),
+        }
+    }
+
     /// Reloads the level under `note_id` (if loaded) and every loaded level that shows `note_id` as a row
     /// (its child marker, clone marker or icon may have changed).
     pub async fn refresh_note(&self, note_id: &str) {

@@ -96,3 +96,4 @@ pub fn saved_search(conn: &Connection, note_id: &str) -> SqlResult<Option<SavedS
         .collect::<Result<_, _>>()?;
     Ok(Some(SavedSearch { note_type, attributes }))
 }
+

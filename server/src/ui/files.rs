@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::domain_error;
-use crate::db::{attachments, note_view, ChangeSource, Document, InstanceId};
+use crate::auth::Session;
+use crate::protected::ProtectedSessions;
+use crate::db::{note_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, DomainError};
 use crate::etapi::content::encode_uri_component;
 use app::error::AppError;
@@ -24,25 +26,33 @@ const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
 struct FilesState {
     document: Document,
     instance_id: InstanceId,
+    /// A protected note's images are encrypted: read and stored with the login's key.
+    protected: ProtectedSessions,
 }
 
 /// The image routes; the session middleware puts them behind a login (and the upload behind CSRF).
-pub fn routes(document: Document, instance_id: InstanceId) -> Router {
+pub fn routes(document: Document, instance_id: InstanceId, protected: ProtectedSessions) -> Router {
     Router::new()
         .route("/api/attachments/{attachment_id}/image/{file_name}", get(attachment_image))
         .route("/api/images/{note_id}/{file_name}", get(note_image))
         .route("/api/ui/notes/{note_id}/images", post(upload_image).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES)))
-        .with_state(FilesState { document, instance_id })
+        .with_state(FilesState { document, instance_id, protected })
 }
 
-async fn attachment_image(State(state): State<FilesState>, Path((attachment_id, _file_name)): Path<(String, String)>) -> Response {
+async fn attachment_image(
+    State(state): State<FilesState>,
+    session: Option<Session>,
+    Path((attachment_id, _file_name)): Path<(String, String)>,
+) -> Response {
+    let key = session.and_then(|s| state.protected.key(s.id_hash()));
     let found = blocking(move || {
         state.document.read_with(|conn| {
             let attachment = domain::attachments::live_attachment(conn, &attachment_id)?;
-            if attachment.role != "image" || attachment.is_protected {
+            // Without the protected session a protected image is as if it were not there.
+            if attachment.role != "image" || (attachment.is_protected && key.is_none()) {
                 return Err(DomainError::not_found("attachments", attachment_id));
             }
-            let content = attachments::content(conn, &attachment_id)?;
+            let (_, content) = domain::protected::attachment_of(conn, &attachment, key.as_ref())?;
             Ok((attachment.mime, content.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()))
         })
     })
@@ -72,6 +82,7 @@ struct UploadQuery {
 /// The body is the image's bytes, its `Content-Type` the image's mime.
 async fn upload_image(
     State(state): State<FilesState>,
+    session: Option<Session>,
     Path(note_id): Path<String>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
@@ -79,9 +90,13 @@ async fn upload_image(
 ) -> Response {
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let name = query.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "image".into());
+    // Into a protected note the image goes encrypted; without the protected session, not at all.
+    let key = session.and_then(|s| state.protected.key(s.id_hash()));
     let stored = blocking(move || {
         let source = ChangeSource::new(&state.instance_id);
-        state.document.write_with(&source, |tx| domain::attachments::create_image_attachment(tx, &note_id, &name, &mime, body.to_vec(), None))
+        state.document.write_with(&source, |tx| {
+            domain::attachments::create_image_attachment(tx, &note_id, &name, &mime, body.to_vec(), key.as_ref())
+        })
     })
     .await;
     match stored {

@@ -16,7 +16,9 @@ use app::history::api::{
 };
 
 use super::note::sanitize_for_display;
-use super::{domain_error, PROTECTED_TITLE};
+use super::protected::shown_title;
+use super::domain_error;
+use crate::protected::DataKey;
 use crate::db::history::ChangeKind as StoredKind;
 use crate::db::{ChangeSource, Document, InstanceId};
 use crate::domain::{self, recent_changes, revisions, DomainError};
@@ -27,17 +29,24 @@ use crate::hashing;
 pub struct DocumentHistory {
     pub document: Document,
     pub instance_id: InstanceId,
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 impl DocumentHistory {
     fn source(&self) -> ChangeSource {
         ChangeSource::new(&self.instance_id)
     }
+
+    /// The calling login's data key, if it has a protected session.
+    fn key(&self) -> Option<DataKey> {
+        super::protected::data_key(&self.protected)
+    }
 }
 
 impl HistoryPort for DocumentHistory {
     fn revisions(&self, note_id: &str) -> Result<Vec<RevisionItem>, AppError> {
         let rows = self.document.read_with(|conn| revisions::list(conn, note_id)).map_err(domain_error)?;
+        let key = if rows.iter().any(|row| row.revision.is_protected) { self.key() } else { None };
         let now = chrono::Utc::now();
         let own = self.instance_id.to_string();
         Ok(rows
@@ -54,7 +63,7 @@ impl HistoryPort for DocumentHistory {
                     .map(|at| relative_time(now.signed_duration_since(at)))
                     .unwrap_or_default();
                 RevisionItem {
-                    title: if r.is_protected { PROTECTED_TITLE.to_string() } else { r.title },
+                    title: shown_title(key.as_ref(), &r.revision_id, r.is_protected, r.title),
                     revision_id: r.revision_id,
                     note_type: r.note_type,
                     mime: r.mime,
@@ -72,15 +81,16 @@ impl HistoryPort for DocumentHistory {
 
     fn revision(&self, revision_id: &str) -> Result<RevisionView, AppError> {
         let protected = self.document.read_with(|conn| revisions::get(conn, revision_id)).map_err(domain_error)?.is_protected;
-        if protected {
+        let key = self.key();
+        if protected && key.is_none() {
             return Ok(RevisionView { revision_id: revision_id.into(), preview: RevisionPreview::Protected, diff: None, code: false });
         }
         let (revision, content, current) = self
             .document
             .read_with(|conn| {
-                let (revision, content) = revisions::with_content(conn, revision_id, None)?;
+                let (revision, content) = revisions::with_content(conn, revision_id, key.as_ref())?;
                 // The note may be protected since (or deleted): then there is nothing readable to diff against.
-                let current = match domain::notes::content(conn, &revision.note_id, None) {
+                let current = match domain::notes::content(conn, &revision.note_id, key.as_ref()) {
                     Ok(current) => Some(current),
                     Err(DomainError::Protected(_) | DomainError::ProtectedLocked { .. } | DomainError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
@@ -111,7 +121,8 @@ impl HistoryPort for DocumentHistory {
     }
 
     fn restore(&self, revision_id: &str) -> Result<String, AppError> {
-        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id, None)).map_err(domain_error)?;
+        let key = self.key();
+        let note = self.document.write_with(&self.source(), |tx| revisions::restore(tx, revision_id, key.as_ref())).map_err(domain_error)?;
         tracing::info!(revision_id, note_id = %note.note_id, "revision restored from the UI");
         Ok(note.note_id)
     }
@@ -124,15 +135,13 @@ impl HistoryPort for DocumentHistory {
 
     fn recent_changes(&self) -> Result<Vec<RecentChange>, AppError> {
         let changes = self.document.read_with(recent_changes::recent_changes).map_err(domain_error)?;
+        let key = if changes.iter().any(|c| c.change.is_protected) { self.key() } else { None };
         Ok(changes
             .into_iter()
             .map(|c| {
                 let row = c.change;
-                let (title, current_title) = if row.is_protected {
-                    (PROTECTED_TITLE.to_string(), PROTECTED_TITLE.to_string())
-                } else {
-                    (row.title, row.current_title)
-                };
+                let title = shown_title(key.as_ref(), &row.note_id, row.is_protected, row.title);
+                let current_title = shown_title(key.as_ref(), &row.note_id, row.is_protected, row.current_title);
                 RecentChange {
                     note_id: row.note_id,
                     kind: match row.kind {

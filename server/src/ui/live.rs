@@ -9,6 +9,8 @@
 //!   component that caused changes (a page skips its own);
 //! * `reload` `{}`;
 //! * `sync` `{"n": counter}`: the sync status changed (the page refetches it);
+//! * `protected-started` / `protected-ended` `{}`: this login's protected session started or ended
+//!   (unlocked in another tab, locked, logged out, timed out): the page shows protected notes anew;
 //! * comments every [`HEARTBEAT`] keep proxies from closing an idle stream.
 //!
 //! The stream needs a session (the gate answers 401 without one) and ends when that session does
@@ -40,12 +42,17 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 const SESSION_RECHECK: Duration = Duration::from_secs(60);
 /// Sync status changes come in bursts (one per pulled batch); pages refetch at most this often.
 const SYNC_PULSE_GAP: Duration = Duration::from_millis(250);
+/// How often a stream looks whether its login's protected session ended without an announcement
+/// (its timeout passed); starts and ends on request are announced at once.
+const PROTECTED_RECHECK: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct LiveState {
     pub document: Document,
     pub sync: Arc<SyncState>,
     pub sessions: SessionStore,
+    pub protected: crate::protected::ProtectedSessions,
+    pub protected_events: super::protected::ProtectedEvents,
 }
 
 pub fn routes(state: LiveState) -> Router {
@@ -95,6 +102,11 @@ async fn feed(state: LiveState, id_hash: String, mut commits: broadcast::Receive
     }
     let mut recheck = tokio::time::interval(SESSION_RECHECK);
     recheck.tick().await;
+    let mut started = state.protected_events.subscribe_started();
+    let mut protected_ended = state.protected.subscribe_ended();
+    let mut protected_recheck = tokio::time::interval(PROTECTED_RECHECK);
+    protected_recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unlocked = state.protected.is_unlocked(&id_hash);
     loop {
         let event = tokio::select! {
             _ = out.closed() => return,
@@ -111,6 +123,20 @@ async fn feed(state: LiveState, id_hash: String, mut commits: broadcast::Receive
                 }
                 continue;
             }
+            // Every start, end or tick compares this login's state with what the page was told last,
+            // so a page hears each change once, whichever way it came.
+            _ = started.recv() => match protected_event(&state, &id_hash, &mut unlocked) {
+                Some(event) => vec![event],
+                None => continue,
+            },
+            _ = protected_ended.recv() => match protected_event(&state, &id_hash, &mut unlocked) {
+                Some(event) => vec![event],
+                None => continue,
+            },
+            _ = protected_recheck.tick() => match protected_event(&state, &id_hash, &mut unlocked) {
+                Some(event) => vec![event],
+                None => continue,
+            },
             changed = sync.changed() => {
                 if changed.is_err() {
                     continue;
@@ -131,6 +157,16 @@ async fn feed(state: LiveState, id_hash: String, mut commits: broadcast::Receive
             }
         }
     }
+}
+
+/// The event for a change of the login's protected session since the page was last told, if any.
+fn protected_event(state: &LiveState, id_hash: &str, told_unlocked: &mut bool) -> Option<Event> {
+    let now = state.protected.is_unlocked(id_hash);
+    if now == *told_unlocked {
+        return None;
+    }
+    *told_unlocked = now;
+    Some(Event::default().event(if now { "protected-started" } else { "protected-ended" }).data("{}"))
 }
 
 async fn session_live(sessions: &SessionStore, id_hash: &str) -> bool {

@@ -5,6 +5,7 @@ mod files;
 pub mod live;
 pub mod history;
 pub mod note;
+pub mod protected;
 pub mod search;
 pub mod syncui;
 pub(crate) mod setup;
@@ -17,13 +18,14 @@ use leptos::prelude::provide_context;
 
 use crate::db::{ChangeSource, DbError, Document, InstanceId};
 use crate::domain::DomainError;
+use crate::protected::ProtectedSessions;
 use app::error::AppError;
 
 
 /// The UI's plain HTTP routes (images, pasted-image upload, revision downloads); the session gate
 /// puts them behind a login.
-pub fn routes(document: Document, instance_id: InstanceId) -> axum::Router {
-    files::routes(document.clone(), instance_id).merge(history::routes(document))
+pub fn routes(document: Document, instance_id: InstanceId, protected: ProtectedSessions) -> axum::Router {
+    files::routes(document.clone(), instance_id, protected.clone()).merge(history::routes(document))
 }
 
 /// Every port, built once and provided to each request's Leptos context.
@@ -34,30 +36,50 @@ pub struct Ports {
     attributes: app::attributes::api::ssr::Attributes,
     search: app::search::api::ssr::Search,
     history: app::history::api::ssr::History,
+    protected: app::protected::api::ssr::Protected,
     /// Set by [`Ports::with_sync`]; a router built without it answers the sync calls with a server error.
     sync: Option<app::sync::api::ssr::SyncApi>,
     sync_options: Option<app::options::api::ssr::SyncOptionsService>,
 }
 
 impl Ports {
-    /// `instance_id` stamps the entity changes of the UI's writes.
-    pub fn new(document: Document, instance_id: InstanceId, index: crate::search::SearchIndex) -> Self {
+    /// `instance_id` stamps the entity changes of the UI's writes; `protected` holds the logins'
+    /// protected sessions (their keys show and save protected notes), `events` announces their starts.
+    pub fn new(
+        document: Document,
+        instance_id: InstanceId,
+        index: crate::search::SearchIndex,
+        protected: ProtectedSessions,
+        events: protected::ProtectedEvents,
+    ) -> Self {
         Ports {
+            protected: app::protected::api::ssr::Protected(Arc::new(protected::DocumentProtected {
+                document: document.clone(),
+                instance_id: instance_id.clone(),
+                protected: protected.clone(),
+                events,
+            })),
             search: app::search::api::ssr::Search(Arc::new(search::DocumentSearch {
                 document: document.clone(),
                 instance_id: instance_id.clone(),
                 index,
+                protected: protected.clone(),
             })),
-            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree { document: document.clone(), instance_id: instance_id.clone() })),
+            tree: app::tree::api::ssr::Tree(Arc::new(tree::DocumentTree {
+                document: document.clone(),
+                instance_id: instance_id.clone(),
+                protected: protected.clone(),
+            })),
             notes: app::note::api::ssr::Notes(Arc::new(note::DocumentNotes {
                 document: document.clone(),
                 instance_id: instance_id.clone(),
+                protected: protected.clone(),
             })),
             attributes: app::attributes::api::ssr::Attributes(Arc::new(attributes::DocumentAttributes::new(
                 document.clone(),
                 instance_id.clone(),
             ))),
-            history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id })),
+            history: app::history::api::ssr::History(Arc::new(history::DocumentHistory { document, instance_id, protected })),
             sync: None,
             sync_options: None,
         }
@@ -86,6 +108,7 @@ impl Ports {
         provide_context(self.attributes.clone());
         provide_context(self.search.clone());
         provide_context(self.history.clone());
+        provide_context(self.protected.clone());
         if let Some(sync) = &self.sync {
             provide_context(sync.clone());
         }

@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 use app::error::AppError;
 use app::note::api::{ssr::NotePort, Crumb, NoteBody, NoteDetail, NoteHit, NoteSource};
 
-use super::{domain_error, internal, PROTECTED_TITLE};
+use super::protected::shown_title;
+use super::{domain_error, internal};
+use crate::protected::DataKey;
 use crate::db::{note_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, notes};
 use crate::entities::BlobContent;
@@ -14,11 +16,17 @@ use crate::etapi::content::encode_uri_component;
 pub struct DocumentNotes {
     pub document: Document,
     pub instance_id: InstanceId,
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 impl DocumentNotes {
     fn source(&self) -> ChangeSource {
         super::ui_source(&self.instance_id)
+    }
+
+    /// The calling login's data key, if it has a protected session.
+    fn key(&self) -> Option<DataKey> {
+        super::protected::data_key(&self.protected)
     }
 }
 
@@ -32,28 +40,47 @@ impl NotePort for DocumentNotes {
             })
             .map_err(internal)?;
         let Some((row, ancestors)) = found else { return Ok(None) };
-        let title = if row.is_protected { PROTECTED_TITLE.to_string() } else { row.title };
-        let body = if row.is_protected {
-            NoteBody::Protected
-        } else if row.note_type == "image" {
-            NoteBody::Image { src: format!("api/images/{}/{}", row.note_id, encode_uri_component(&title)) }
-        } else {
-            note_body(&row.note_type, row.content.as_deref())
+        let key = if row.is_protected || ancestors.iter().any(|p| p.is_protected) { self.key() } else { None };
+        let key = key.as_ref();
+        let shows_protected = row.is_protected || ancestors.iter().any(|p| p.is_protected);
+        let title = shown_title(key, &row.note_id, row.is_protected, row.title);
+        let body = match (row.is_protected, key) {
+            (true, None) => NoteBody::Protected,
+            _ if row.note_type == "image" => {
+                NoteBody::Image { src: format!("api/images/{}/{}", row.note_id, encode_uri_component(&title)) }
+            }
+            (true, Some(key)) => {
+                let stored = row.content.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                let plain = key.decrypt(&stored).map_err(|e| {
+                    tracing::warn!(note_id = %row.note_id, "a protected note's content does not decrypt: {e}");
+                    AppError::Invalid(format!("The content of note {} does not decrypt with this document's key: {e}", row.note_id))
+                })?;
+                note_body(&row.note_type, Some(plain.as_slice()))
+            }
+            (false, _) => note_body(&row.note_type, row.content.as_deref()),
         };
         Ok(Some(NoteDetail {
             note_id: row.note_id,
             title,
             note_type: row.note_type,
             mime: row.mime,
-            path: ancestors.into_iter().map(|p| Crumb { title: shown_title(&p), note_id: p.note_id }).collect(),
+            path: ancestors
+                .into_iter()
+                .map(|p| Crumb { title: shown_title(key, &p.note_id, p.is_protected, p.title), note_id: p.note_id })
+                .collect(),
             body,
+            shows_protected,
         }))
     }
 
     fn source(&self, note_id: &str) -> Result<NoteSource, AppError> {
         let (note, content) = self
             .document
-            .read_with(|conn| Ok::<_, domain::DomainError>((notes::live_note(conn, note_id)?, notes::content(conn, note_id, None)?)))
+            .read_with(|conn| {
+                let note = notes::live_note(conn, note_id)?;
+                let key = if note.is_protected { self.key() } else { None };
+                Ok::<_, domain::DomainError>((note, notes::content(conn, note_id, key.as_ref())?))
+            })
             .map_err(domain_error)?;
         if !matches!(note.note_type.as_str(), "text" | "code") {
             return Err(AppError::Invalid("Only text and code notes are edited here.".into()));
@@ -68,26 +95,30 @@ impl NotePort for DocumentNotes {
     }
 
     fn save(&self, note_id: &str, content: String, expected_blob_id: Option<String>) -> Result<Option<String>, AppError> {
+        let key = self.key();
         let note = self
             .document
             .write_with(&self.source(), |tx| {
-                notes::save_content(tx, note_id, BlobContent::Text(content), expected_blob_id.as_deref(), None)
+                notes::save_content(tx, note_id, BlobContent::Text(content), expected_blob_id.as_deref(), key.as_ref())
             })
             .map_err(domain_error)?;
         Ok(note.blob_id)
     }
 
     fn save_keeping_stored(&self, note_id: &str, content: String) -> Result<Option<String>, AppError> {
+        let key = self.key();
         let note = self
             .document
-            .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content), None))
+            .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content), key.as_ref()))
             .map_err(domain_error)?;
         Ok(note.blob_id)
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<String, AppError> {
-        let note = self.document.write_with(&self.source(), |tx| notes::rename(tx, note_id, title, None)).map_err(domain_error)?;
-        Ok(note.title)
+        let key = self.key();
+        self.document.write_with(&self.source(), |tx| notes::rename(tx, note_id, title, key.as_ref())).map_err(domain_error)?;
+        // The stored title is ciphertext for a protected note: the page gets what it shows.
+        Ok(title.to_string())
     }
 
     fn set_type(&self, note_id: &str, note_type: &str, mime: &str) -> Result<(), AppError> {
@@ -95,7 +126,8 @@ impl NotePort for DocumentNotes {
             return Err(AppError::Invalid("A note can be made a text or a code note here.".into()));
         }
         let mime = Some(mime).filter(|m| !m.trim().is_empty());
-        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime, None)).map_err(domain_error)?;
+        let key = self.key();
+        self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime, key.as_ref())).map_err(domain_error)?;
         Ok(())
     }
 
@@ -104,6 +136,8 @@ impl NotePort for DocumentNotes {
         if query.is_empty() {
             return Ok(Vec::new());
         }
+        let key = self.key();
+        let key = key.as_ref();
         self.document
             .read(|conn| {
                 note_view::search_titles(conn, query, limit)?
@@ -112,7 +146,7 @@ impl NotePort for DocumentNotes {
                         let path = note_view::ancestors(conn, &note_id)?
                             .iter()
                             .filter(|p| p.note_id != "root")
-                            .map(shown_title)
+                            .map(|p| shown_title(key, &p.note_id, p.is_protected, p.title.clone()))
                             .collect::<Vec<_>>()
                             .join(" / ");
                         Ok(NoteHit { note_id, title, path })
@@ -120,14 +154,6 @@ impl NotePort for DocumentNotes {
                     .collect()
             })
             .map_err(internal)
-    }
-}
-
-fn shown_title(p: &note_view::PathNote) -> String {
-    if p.is_protected {
-        PROTECTED_TITLE.to_string()
-    } else {
-        p.title.clone()
     }
 }
 

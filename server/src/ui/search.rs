@@ -25,6 +25,8 @@ pub struct DocumentSearch {
     pub document: Document,
     pub instance_id: InstanceId,
     pub index: SearchIndex,
+    /// In a protected session, protected notes are searched too (decrypted in memory, never indexed).
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 impl SearchPort for DocumentSearch {
@@ -33,9 +35,12 @@ impl SearchPort for DocumentSearch {
         if tokens.is_empty() {
             return Ok(QuickResults::default());
         }
-        let titles = self.title_hits(query, &tokens, limit)?;
+        let mut titles = self.title_hits(query, &tokens, limit)?;
         let shown: HashSet<&str> = titles.iter().map(|h| h.note_id.as_str()).collect();
-        let texts = self.text_hits(&tokens, &shown, limit)?;
+        let mut texts = self.text_hits(&tokens, &shown, limit)?;
+        let (protected_titles, protected_texts) = self.protected_hits(query, &tokens)?;
+        titles.extend(protected_titles.into_iter().take(limit.saturating_sub(titles.len())));
+        texts.extend(protected_texts.into_iter().take(limit.saturating_sub(texts.len())));
         Ok(QuickResults { titles, texts })
     }
 
@@ -44,7 +49,10 @@ impl SearchPort for DocumentSearch {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        self.title_hits(query, &tokens, limit)
+        let mut hits = self.title_hits(query, &tokens, limit)?;
+        let (protected, _) = self.protected_hits(query, &tokens)?;
+        hits.extend(protected.into_iter().take(limit.saturating_sub(hits.len())));
+        Ok(hits)
     }
 
     fn full(&self, query: &str) -> Result<SearchResults, AppError> {
@@ -52,7 +60,20 @@ impl SearchPort for DocumentSearch {
         if query.is_empty() {
             return Ok(SearchResults::default());
         }
-        self.run(SearchParams { query: query.to_owned(), ..Default::default() }, None)
+        let mut results = self.run(SearchParams { query: query.to_owned(), ..Default::default() }, None)?;
+        // The search language runs on the unencrypted document; in a protected session a query's
+        // plain words also find protected notes by their decrypted title and text.
+        let words = language::full_text_tokens(query);
+        let tokens: Vec<String> = words.iter().map(|t| normalize(t)).filter(|t| !t.is_empty()).collect();
+        if results.error.is_none() && !tokens.is_empty() {
+            let (titles, texts) = self.protected_hits(&words.join(" "), &tokens)?;
+            let found: Vec<SearchHit> =
+                titles.into_iter().chain(texts).filter(|h| !results.hits.iter().any(|r| r.note_id == h.note_id)).collect();
+            results.total += found.len();
+            let room = MAX_LISTED.saturating_sub(results.hits.len());
+            results.hits.extend(found.into_iter().take(room));
+        }
+        Ok(results)
     }
 
     fn save(&self, query: &str) -> Result<String, AppError> {
@@ -130,6 +151,39 @@ impl SearchPort for DocumentSearch {
 }
 
 impl DocumentSearch {
+    /// In the caller's protected session: protected notes matching every word of `query` (the
+    /// domain's matcher decrypts them in memory; they are never in the full-text index), those whose
+    /// title holds every token first. Without a session nothing, and the session is not touched.
+    fn protected_hits(&self, query: &str, tokens: &[String]) -> Result<(Vec<SearchHit>, Vec<SearchHit>), AppError> {
+        if tokens.is_empty() || app::ssr::session_key().is_none_or(|k| !self.protected.is_unlocked(&k)) {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let Some(key) = super::protected::data_key(&self.protected) else { return Ok((Vec::new(), Vec::new())) };
+        let (mut titles, mut texts) = (Vec::new(), Vec::new());
+        self.document
+            .read_with(|conn| {
+                for found in domain::protected::search(conn, &key, query)? {
+                    if found.note_id.starts_with('_') {
+                        continue;
+                    }
+                    let path = note_view::ancestors(conn, &found.note_id)?
+                        .into_iter()
+                        .filter(|p| p.note_id != "root")
+                        .map(|p| super::protected::shown_title(Some(&key), &p.note_id, p.is_protected, p.title))
+                        .collect::<Vec<_>>()
+                        .join(" / ");
+                    let folded = normalize(&found.title);
+                    let in_title = tokens.iter().all(|t| folded.contains(t.as_str()));
+                    let hit = SearchHit { note_id: found.note_id, title: found.title, path, snippet: Vec::new() };
+                    if in_title { titles.push(hit) } else { texts.push(hit) }
+                }
+                Ok::<_, DomainError>(())
+            })
+            .map_err(domain_error)?;
+        titles.sort_by_key(|h| (h.title.chars().count(), h.title.clone()));
+        Ok((titles, texts))
+    }
+
     fn run(&self, params: SearchParams, except: Option<&str>) -> Result<SearchResults, AppError> {
         let error = language::parse(&params.query).err();
         let tokens = language::full_text_tokens(&params.query);

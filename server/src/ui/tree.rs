@@ -3,7 +3,9 @@
 use app::error::AppError;
 use app::tree::api::{ssr::TreePort, DeleteOutcome, DropPosition, NotePick, TreeEntry, TreeLevel, TreeSnapshot};
 
-use super::{domain_error, internal, PROTECTED_TITLE};
+use super::protected::{shown_title, LazyKey};
+use super::{domain_error, internal};
+use crate::protected::DataKey;
 use crate::db::{tree_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, branches::MoveTo, notes::Position};
 use crate::entities::BlobContent;
@@ -16,6 +18,7 @@ const FIND_LIMIT: usize = 20;
 pub struct DocumentTree {
     pub document: Document,
     pub instance_id: InstanceId,
+    pub protected: crate::protected::ProtectedSessions,
 }
 
 impl DocumentTree {
@@ -23,18 +26,23 @@ impl DocumentTree {
         super::ui_source(&self.instance_id)
     }
 
+    /// The calling login's data key, if it has a protected session.
+    fn key(&self) -> Option<DataKey> {
+        super::protected::data_key(&self.protected)
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut crate::db::WriteTx<'_>) -> domain::DomainResult<T>) -> Result<T, AppError> {
         self.document.write_with(&self.source(), f).map_err(domain_error)
     }
 }
 
-fn entry(row: tree_view::ChildRow, parent_note_id: &str) -> TreeEntry {
+fn entry(row: tree_view::ChildRow, parent_note_id: &str, key: &LazyKey<'_>) -> TreeEntry {
     TreeEntry {
+        // A protected title is ciphertext: decrypted in a protected session, "[protected]" without.
+        title: if row.is_protected { shown_title(key.get(), &row.note_id, true, row.title) } else { row.title },
         branch_id: row.branch_id,
         note_id: row.note_id,
         parent_note_id: parent_note_id.to_string(),
-        // A protected title is ciphertext until a protected session exists.
-        title: if row.is_protected { PROTECTED_TITLE.to_string() } else { row.title },
         prefix: row.prefix.filter(|p| !p.is_empty()),
         note_type: row.note_type,
         mime: row.mime,
@@ -46,24 +54,26 @@ fn entry(row: tree_view::ChildRow, parent_note_id: &str) -> TreeEntry {
     }
 }
 
-fn level(conn: &rusqlite::Connection, parent_note_id: &str) -> crate::db::SqlResult<Vec<TreeEntry>> {
-    Ok(tree_view::children(conn, parent_note_id)?.into_iter().map(|row| entry(row, parent_note_id)).collect())
+fn level(conn: &rusqlite::Connection, parent_note_id: &str, key: &LazyKey<'_>) -> crate::db::SqlResult<Vec<TreeEntry>> {
+    Ok(tree_view::children(conn, parent_note_id)?.into_iter().map(|row| entry(row, parent_note_id, key)).collect())
 }
 
 impl TreePort for DocumentTree {
     fn children(&self, parent_note_id: &str) -> Result<Vec<TreeEntry>, AppError> {
+        let key = &LazyKey::new(&self.protected);
         self.document
             .read(|conn| {
                 if !tree_view::note_exists(conn, parent_note_id)? {
                     return Ok(None);
                 }
-                level(conn, parent_note_id).map(Some)
+                level(conn, parent_note_id, key).map(Some)
             })
             .map_err(internal)?
             .ok_or_else(|| AppError::NotFound(format!("Note {parent_note_id} does not exist.")))
     }
 
     fn snapshot(&self, open_note_id: Option<&str>, with_expanded: bool) -> Result<TreeSnapshot, AppError> {
+        let key = &LazyKey::new(&self.protected);
         self.document
             .read(|conn| {
                 let path = match open_note_id {
@@ -73,7 +83,7 @@ impl TreePort for DocumentTree {
                 // Levels of the path: every ancestor of the open note, its branch on the path shown open.
                 let mut levels: Vec<TreeLevel> = Vec::new();
                 for (i, parent) in path.iter().enumerate().take(path.len().saturating_sub(1)) {
-                    let mut children = level(conn, parent)?;
+                    let mut children = level(conn, parent, key)?;
                     if let Some(next) = path.get(i + 1) {
                         for child in children.iter_mut().filter(|c| &c.note_id == next && i + 2 < path.len()) {
                             child.is_expanded = true;
@@ -85,7 +95,7 @@ impl TreePort for DocumentTree {
                     return Ok(TreeSnapshot { levels, path });
                 }
                 if levels.is_empty() {
-                    levels.push(TreeLevel { parent_note_id: "root".into(), children: level(conn, "root")? });
+                    levels.push(TreeLevel { parent_note_id: "root".into(), children: level(conn, "root", key)? });
                 }
                 // Then what the user left expanded, breadth first, until the budget is spent.
                 let mut rows: usize = levels.iter().map(|l| l.children.len()).sum();
@@ -100,7 +110,7 @@ impl TreePort for DocumentTree {
                     if levels.iter().any(|l| l.parent_note_id == parent) {
                         continue;
                     }
-                    let children = level(conn, &parent)?;
+                    let children = level(conn, &parent, key)?;
                     rows += children.len();
                     queue.extend(children.iter().filter(|c| c.is_expanded).map(|c| c.note_id.clone()));
                     levels.push(TreeLevel { parent_note_id: parent, children });
@@ -115,6 +125,8 @@ impl TreePort for DocumentTree {
             return Err(AppError::Invalid(format!("Notes of type '{note_type}' cannot be created here.")));
         }
         let content = BlobContent::Text(String::new());
+        // Under a protected parent the new note is protected (as in Trilium): its title needs the key.
+        let key = self.key();
         let (_, branch) = self.write(|tx| {
             domain::notes::create_note(
                 tx,
@@ -128,18 +140,19 @@ impl TreePort for DocumentTree {
                     prefix: None,
                     note_id: None,
                 },
-                None,
+                key.as_ref(),
             )
         })?;
         self.document
             .read(|conn| tree_view::branch_row(conn, &branch.branch_id))
             .map_err(internal)?
-            .map(|row| entry(row, parent_note_id))
+            .map(|row| entry(row, parent_note_id, &LazyKey::new(&self.protected)))
             .ok_or_else(|| AppError::Server("The new note is not in the tree.".into()))
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<(), AppError> {
-        self.write(|tx| domain::notes::rename(tx, note_id, title.trim(), None)).map(drop)
+        let key = self.key();
+        self.write(|tx| domain::notes::rename(tx, note_id, title.trim(), key.as_ref())).map(drop)
     }
 
     fn delete(&self, branch_id: &str) -> Result<DeleteOutcome, AppError> {

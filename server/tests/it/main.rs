@@ -23,6 +23,7 @@ mod ui_live;
 mod ui_history;
 mod ui_syncui;
 mod ui_note;
+mod ui_protected;
 mod ui_search;
 mod ui_setup;
 mod ui_tree;

@@ -14,7 +14,7 @@ use crate::ui_tree::{call, logged_in_instance};
 const OURS: &str = "uiHistoryTest";
 
 fn port(document: &Document) -> DocumentHistory {
-    DocumentHistory { document: document.clone(), instance_id: InstanceId::from(OURS) }
+    DocumentHistory { document: document.clone(), instance_id: InstanceId::from(OURS), protected: Default::default() }
 }
 
 fn ours() -> canopy::db::ChangeSource {

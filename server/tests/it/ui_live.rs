@@ -10,19 +10,19 @@ use crate::cluster::Node;
 
 /// One server-sent event: its name and its JSON data.
 #[derive(Debug, Clone)]
-struct Sse {
-    event: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub event: String,
+    pub data: Value,
 }
 
 /// An open event stream, read event by event.
-struct Stream {
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(browser: &Browser) -> Stream {
+    pub async fn open(browser: &Browser) -> Stream {
         let response = browser.http.get(format!("{}/api/ui/events", browser.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -30,7 +30,7 @@ impl Stream {
     }
 
     /// The next event within `timeout`; `None` when the time ran out or the stream ended.
-    async fn next(&mut self, timeout: Duration) -> Option<Sse> {
+    pub async fn next(&mut self, timeout: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
@@ -57,7 +57,7 @@ impl Stream {
     }
 
     /// Events until `timeout` of quiet.
-    async fn drain(&mut self, quiet: Duration) -> Vec<Sse> {
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Sse> {
         let mut events = Vec::new();
         while let Some(e) = self.next(quiet).await {
             events.push(e);

@@ -16,7 +16,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let document = Document::open_existing(&copy_fixture(dir.path())).unwrap();
-    let notes = DocumentNotes { document: document.clone(), instance_id: InstanceId::from("uiNoteTest01") };
+    let notes = DocumentNotes { document: document.clone(), instance_id: InstanceId::from("uiNoteTest01"), protected: Default::default() };
     Fixture { _dir: dir, document, notes }
 }
 
@@ -175,7 +175,7 @@ fn save_refuses_a_stale_write_and_rename_refuses_bad_titles() {
 }
 
 /// A 1×1 PNG.
-const PNG: &[u8] = &[
+pub(crate) const PNG: &[u8] = &[
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00,
     0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78,
     0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49,
@@ -187,7 +187,7 @@ async fn a_pasted_image_becomes_an_image_attachment_served_with_its_type() {
     let f = fixture();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = canopy::ui::routes(f.document.clone(), InstanceId::from("uiNoteTest01"));
+    let app = canopy::ui::routes(f.document.clone(), InstanceId::from("uiNoteTest01"), Default::default());
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let id = note_id("Glossary");

@@ -51,6 +51,7 @@ fn port(instance: &canopy::RunningInstance) -> DocumentSearch {
         document: instance.document.clone(),
         instance_id: InstanceId::from("searchTest01"),
         index: instance.search.clone(),
+        protected: Default::default(),
     }
 }
 
