@@ -17,6 +17,7 @@ pub mod open;
 pub mod options;
 pub mod password;
 pub mod schema;
+pub mod search_candidates;
 pub mod search_view;
 pub mod sessions;
 pub mod sector_cache;

@@ -328,6 +328,8 @@ impl SearchIndex {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Columns {
     Title,
+    /// The note's own labels (`#name=value`).
+    Labels,
     /// Labels and content.
     Text,
     /// Title, labels and content.
@@ -342,6 +344,7 @@ pub fn fts_query(tokens: &[String], columns: Columns) -> Option<String> {
     }
     let filter = match columns {
         Columns::Title => "title : ",
+        Columns::Labels => "attrs : ",
         Columns::Text => "{attrs body} : ",
         Columns::Any => "",
     };
