@@ -431,3 +431,58 @@ async fn narrowed_search_answers_exactly_as_the_whole_tree() {
     assert!(found_some >= 20, "too few queries found anything ({found_some}) to compare");
     instance.stop().await.unwrap();
 }
+
+/// Not a check but a measurement (`-- --ignored --nocapture`; `SEARCH_NOTES`, 10,000 by default): the
+/// search page's query evaluated over the candidates the index narrows it to, and over the whole tree.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn narrowed_and_whole_tree_search_times() {
+    use canopy::db::tree::{self, NewNote};
+    use canopy::db::ChangeSource;
+    use canopy::domain::search::run_narrowed;
+    use std::time::Instant;
+    let notes: usize = std::env::var("SEARCH_NOTES").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    let source = ChangeSource::new("searchBench0");
+    let text = "<p>".to_string() + &"Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(18) + "</p>";
+    let parents: Vec<String> = instance
+        .document
+        .write(&source, |tx| (0..100).map(|f| Ok(tree::create_note(tx, NewNote::text("root", &format!("Folder {f}"), ""))?.0.note_id)).collect())
+        .unwrap();
+    for chunk in (0..notes).collect::<Vec<_>>().chunks(5_000) {
+        instance
+            .document
+            .write(&source, |tx| {
+                for &i in chunk {
+                    tree::create_note(tx, NewNote::text(&parents[i % 100], &format!("Note {i}"), &format!("{text}<p>{i} kw{}</p>", i % 997)))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let index = instance.search.clone();
+    assert!(eventually(Duration::from_secs(600), || index.is_current()).await, "the index did not catch up");
+    for query in ["4242", "kw123", "kw123 dolor", "\"dolor sit\" 777", "#iconClass"] {
+        let params = SearchParams { query: query.into(), ..Default::default() };
+        instance
+            .document
+            .read(|c| {
+                let mut times = Vec::new();
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let (_, narrowed) = run_narrowed(c, &params, &index)?;
+                    let n = t.elapsed();
+                    let t = Instant::now();
+                    let whole = run(&mut Graph::load_all(c)?, &params, Some(&index))?;
+                    times.push((n, t.elapsed()));
+                    assert_eq!(narrowed, whole, "{query}");
+                }
+                let found = run(&mut Graph::load_all(c)?, &params, Some(&index))?.len();
+                println!("`{query}` ({found} found) at {notes} notes: narrowed {:?}, whole tree {:?}", times.iter().map(|t| t.0).collect::<Vec<_>>(), times.iter().map(|t| t.1).collect::<Vec<_>>());
+                Ok(())
+            })
+            .unwrap();
+    }
+    instance.stop().await.unwrap();
+}
