@@ -94,6 +94,9 @@ impl Narrower<'_> {
         let mut set = HashSet::new();
         if !self.fast {
             let Some(content) = self.index.notes_containing_all(&words, Columns::Text) else { return Ok(None) };
+            if content.len() > MAX_CANDIDATES {
+                return Ok(None);
+            }
             set.extend(content);
         }
         for word in &words {
@@ -114,10 +117,17 @@ impl Narrower<'_> {
     /// on notes other than its owner.
     fn flat(&mut self, word: &str) -> SqlResult<Option<Vec<String>>> {
         let mut notes = Vec::new();
+        // Past the cap, the whole tree is read anyway: stop before reading more.
         let Some(titles) = self.index.notes_containing_all(&[word.to_owned()], Columns::Title) else { return Ok(None) };
+        if titles.len() > MAX_CANDIDATES {
+            return Ok(None);
+        }
         notes.extend(titles);
 
         let Some(label_owners) = self.index.notes_containing_all(&[word.to_owned()], Columns::Labels) else { return Ok(None) };
+        if label_owners.len() > MAX_CANDIDATES {
+            return Ok(None);
+        }
         for owner in label_owners {
             if self.templates()?.contains(&owner) {
                 return Ok(None);
