@@ -15,6 +15,9 @@ pub enum NoteChange {
     /// The note's title, content or attributes changed outside this page's editor (a restored revision,
     /// another tab, ETAPI, sync): whoever shows it reloads it, never over unsaved typing.
     ContentChanged { note_id: String },
+    /// The note got a revision (taken before an edit, by a restore, or kept by sync): an open
+    /// revisions list reloads.
+    RevisionsChanged { note_id: String },
 }
 
 /// Counts changes of this instance's sync status that the server announced; the sync indicator

@@ -1,7 +1,7 @@
 // CodeMirror 6 for code notes.
 import { basicSetup } from 'codemirror';
 import { EditorView, keymap } from '@codemirror/view';
-import { Compartment, EditorState } from '@codemirror/state';
+import { Compartment, EditorState, Transaction } from '@codemirror/state';
 import { indentWithTab } from '@codemirror/commands';
 import { HighlightStyle, indentUnit, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
@@ -51,6 +51,8 @@ export async function mountCode(element, { text = '', mime = 'text/plain', readO
   const darkSlot = new Compartment();
   const query = darkQuery();
   let language = (await languageFor(mime)) ?? [];
+  // Set while setData puts in a version saved elsewhere: not the user's edit, so no onChange.
+  let loading = false;
   const host = document.createElement('div');
   host.className = 'canopy-code';
   element.append(host);
@@ -71,7 +73,7 @@ export async function mountCode(element, { text = '', mime = 'text/plain', readO
         EditorView.editable.of(!readOnly),
         EditorView.contentAttributes.of({ 'aria-label': 'Code', spellcheck: 'false' }),
         EditorView.updateListener.of((update) => {
-          if (update.docChanged && onChange) onChange();
+          if (update.docChanged && !loading && onChange) onChange();
         }),
       ],
     });
@@ -83,8 +85,22 @@ export async function mountCode(element, { text = '', mime = 'text/plain', readO
 
   return {
     getData: () => view.state.doc.toString(),
-    /** New content with a fresh undo history: loading a note is not an edit, so no onChange. */
-    setData: (value) => view.setState(stateWith(value ?? '')),
+    /**
+     * A version saved elsewhere, put in as small replacements (the lines both share kept, and in each
+     * changed run the common start and end), so the caret and the selection stay where they were,
+     * mapped through the changes. Outside the undo history and not an edit, so no onChange.
+     */
+    setData(value) {
+      const next = value ?? '';
+      const current = view.state.doc.toString();
+      if (next === current) return;
+      loading = true;
+      try {
+        view.dispatch({ changes: changesBetween(current, next), annotations: Transaction.addToHistory.of(false) });
+      } finally {
+        loading = false;
+      }
+    },
     /** Changes the highlighting when the note's language changes; the text and its undo history stay. */
     async setMime(newMime) {
       language = (await languageFor(newMime)) ?? [];
@@ -97,4 +113,86 @@ export async function mountCode(element, { text = '', mime = 'text/plain', readO
       host.remove();
     },
   };
+}
+
+const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
+const isLowSurrogate = (code) => code >= 0xdc00 && code <= 0xdfff;
+
+/** The range of `current` to replace, and by what, to get `next`: all but the common start and end. */
+export function smallestChange(current, next) {
+  const shorter = Math.min(current.length, next.length);
+  let start = 0;
+  while (start < shorter && current.charCodeAt(start) === next.charCodeAt(start)) start++;
+  // Never between the two halves of a character outside the BMP.
+  if (start > 0 && isHighSurrogate(current.charCodeAt(start - 1))) start--;
+  let end = 0;
+  while (end < shorter - start && current.charCodeAt(current.length - 1 - end) === next.charCodeAt(next.length - 1 - end)) end++;
+  if (end > 0 && isLowSurrogate(current.charCodeAt(current.length - end))) end--;
+  return { from: start, to: current.length - end, insert: next.slice(start, next.length - end) };
+}
+
+/** Above this many line pairs in the changed middle, it is replaced as one run instead of matched. */
+const MAX_LINE_PAIRS = 1_000_000;
+
+/**
+ * The changes that turn `current` into `next`, in `current`'s offsets: lines (each with its newline)
+ * matched by their longest common subsequence, each run between matched lines replaced by its
+ * smallest change.
+ */
+export function changesBetween(current, next) {
+  const lines = (text) => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+  const a = lines(current);
+  const b = lines(next);
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  const am = a.slice(head, a.length - tail);
+  const bm = b.slice(head, b.length - tail);
+  // Matched pairs (index in am, index in bm), in order, and a sentinel at the end.
+  const pairs = am.length * bm.length <= MAX_LINE_PAIRS ? commonLines(am, bm) : [];
+  pairs.push([am.length, bm.length]);
+  const changes = [];
+  let offset = a.slice(0, head).reduce((n, line) => n + line.length, 0);
+  let i = 0;
+  let j = 0;
+  for (const [pi, pj] of pairs) {
+    const removed = am.slice(i, pi).join('');
+    const inserted = bm.slice(j, pj).join('');
+    if (removed !== inserted) {
+      const change = smallestChange(removed, inserted);
+      changes.push({ from: offset + change.from, to: offset + change.to, insert: change.insert });
+    }
+    offset += removed.length + (pi < am.length ? am[pi].length : 0);
+    i = pi + 1;
+    j = pj + 1;
+  }
+  return changes;
+}
+
+/** The longest common subsequence of two lists of lines, as index pairs in order. */
+function commonLines(a, b) {
+  const width = b.length + 1;
+  const table = new Uint32Array((a.length + 1) * width);
+  for (let x = a.length - 1; x >= 0; x--) {
+    for (let y = b.length - 1; y >= 0; y--) {
+      table[x * width + y] =
+        a[x] === b[y] ? table[(x + 1) * width + y + 1] + 1 : Math.max(table[(x + 1) * width + y], table[x * width + y + 1]);
+    }
+  }
+  const pairs = [];
+  let x = 0;
+  let y = 0;
+  while (x < a.length && y < b.length) {
+    if (a[x] === b[y]) {
+      pairs.push([x, y]);
+      x++;
+      y++;
+    } else if (table[(x + 1) * width + y] >= table[x * width + y + 1]) {
+      x++;
+    } else {
+      y++;
+    }
+  }
+  return pairs;
 }

@@ -437,10 +437,25 @@ export async function mountText(element, { html = '', readOnly = false, onChange
   return {
     // Without CKEditor's random `data-list-item-id` on every <li>, which Trilium never writes.
     getData: () => editor.getData({ skipListItemIds: true }),
+    /**
+     * A version saved elsewhere. CKEditor rebuilds its model from the data, which puts the caret at
+     * the start: the selection is kept as paths into the model and put back where they still lead
+     * (clamped to the text there), so the caret stays where it was.
+     */
     setData(value) {
+      const model = editor.model;
+      const kept = Array.from(model.document.selection.getRanges(), (range) => [range.start.path, range.end.path]);
+      const backward = model.document.selection.isBackward;
       loading = true;
       try {
         editor.setData(value ?? '');
+        const root = model.document.getRoot();
+        const ranges = kept.map(([start, end]) => model.createRange(positionAt(model, root, start), positionAt(model, root, end)));
+        if (ranges.length) {
+          model.change((writer) => writer.setSelection(ranges, { backward }));
+        }
+      } catch (_) {
+        // The old place is gone in the new content: the caret stays where CKEditor put it.
       } finally {
         loading = false;
       }
@@ -453,4 +468,31 @@ export async function mountText(element, { html = '', readOnly = false, onChange
       root.remove();
     },
   };
+}
+
+/**
+ * The model position at `path` in `root`, or the nearest one that exists: each step clamped to what
+ * the new content has there, ending in a text offset or between elements.
+ */
+function positionAt(model, root, path) {
+  let parent = root;
+  const steps = [];
+  for (let i = 0; i < path.length; i++) {
+    const last = i === path.length - 1;
+    const offset = Math.min(path[i], parent.maxOffset);
+    if (last) {
+      steps.push(offset);
+      break;
+    }
+    const child = parent.getChild(parent.offsetToIndex(offset));
+    if (!child || !child.is('element')) {
+      steps.push(offset);
+      break;
+    }
+    steps.push(offset);
+    parent = child;
+  }
+  const position = model.createPositionFromPath(root, steps);
+  // A caret must be where text may go; otherwise the nearest such place.
+  return model.schema.getNearestSelectionRange(position)?.start ?? position;
 }

@@ -98,6 +98,22 @@ test('a code note diff keeps its lines; the URL opens the panel on a revision', 
   expect(errors).toEqual([]);
 });
 
+test('an open revisions list shows a revision written elsewhere by itself', async ({ page }) => {
+  const errors = watchErrors(page);
+  const { noteId } = await createNote(page.request, 'root', `Live list ${Date.now().toString(36)}`, '<p>first</p>');
+  await takeRevision(page.request, noteId);
+  await open(page, `/?note=${noteId}&revision=latest`);
+  const entries = page.locator('section.revisions .revision-entry');
+  await expect(entries).toHaveCount(1);
+  await expect(page.locator('.live-status')).toHaveAttribute('data-state', 'online');
+  // ETAPI writes a revision of the new text: the list grows without a reload.
+  await setContent(page.request, noteId, '<p>second</p>');
+  await takeRevision(page.request, noteId);
+  await expect(entries).toHaveCount(2, { timeout: 3000 });
+  await expect(page.locator('section.revisions .revision-diff, section.revisions .revision-same')).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
 test('a deleted subtree is undeleted from Recent changes and appears in the tree', async ({ page }) => {
   const errors = watchErrors(page);
   const stamp = Date.now().toString(36);

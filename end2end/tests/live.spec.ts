@@ -145,6 +145,52 @@ test('an ETAPI write shows up, and an open note edited elsewhere refreshes in pl
   await stillSamePage(page);
 });
 
+test('an in-place refresh keeps the caret where it was, in CKEditor and in CodeMirror', async ({ page, request }) => {
+  await loginAt(page, instance.base, manifest.password);
+  const put = async (noteId: string, content: string) => {
+    const response = await request.put(`${instance.base}/etapi/notes/${noteId}/content`, {
+      headers: { Authorization: token, 'Content-Type': 'text/plain' },
+      data: content,
+    });
+    expect(response.status()).toBe(204);
+  };
+  const stamp = Date.now().toString(36);
+
+  // A text note: the caret at the end of the second paragraph; the third changes elsewhere.
+  const text = await etapiCreate(request, instance.base, token, 'root', `Caret text ${stamp}`, '<p>alpha</p><p>beta</p><p>gamma</p>');
+  await openLive(page, instance.base, `/?note=${text.noteId}`);
+  const editable = page.locator('.ck-editor__editable_inline');
+  await expect(editable).toContainText('gamma');
+  await editable.locator('p', { hasText: 'beta' }).click();
+  await page.keyboard.press('End');
+  await put(text.noteId, '<p>alpha</p><p>beta</p><p>gamma delta</p>');
+  await expect(editable).toContainText('gamma delta', { timeout: LIVE_MS });
+  await expect(page.locator('.save-status')).toHaveAttribute('data-state', 'clean');
+  await page.keyboard.type('X');
+  await expect(editable.locator('p').nth(1)).toHaveText('betaX');
+  await expect(editable.locator('p').first()).toHaveText('alpha');
+
+  // A code note: the caret at the end of the second line; lines before and after it change elsewhere.
+  const made = await request.post(`${instance.base}/etapi/create-note`, {
+    headers: { Authorization: token },
+    data: { parentNoteId: 'root', title: `Caret code ${stamp}`, type: 'code', mime: 'text/plain', content: 'line one\nline two\nline three' },
+  });
+  expect(made.status()).toBe(201);
+  const code = (await made.json()).note.noteId as string;
+  await openLive(page, instance.base, `/?note=${code}`);
+  const lines = page.locator('.cm-content .cm-line');
+  await expect(lines).toHaveCount(3);
+  await lines.nth(1).click();
+  await page.keyboard.press('End');
+  await put(code, 'line one!\nline two\nline three changed');
+  await expect(lines.nth(2)).toHaveText('line three changed', { timeout: LIVE_MS });
+  await expect(lines.nth(0)).toHaveText('line one!');
+  await expect(page.locator('.save-status')).toHaveAttribute('data-state', 'clean');
+  await page.keyboard.type('X');
+  await expect(lines.nth(1)).toHaveText('line twoX');
+  await stillSamePage(page);
+});
+
 test('unsaved typing is never overwritten: the pane says so and the save keeps both', async ({ browser, request }) => {
   const context = await browser.newContext();
   const a = await context.newPage();

@@ -176,7 +176,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
         full.push(t.elapsed());
         println!("  search page `{query}`: {} notes in {:.0} ms", results.total, full.last().unwrap().as_secs_f64() * 1000.0);
     }
-    println!("search page, full text with the language (all of the document's tree loaded): {}", summary(&mut full));
+    println!("search page, full text with the language (narrowed by the index where it can): {}", summary(&mut full));
     Ok(())
 }
 

@@ -3,4 +3,4 @@ pub mod api;
 mod editor;
 mod panel;
 
-pub use panel::AttributePanel;
+pub use panel::{load_attributes, AttributePanel, LoadedAttributes};

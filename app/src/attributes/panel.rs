@@ -9,15 +9,31 @@ use super::editor::{note_search, AttributeEditor, Draft};
 use crate::error::AppError;
 use crate::state::{NoteChange, Workspace};
 
+/// The attributes of the open note, loaded by the note view beside the note itself (not by the panel,
+/// which the server's render builds more than once: each build would load them again).
+pub type LoadedAttributes = Resource<Result<Option<NoteAttributes>, AppError>>;
+
+pub fn load_attributes(note_id: Memo<Option<String>>) -> LoadedAttributes {
+    Resource::new(
+        move || note_id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_attributes(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    )
+}
+
 #[component]
-pub fn AttributePanel(note_id: Signal<String>) -> AnyView {
-    let loaded = Resource::new(move || note_id.get(), get_attributes);
+pub fn AttributePanel(loaded: LoadedAttributes) -> AnyView {
     view! {
         <section class="attributes" aria-label="Labels and relations">
             <Suspense fallback=|| view! { <p class="loading">"Loading attributes…"</p> }>
                 {move || Suspend::new(async move {
                     match loaded.await {
-                        Ok(attributes) => view! { <AttributeBody initial=attributes/> }.into_any(),
+                        Ok(Some(attributes)) => view! { <AttributeBody initial=attributes/> }.into_any(),
+                        Ok(None) => ().into_any(),
                         Err(e) => view! {
                             <p class="error">"Could not load the attributes: " {e.to_string()}</p>
                         }.into_any(),

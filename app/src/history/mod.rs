@@ -5,4 +5,4 @@ mod recent;
 mod revisions;
 
 pub use recent::{RecentChangesButton, RecentChangesPage};
-pub use revisions::{RevisionsButton, RevisionsPanel};
+pub use revisions::{load_revisions, LoadedRevisions, RevisionsButton, RevisionsPanel};

@@ -42,35 +42,73 @@ pub fn RevisionsButton(note_id: String) -> AnyView {
     .into_any()
 }
 
+type Loaded<T> = Resource<Result<T, crate::error::AppError>>;
+
+/// What the panel shows, loaded by the note view beside the note (see [`load_revisions`]).
+#[derive(Clone, Copy)]
+pub struct LoadedRevisions {
+    requested: Memo<Option<String>>,
+    /// Bumped to reload both (a restore, a delete, a revision written elsewhere).
+    list_version: RwSignal<u32>,
+    list: Loaded<Vec<RevisionItem>>,
+    opened: Loaded<Option<RevisionView>>,
+}
+
+/// The open note's revisions list and shown revision, while the URL names one (nothing is asked of
+/// the server otherwise). Made by the note view outside its `Suspend`, never inside the panel: a
+/// resource made inside a `Suspend` exists on the server only after what it waits for resolved and is
+/// not matched by the browser's hydration (a page opened on `revision=` failed to hydrate), and the
+/// server's render builds the pane more than once, which would load them again each time.
+pub fn load_revisions(note_id: Memo<Option<String>>) -> LoadedRevisions {
+    let requested = requested_revision();
+    let list_version = RwSignal::new(0u32);
+    let list = Resource::new(
+        move || (note_id.get(), requested.with(Option::is_some), list_version.get()),
+        |(note_id, open, _)| async move {
+            match note_id {
+                Some(note_id) if open => list_revisions(note_id).await,
+                _ => Ok(Vec::new()),
+            }
+        },
+    );
+    let opened = Resource::new(
+        move || (note_id.get(), requested.get(), list_version.get()),
+        |(note_id, revision_id, _)| async move {
+            match (note_id, revision_id) {
+                (Some(note_id), Some(revision_id)) => open_revision(note_id, Some(revision_id).filter(|r| r != NEWEST)).await,
+                _ => Ok(None),
+            }
+        },
+    );
+    LoadedRevisions { requested, list_version, list, opened }
+}
+
 /// The panel, shown while the URL names a revision.
 #[component]
-pub fn RevisionsPanel(note_id: String) -> AnyView {
-    let requested = requested_revision();
+pub fn RevisionsPanel(note_id: String, loaded: LoadedRevisions) -> AnyView {
+    let requested = loaded.requested;
     view! {
         <Show when=move || requested.with(Option::is_some)>
-            <RevisionsSection note_id=note_id.clone() requested/>
+            <RevisionsSection note_id=note_id.clone() loaded/>
         </Show>
     }
     .into_any()
 }
 
 #[component]
-fn RevisionsSection(note_id: String, requested: Memo<Option<String>>) -> AnyView {
-    let list_version = RwSignal::new(0u32);
-    let list = {
-        let note_id = note_id.clone();
-        Resource::new(move || list_version.get(), move |_| list_revisions(note_id.clone()))
-    };
-    // The shown revision is loaded here, beside the list, never by a resource made inside the list's
-    // `Suspend`: one made there exists on the server only after the list resolved and is not matched
-    // by the browser's hydration, so a page opened on `revision=` failed to hydrate.
-    let opened = {
-        let note_id = note_id.clone();
-        Resource::new(
-            move || (list_version.get(), requested.get()),
-            move |(_, revision_id)| open_revision(note_id.clone(), revision_id.filter(|r| r != NEWEST)),
-        )
-    };
+fn RevisionsSection(note_id: String, loaded: LoadedRevisions) -> AnyView {
+    let LoadedRevisions { requested, list_version, list, opened } = loaded;
+    // Live: a revision written elsewhere (ETAPI, sync, another tab, this page's own save) or a new
+    // text to compare against reloads the list and the shown revision.
+    if let Some(workspace) = use_context::<Workspace>() {
+        let this_note = note_id.clone();
+        workspace.on_change(move |change| match change {
+            NoteChange::RevisionsChanged { note_id } | NoteChange::ContentChanged { note_id } if *note_id == this_note => {
+                list_version.update(|v| *v += 1)
+            }
+            _ => {}
+        });
+    }
     let close = note_url(&note_id, None);
     view! {
         <section class="revisions" aria-label="Revisions">
@@ -105,7 +143,7 @@ fn RevisionsBody(
     items: Vec<RevisionItem>,
     requested: Memo<Option<String>>,
     list_version: RwSignal<u32>,
-    opened: Resource<Result<Option<RevisionView>, crate::error::AppError>>,
+    opened: Loaded<Option<RevisionView>>,
 ) -> AnyView {
     let ids: Vec<String> = items.iter().map(|i| i.revision_id.clone()).collect();
     let newest = ids.first().cloned();
@@ -173,7 +211,7 @@ enum Shown {
 fn RevisionDetail(
     item: RevisionItem,
     list_version: RwSignal<u32>,
-    opened: Resource<Result<Option<RevisionView>, crate::error::AppError>>,
+    opened: Loaded<Option<RevisionView>>,
 ) -> AnyView {
     let workspace = use_context::<Workspace>();
     let navigate = use_navigate();

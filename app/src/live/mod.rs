@@ -51,18 +51,20 @@ pub struct Changes {
     pub notes: Vec<String>,
     pub parents: Vec<String>,
     pub deleted: Vec<String>,
+    pub revisions: Vec<String>,
 }
 
 /// The workspace changes a `changes` event stands for; none for the page's own writes, which it has
-/// already shown.
+/// already shown, except new revisions: the page's own save may take one without knowing it.
 pub fn note_changes(event: &Changes, own_component: &str) -> Vec<NoteChange> {
+    let revisions = event.revisions.iter().map(|n| NoteChange::RevisionsChanged { note_id: n.clone() });
     if event.by == own_component {
-        return Vec::new();
+        return revisions.collect();
     }
     let parents = event.parents.iter().map(|p| NoteChange::ChildrenChanged { parent_note_id: p.clone() });
     let notes = event.notes.iter().map(|n| NoteChange::ContentChanged { note_id: n.clone() });
     let deleted = event.deleted.iter().map(|n| NoteChange::Deleted { note_id: n.clone() });
-    parents.chain(notes).chain(deleted).collect()
+    parents.chain(notes).chain(deleted).chain(revisions).collect()
 }
 
 /// Opens the channel (in the browser) and shows the marker. Part of the layout, so every page is live.
@@ -120,18 +122,18 @@ export function openEvents(url, onEvent) {
     source.addEventListener(name, (e) => {
       let d = {};
       try { d = JSON.parse(e.data || '{}'); } catch (_) {}
-      onEvent(name, d.by ?? '', d.notes ?? [], d.parents ?? [], d.deleted ?? []);
+      onEvent(name, d.by ?? '', d.notes ?? [], d.parents ?? [], d.deleted ?? [], d.revisions ?? []);
     });
   }
-  source.onopen = () => onEvent('open', '', [], [], []);
-  source.onerror = () => onEvent('error', '', [], [], []);
+  source.onopen = () => onEvent('open', '', [], [], [], []);
+  source.onerror = () => onEvent('error', '', [], [], [], []);
   return source;
 }
 export function closeEvents(source) { source.close(); }
 "#)]
     extern "C" {
         #[wasm_bindgen(js_name = openEvents)]
-        fn open_events(url: &str, on_event: &Closure<dyn Fn(String, String, Array, Array, Array)>) -> JsValue;
+        fn open_events(url: &str, on_event: &Closure<dyn Fn(String, String, Array, Array, Array, Array)>) -> JsValue;
         #[wasm_bindgen(js_name = closeEvents)]
         fn close_events(source: &JsValue);
     }
@@ -141,7 +143,7 @@ export function closeEvents(source) { source.close(); }
 
     struct Channel {
         source: RefCell<Option<JsValue>>,
-        handler: RefCell<Option<Closure<dyn Fn(String, String, Array, Array, Array)>>>,
+        handler: RefCell<Option<Closure<dyn Fn(String, String, Array, Array, Array, Array)>>>,
         opened_before: Cell<bool>,
         retry_ms: Cell<u64>,
         /// Bumped by every (re)connection, so a stale retry timer does nothing.
@@ -169,12 +171,18 @@ export function closeEvents(source) { source.close(); }
         let refresh_everything = Rc::new(refresh_everything);
         let own = component_id();
         let weak = Rc::downgrade(&channel);
-        let handler = Closure::<dyn Fn(String, String, Array, Array, Array)>::new(
-            move |name: String, by: String, notes: Array, parents: Array, deleted: Array| {
+        let handler = Closure::<dyn Fn(String, String, Array, Array, Array, Array)>::new(
+            move |name: String, by: String, notes: Array, parents: Array, deleted: Array, revisions: Array| {
                 let Some(channel) = weak.upgrade() else { return };
                 match name.as_str() {
                     "changes" => {
-                        let event = Changes { by, notes: strings(notes), parents: strings(parents), deleted: strings(deleted) };
+                        let event = Changes {
+                            by,
+                            notes: strings(notes),
+                            parents: strings(parents),
+                            deleted: strings(deleted),
+                            revisions: strings(revisions),
+                        };
                         for change in note_changes(&event, &own) {
                             workspace.announce(change);
                         }
@@ -257,6 +265,7 @@ mod tests {
             notes: vec!["n1".into()],
             parents: vec!["p1".into()],
             deleted: vec!["d1".into()],
+            revisions: vec!["r1".into()],
         };
         assert_eq!(
             note_changes(&event, "page1"),
@@ -264,8 +273,12 @@ mod tests {
                 NoteChange::ChildrenChanged { parent_note_id: "p1".into() },
                 NoteChange::ContentChanged { note_id: "n1".into() },
                 NoteChange::Deleted { note_id: "d1".into() },
+                NoteChange::RevisionsChanged { note_id: "r1".into() },
             ]
         );
-        assert!(note_changes(&Changes { by: "page1".into(), ..event }, "page1").is_empty());
+        assert_eq!(
+            note_changes(&Changes { by: "page1".into(), ..event }, "page1"),
+            vec![NoteChange::RevisionsChanged { note_id: "r1".into() }]
+        );
     }
 }

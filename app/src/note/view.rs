@@ -53,12 +53,20 @@ pub fn NoteView(note_id: Memo<Option<String>>) -> impl IntoView {
     );
     // A change made elsewhere (a restored revision, another page, sync) is followed by the pane itself,
     // which refreshes in place and never over unsaved typing; it reloads through this when it must.
-    let reload = Callback::new(move |_: ()| note.refetch());
+    // Made here, once, beside the note: the server's render builds the pane inside the `Suspend` more
+    // than once (Suspense walks its children again to find nested loads), and a resource made in the
+    // pane would be loaded again each time and would not be matched by the browser's hydration.
+    let attributes = crate::attributes::load_attributes(note_id);
+    let revisions = crate::history::load_revisions(note_id);
+    let reload = Callback::new(move |_: ()| {
+        note.refetch();
+        attributes.refetch();
+    });
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match note.await {
-                    Ok(Some(detail)) => view! { <NotePane detail reload/> }.into_any(),
+                    Ok(Some(detail)) => view! { <NotePane detail reload attributes revisions/> }.into_any(),
                     Ok(None) if note_id.get_untracked().is_some() => {
                         view! { <p class="error">"This note does not exist."</p> }.into_any()
                     }
@@ -84,7 +92,12 @@ pub fn linked_note_id(href: &str) -> Option<&str> {
 }
 
 #[component]
-fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
+fn NotePane(
+    detail: NoteDetail,
+    reload: Callback<()>,
+    attributes: crate::attributes::LoadedAttributes,
+    revisions: crate::history::LoadedRevisions,
+) -> impl IntoView {
     let workspace = use_workspace();
     let NoteDetail { note_id, title, note_type, mime, path, body, shows_protected } = detail;
     // The protected session started or ended (here, in another tab, by timeout): shown anew.
@@ -309,7 +322,6 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
         </header>
     }
     .into_any();
-    let attr_note = Signal::stored(note_id.clone());
     view! {
         <article class="note" data-note-id=note_id.clone() data-note-type=note_type.clone()>
             <Breadcrumbs crumbs/>
@@ -323,8 +335,8 @@ fn NotePane(detail: NoteDetail, reload: Callback<()>) -> impl IntoView {
                     </button>
                 </p>
             })}
-            <crate::attributes::AttributePanel note_id=attr_note/>
-            <crate::history::RevisionsPanel note_id=note_id.clone()/>
+            <crate::attributes::AttributePanel loaded=attributes/>
+            <crate::history::RevisionsPanel note_id=note_id.clone() loaded=revisions/>
             {body_view}
         </article>
     }

@@ -221,7 +221,7 @@ impl TreeState {
             NoteChange::Created { parent_note_id, .. } | NoteChange::ChildrenChanged { parent_note_id } => {
                 leptos::task::spawn_local(async move { state.refresh_note(&parent_note_id).await })
             }
-            NoteChange::Deleted { .. } => {}
+            NoteChange::Deleted { .. } | NoteChange::RevisionsChanged { .. } => {}
         });
     }
 }

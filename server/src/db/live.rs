@@ -15,11 +15,13 @@ pub struct PageChanges {
     pub parents: BTreeSet<String>,
     /// Notes deleted by these writes.
     pub deleted: BTreeSet<String>,
+    /// Notes that got a revision (an open revisions list reloads).
+    pub revisions: BTreeSet<String>,
 }
 
 impl PageChanges {
     pub fn is_empty(&self) -> bool {
-        self.notes.is_empty() && self.parents.is_empty() && self.deleted.is_empty()
+        self.notes.is_empty() && self.parents.is_empty() && self.deleted.is_empty() && self.revisions.is_empty()
     }
 }
 
@@ -67,8 +69,16 @@ pub fn page_changes(conn: &Connection, ids: &[i64]) -> SqlResult<BTreeMap<String
                 "note_reordering" => {
                     page.parents.insert(entity_id);
                 }
+                // A written revision; an erased one has no row left (and isErased), and the page that
+                // deleted it already shows that.
+                "revisions" => {
+                    let note: Option<String> = conn
+                        .query_row("SELECT noteId FROM revisions WHERE revisionId = ?1", [&entity_id], |r| r.get(0))
+                        .optional()?;
+                    page.revisions.extend(note);
+                }
                 // Content lives in blobs, but a new content always gives the note a new blobId, so the
-                // note's own change says it; revisions, options, attachments and the rest are not shown.
+                // note's own change says it; options, attachments and the rest are not shown.
                 _ => {}
             }
         }

@@ -20,6 +20,7 @@ pub mod protected;
 pub mod peer_notes;
 pub mod blob_users;
 pub mod schema;
+pub mod search_candidates;
 pub mod search_view;
 pub mod sessions;
 pub mod sector_cache;

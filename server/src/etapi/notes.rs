@@ -13,7 +13,6 @@ use super::graph::{self, note_json};
 use super::validate::{self, bool_of, int_of, parse_object, str_of, Check::*, Rules};
 use super::wire::{AttachmentJson, BranchJson, NoteJson, NoteWithBranch};
 use super::{search, EtapiState, RawBody};
-use crate::db::graph::Graph;
 use crate::db::revisions;
 use crate::domain::notes::{self as domain_notes, content_for, live_note, CreateNote, NoteChanges, Position};
 use crate::domain::DomainError;
@@ -203,8 +202,7 @@ async fn search_notes(
     let index = state.search.clone();
     let results = state
         .read(move |conn| {
-            let mut g = Graph::load_all(conn)?;
-            let ids = crate::domain::search::run(&mut g, &params, Some(&index))?;
+            let (mut g, ids) = crate::domain::search::run_narrowed(conn, &params, &index)?;
             ids.iter()
                 .map(|id| {
                     let note = g.note(id)?.ok_or_else(|| EtapiError::note_not_found(id))?;

@@ -339,6 +339,8 @@ pub fn protected_matches(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Columns {
     Title,
+    /// The note's own labels (`#name=value`).
+    Labels,
     /// Labels and content.
     Text,
     /// Title, labels and content.
@@ -353,6 +355,7 @@ pub fn fts_query(tokens: &[String], columns: Columns) -> Option<String> {
     }
     let filter = match columns {
         Columns::Title => "title : ",
+        Columns::Labels => "attrs : ",
         Columns::Text => "{attrs body} : ",
         Columns::Any => "",
     };

@@ -65,6 +65,7 @@ struct ChangesEvent<'a> {
     notes: Vec<String>,
     parents: Vec<String>,
     deleted: Vec<String>,
+    revisions: Vec<String>,
 }
 
 async fn events(State(state): State<LiveState>, session: Session) -> Response {
@@ -211,6 +212,7 @@ async fn batch(document: &Document, commits: &mut broadcast::Receiver<crate::db:
                 notes: page.notes.iter().cloned().collect(),
                 parents: page.parents.iter().cloned().collect(),
                 deleted: page.deleted.iter().cloned().collect(),
+                revisions: page.revisions.iter().cloned().collect(),
             };
             Event::default().event("changes").json_data(&data).ok()
         })

@@ -7,7 +7,6 @@ use app::error::AppError;
 use app::search::api::{ssr::SearchPort, QuickResults, SearchHit, SearchResults, SnippetPart, MAX_LISTED};
 
 use super::{domain_error, internal, PROTECTED_TITLE};
-use crate::db::graph::Graph;
 use crate::db::{note_view, search_view, ChangeSource, Document, InstanceId, SqlResult};
 use crate::domain::search::{self as language, normalize, snippet, SearchParams};
 use crate::domain::{self, attributes::AttributeKind, DomainError};
@@ -190,10 +189,7 @@ impl DocumentSearch {
         let index = self.index.clone();
         self.document
             .read(|conn| {
-                let ids = {
-                    let mut g = Graph::load_all(conn)?;
-                    language::run(&mut g, &params, Some(&index))?
-                };
+                let (_, ids) = language::run_narrowed(conn, &params, &index)?;
                 let ids: Vec<String> = ids.into_iter().filter(|id| Some(id.as_str()) != except).collect();
                 let hits = ids.iter().take(MAX_LISTED).map(|id| hit(conn, id, &tokens)).collect::<SqlResult<Vec<_>>>()?;
                 Ok(SearchResults { query: params.query.clone(), total: ids.len(), hits: hits.into_iter().flatten().collect(), error })

@@ -142,6 +142,17 @@ async fn etapi_writes_arrive_within_a_second_as_notes_and_parents() {
     assert_eq!(list(&event, "notes"), vec![note_id.clone()]);
     assert!(list(&event, "parents").is_empty(), "a rename moves no branch: {event:?}");
 
+    // A revision written by ETAPI names its note, so an open revisions list reloads.
+    let revision = reqwest::Client::new()
+        .post(format!("{}/etapi/notes/{note_id}/revision", node.url()))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revision.status(), StatusCode::NO_CONTENT);
+    let event = stream.next(Duration::from_secs(1)).await.expect("the revision within a second");
+    assert_eq!(list(&event, "revisions"), vec![note_id.clone()], "{event:?}");
+
     let deleted = reqwest::Client::new()
         .delete(format!("{}/etapi/notes/{note_id}", node.url()))
         .header("Authorization", &token)

@@ -296,3 +296,194 @@ async fn a_saved_search_is_a_trilium_search_note_that_lists_its_results() {
     }
     instance.stop().await.unwrap();
 }
+
+/// `run_narrowed` (candidates from the index, read one by one) answers exactly as `run` over the whole
+/// tree, for queries it narrows and for those it falls back on, on the fixture and on a generated
+/// document with inheritable labels, templates, relations, prefixes, code notes and folded words.
+#[tokio::test(flavor = "multi_thread")]
+async fn narrowed_search_answers_exactly_as_the_whole_tree() {
+    use canopy::domain::search::{narrow, parse, run_narrowed};
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    let url = instance.url();
+    let token = etapi_token(&url).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        let (http, token, url) = (http.clone(), token.clone(), url.clone());
+        let path = path.to_owned();
+        async move {
+            let response = http.post(format!("{url}/etapi/{path}")).header("Authorization", &token).json(&body).send().await.unwrap();
+            assert!(response.status().is_success(), "{path}: {}", response.status());
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+
+    // A generated tree: words drawn by a fixed LCG, some with diacritics, in titles, bodies and labels.
+    const WORDS: &[&str] = &["quartz", "lumen", "Café", "münchen", "zebra", "ramen", "delta", "orbit", "fjord", "nectar"];
+    let mut seed: u64 = 0x5eed;
+    let mut next = move |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut ids: Vec<String> = vec!["root".into()];
+    for i in 0..120 {
+        let parent = ids[next(ids.len())].clone();
+        let title = format!("{} {} {i}", WORDS[next(WORDS.len())], WORDS[next(WORDS.len())]);
+        let body: Vec<&str> = (0..6).map(|_| WORDS[next(WORDS.len())]).collect();
+        let (note_type, content) = if i % 7 == 0 {
+            ("code", body.join("\n"))
+        } else {
+            ("text", format!("<p>{}</p><p>{}</p>", body[..3].join(" "), body[3..].join(" ")))
+        };
+        let mut create = serde_json::json!({ "parentNoteId": parent, "title": title, "type": note_type, "content": content });
+        if note_type == "code" {
+            create["mime"] = "text/x-rustsrc".into();
+        }
+        let created = post("create-note", create).await;
+        let id = created["note"]["noteId"].as_str().unwrap().to_owned();
+        if i % 5 == 0 {
+            let value = WORDS[next(WORDS.len())];
+            post("attributes", serde_json::json!({ "noteId": id, "type": "label", "name": "topic", "value": value })).await;
+        }
+        if i % 15 == 0 {
+            post("attributes", serde_json::json!({ "noteId": id, "type": "label", "name": "lineage", "value": "heirloom", "isInheritable": true })).await;
+        }
+        if i % 11 == 0 && ids.len() > 2 {
+            let target = ids[1 + next(ids.len() - 1)].clone();
+            post("attributes", serde_json::json!({ "noteId": id, "type": "relation", "name": "seeAlso", "value": target })).await;
+        }
+        if i % 13 == 0 {
+            let parent = ids[next(ids.len())].clone();
+            if parent != id {
+                post("branches", serde_json::json!({ "noteId": id, "parentNoteId": parent, "prefix": format!("kelpie {}", WORDS[next(WORDS.len())]) })).await;
+            }
+        }
+        ids.push(id);
+    }
+    // A template whose own label reaches the notes that use it.
+    let template = post("create-note", serde_json::json!({ "parentNoteId": "root", "title": "Blueprint", "type": "text", "content": "<p>plain</p>" })).await;
+    let template = template["note"]["noteId"].as_str().unwrap().to_owned();
+    post("attributes", serde_json::json!({ "noteId": template, "type": "label", "name": "stencil", "value": "quasar" })).await;
+    for user in &ids[1..4] {
+        post("attributes", serde_json::json!({ "noteId": user, "type": "relation", "name": "template", "value": template })).await;
+    }
+    let index = instance.search.clone();
+    assert!(eventually(Duration::from_secs(30), || index.is_current()).await, "the index did not catch up");
+
+    let id_fragment = ids[7][2..6].to_lowercase();
+    // (query, whether it narrows: `None` for the fixture's words, whatever its labels are).
+    let queries: Vec<(String, Option<bool>)> = [
+        ("quartz", Some(true)), ("lumen orbit", Some(true)), ("cafe", Some(true)), ("münchen", Some(true)),
+        ("\"zebra ramen\"", Some(false)), ("fjord #topic", Some(true)), ("quartz or nectar", Some(false)), ("#topic and (quartz or nectar)", Some(true)),
+        ("kelpie", Some(true)), ("rustsrc", Some(true)), ("seealso", Some(true)), ("topic", Some(true)),
+        ("text", None), ("delta orbit", Some(true)), ("nothingmatchesthis", Some(true)),
+        ("delta and not(#topic)", None), ("(quartz or orbit) and #topic", Some(true)),
+        (id_fragment.as_str(), Some(true)),
+        ("#topic", Some(false)), ("#topic=zebra", Some(false)), ("not(#topic)", Some(false)),
+        ("note.title *=* orbit", Some(false)), ("zz", Some(false)), ("delta 37", Some(false)), ("\"a b\"", Some(false)),
+        ("heirloom", Some(false)), ("lineage", Some(false)), ("quasar", Some(false)), ("stencil", Some(false)),
+        ("~seeAlso", Some(false)), ("~template.title = Blueprint", Some(false)), ("quartz or #topic", Some(false)),
+        ("pancakes", None), ("flour", None), ("pinch", None), ("fixture document", None), ("entry #project", None),
+        ("sync or flour", None),
+    ]
+    .into_iter()
+    .map(|(q, n)| (q.to_owned(), n))
+    .collect();
+    let run_both = |params: &SearchParams| {
+        instance
+            .document
+            .read(|c| {
+                let whole = run(&mut Graph::load_all(c)?, params, Some(&index))?;
+                let without_index = run(&mut Graph::load_all(c)?, params, None)?;
+                let (_, narrowed) = run_narrowed(c, params, &index)?;
+                let narrowable = narrow::candidates(c, &parse(&params.query).unwrap(), params, &index)?.is_some();
+                Ok((whole, without_index, narrowed, narrowable))
+            })
+            .unwrap()
+    };
+    let mut found_some = 0;
+    let mut wrongly_narrowed = Vec::new();
+    for (query, expect_narrowed) in queries {
+        for variant in 0..4 {
+            let mut params = SearchParams { query: query.clone(), ..Default::default() };
+            match variant {
+                1 => params.fast_search = true,
+                2 => params.ancestor_note_id = Some(ids[3].clone()),
+                3 => {
+                    params.include_archived_notes = true;
+                    params.order_by = Some("title".into());
+                    params.limit = Some(5);
+                }
+                _ => {}
+            }
+            let (whole, without_index, narrowed, narrowable) = run_both(&params);
+            assert_eq!(narrowed, whole, "{query} (variant {variant})");
+            assert_eq!(whole, without_index, "{query} (variant {variant}, without the index)");
+            if variant == 0 {
+                if expect_narrowed.is_some_and(|expected| expected != narrowable) {
+                    wrongly_narrowed.push(format!("{query}: narrowed {narrowable}"));
+                }
+                found_some += usize::from(!whole.is_empty());
+            }
+        }
+    }
+    assert!(wrongly_narrowed.is_empty(), "{wrongly_narrowed:?}");
+    assert!(found_some >= 20, "too few queries found anything ({found_some}) to compare");
+    instance.stop().await.unwrap();
+}
+
+/// Not a check but a measurement (`-- --ignored --nocapture`; `SEARCH_NOTES`, 10,000 by default): the
+/// search page's query evaluated over the candidates the index narrows it to, and over the whole tree.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn narrowed_and_whole_tree_search_times() {
+    use canopy::db::tree::{self, NewNote};
+    use canopy::db::ChangeSource;
+    use canopy::domain::search::run_narrowed;
+    use std::time::Instant;
+    let notes: usize = std::env::var("SEARCH_NOTES").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    let source = ChangeSource::new("searchBench0");
+    let text = "<p>".to_string() + &"Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(18) + "</p>";
+    let parents: Vec<String> = instance
+        .document
+        .write(&source, |tx| (0..100).map(|f| Ok(tree::create_note(tx, NewNote::text("root", &format!("Folder {f}"), ""))?.0.note_id)).collect())
+        .unwrap();
+    for chunk in (0..notes).collect::<Vec<_>>().chunks(5_000) {
+        instance
+            .document
+            .write(&source, |tx| {
+                for &i in chunk {
+                    tree::create_note(tx, NewNote::text(&parents[i % 100], &format!("Note {i}"), &format!("{text}<p>{i} kw{}</p>", i % 997)))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let index = instance.search.clone();
+    assert!(eventually(Duration::from_secs(600), || index.is_current()).await, "the index did not catch up");
+    for query in ["4242", "kw123", "kw123 dolor", "\"dolor sit\" 777", "#iconClass"] {
+        let params = SearchParams { query: query.into(), ..Default::default() };
+        instance
+            .document
+            .read(|c| {
+                let mut times = Vec::new();
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    let (_, narrowed) = run_narrowed(c, &params, &index)?;
+                    let n = t.elapsed();
+                    let t = Instant::now();
+                    let whole = run(&mut Graph::load_all(c)?, &params, Some(&index))?;
+                    times.push((n, t.elapsed()));
+                    assert_eq!(narrowed, whole, "{query}");
+                }
+                let found = run(&mut Graph::load_all(c)?, &params, Some(&index))?.len();
+                println!("`{query}` ({found} found) at {notes} notes: narrowed {:?}, whole tree {:?}", times.iter().map(|t| t.0).collect::<Vec<_>>(), times.iter().map(|t| t.1).collect::<Vec<_>>());
+                Ok(())
+            })
+            .unwrap();
+    }
+    instance.stop().await.unwrap();
+}

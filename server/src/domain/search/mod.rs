@@ -10,11 +10,14 @@
 //! operators `=`, `!=`, `*=*`, `=*`, `*=`, `<`, `<=`, `>`, `>=`, `~=`, `~*`. Names and
 //! values compare case-insensitively, numbers numerically.
 
+pub mod narrow;
 pub mod snippet;
 
 use std::collections::{HashMap, HashSet};
 
 use unicode_normalization::UnicodeNormalization;
+
+use rusqlite::Connection;
 
 use crate::db::graph::Graph;
 use crate::db::SqlResult;
@@ -592,14 +595,76 @@ pub fn debug_info(params: &SearchParams) -> serde_json::Value {
 /// With `index`, full-text words are looked up there first (same answer, less content read).
 pub fn run(g: &mut Graph<'_>, params: &SearchParams, index: Option<&SearchIndex>) -> SqlResult<Vec<String>> {
     let Ok(expr) = parse(&params.query) else { return Ok(Vec::new()) };
-    let scope = match &params.ancestor_note_id {
-        Some(a) if a != "root" => Some(g.subtree(a)?),
+    let ids = g.all_note_ids();
+    evaluate(g, &expr, params, index, ids, false)
+}
+
+/// [`run`] over the candidates the index narrows the query to ([`narrow`]), read one by one, or over
+/// the whole tree loaded at once when it cannot narrow. The same answer either way. Returns the graph
+/// it read, for the caller to read the results from.
+pub fn run_narrowed<'c>(conn: &'c Connection, params: &SearchParams, index: &SearchIndex) -> SqlResult<(Graph<'c>, Vec<String>)> {
+    let Ok(expr) = parse(&params.query) else { return Ok((Graph::new(conn), Vec::new())) };
+    match narrow::candidates(conn, &expr, params, index)? {
+        Some(candidates) => {
+            let mut ids: Vec<String> = candidates.into_iter().collect();
+            ids.sort();
+            let mut g = Graph::new(conn);
+            let found = evaluate(&mut g, &expr, params, Some(index), ids, true)?;
+            Ok((g, found))
+        }
+        None => {
+            let mut g = Graph::load_all(conn)?;
+            let ids = g.all_note_ids();
+            let found = evaluate(&mut g, &expr, params, Some(index), ids, false)?;
+            Ok((g, found))
+        }
+    }
+}
+
+/// Is `note_id` in the subtree of `ancestor` (itself included)? Walks the same live branches as
+/// [`Graph::subtree`], upwards, so a few candidates never read a large subtree.
+fn in_subtree(g: &mut Graph<'_>, note_id: &str, ancestor: &str) -> SqlResult<bool> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![note_id.to_owned()];
+    while let Some(id) = stack.pop() {
+        if id == ancestor {
+            return Ok(true);
+        }
+        if seen.insert(id.clone()) {
+            stack.extend(g.parent_branches(&id)?.into_iter().map(|b| b.parent_note_id));
+        }
+    }
+    Ok(false)
+}
+
+/// Evaluates `expr` on `ids` (the whole tree, or candidates that may include notes that are gone).
+fn evaluate(
+    g: &mut Graph<'_>,
+    expr: &Expr,
+    params: &SearchParams,
+    index: Option<&SearchIndex>,
+    ids: Vec<String>,
+    candidates: bool,
+) -> SqlResult<Vec<String>> {
+    let ancestor = params.ancestor_note_id.as_deref().filter(|a| *a != "root");
+    let scope = match ancestor {
+        Some(a) if !candidates => Some(g.subtree(a)?),
         _ => None,
     };
     let in_hidden = params.ancestor_note_id.as_deref().is_some_and(|a| a.starts_with('_'));
     let mut ev = Evaluator { g, fast: params.fast_search, content: HashMap::new(), index, candidates: HashMap::new() };
     let mut hits: Vec<(String, i64, usize, String)> = Vec::new();
-    for id in ev.g.all_note_ids() {
+    for id in ids {
+        if candidates {
+            if ev.g.note(&id)?.is_none() {
+                continue;
+            }
+            if let Some(a) = ancestor {
+                if !in_subtree(ev.g, &id, a)? {
+                    continue;
+                }
+            }
+        }
         if scope.as_ref().is_some_and(|s| !s.contains(&id)) {
             continue;
         }
@@ -616,11 +681,11 @@ pub fn run(g: &mut Graph<'_>, params: &SearchParams, index: Option<&SearchIndex>
                 _ => continue,
             }
         }
-        if !ev.eval(&expr, &id)? {
+        if !ev.eval(expr, &id)? {
             continue;
         }
         let title = ev.g.note(&id)?.map(|n| n.title).unwrap_or_default();
-        let score = score(&expr, &normalize(&title));
+        let score = score(expr, &normalize(&title));
         let depth = ev.ancestors(&id)?.len();
         hits.push((id, score, depth, title));
     }
