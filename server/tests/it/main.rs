@@ -14,6 +14,7 @@ mod sector_cache;
 mod setup;
 mod stop_and_reconnect;
 mod sync;
+mod sync_engine;
 mod transcript;
 mod ui_attributes;
 mod ui_live;
