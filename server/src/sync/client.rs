@@ -326,6 +326,7 @@ impl SyncClient {
                         break;
                     }
                     last_ask = Instant::now();
+                    self.state.count_change_check();
                     let url = format!(
                         "{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
                         self.config.sync_server_host,

@@ -61,6 +61,10 @@ pub struct SyncStatus {
     pub outstanding_pull_count: i64,
     /// Conflicts resolved since the start (all of them are also in `canopy_sync_conflicts`).
     pub recent_conflicts: Vec<Conflict>,
+    /// Questions "anything new?" asked of a hub without change notifications (a Trilium hub) since
+    /// the start: at most one a second.
+    #[serde(default)]
+    pub change_checks: u64,
     /// On a hub: the client instances that pulled since the start, with the time of their last pull.
     #[serde(default)]
     pub clients_seen: Vec<ClientSeen>,
@@ -121,6 +125,8 @@ pub struct SyncState {
     pull: Mutex<Option<PullCounter>>,
     /// Turns true once when the instance stops: long polls, event streams and the client engine end on it.
     stopping: watch::Sender<bool>,
+    /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
+    change_checks: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +158,7 @@ impl SyncState {
             changes: watch::channel(0).0,
             pull: Mutex::new(None),
             stopping: watch::channel(false).0,
+            change_checks: Default::default(),
         }
     }
 
@@ -194,7 +201,13 @@ impl SyncState {
     }
 
     pub fn status(&self) -> SyncStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        status.change_checks = self.change_checks.load(std::sync::atomic::Ordering::Relaxed);
+        status
+    }
+
+    pub(crate) fn count_change_check(&self) {
+        self.change_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut SyncStatus)) {

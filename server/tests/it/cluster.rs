@@ -49,7 +49,7 @@ impl Node {
         Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
     }
 
-    async fn start_in(dir: TempDir, listen: SocketAddr) -> Node {
+    pub async fn start_in(dir: TempDir, listen: SocketAddr) -> Node {
         let instance = canopy::start(StartOptions {
             data_dir: dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),

@@ -16,6 +16,7 @@ mod stop_and_reconnect;
 mod sync;
 mod sync_engine;
 mod transcript;
+mod trilium_hub_live;
 mod ui_attributes;
 mod ui_live;
 mod ui_history;
