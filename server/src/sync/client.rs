@@ -230,7 +230,14 @@ impl SyncClient {
         tokio::time::sleep(FIRST_SYNC_DELAY).await;
         let mut backoff = Backoff::default();
         loop {
-            match self.logged_cycle().await {
+            // A cycle that finished while this one waited for the lock ("sync now") did its work.
+            let seen = *self.state.cycles.borrow();
+            let fresh = {
+                let _one_at_a_time = self.lock.lock().await;
+                *self.state.cycles.borrow() != seen && self.state.status().last_error.is_none()
+            };
+            let outcome = if fresh { Ok(()) } else { self.logged_cycle().await.map(|_| ()) };
+            match outcome {
                 Ok(_) => backoff.succeeded(),
                 Err((kind, _)) => {
                     // Local writes meanwhile wait for the retry: they are pushed by it.
