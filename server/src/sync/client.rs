@@ -142,6 +142,8 @@ pub struct SyncClient {
     lock: AsyncMutex<Session>,
     /// Set when the engine stops this client (retarget, shutdown); its tasks end at the next await.
     halted: watch::Sender<bool>,
+    /// The hub has something new: a cycle at once, without the local writes' debounce.
+    news: tokio::sync::Notify,
     link: std::sync::Mutex<Link>,
     /// The last sign of activity here or on the hub (a local write, a change moved): paces the polls
     /// of a hub without change notifications.
@@ -170,6 +172,7 @@ impl SyncClient {
             http: http.build()?,
             lock: AsyncMutex::new(Session::default()),
             halted: watch::channel(false).0,
+            news: tokio::sync::Notify::new(),
             link: Default::default(),
             active_at: std::sync::Mutex::new(Instant::now()),
         }))
@@ -247,6 +250,7 @@ impl SyncClient {
             }
             tokio::select! {
                 _ = self.state.wake.notified() => tokio::time::sleep(WRITE_DEBOUNCE).await,
+                _ = self.news.notified() => {}
                 _ = tokio::time::sleep(PERIOD) => {}
             }
         }
@@ -353,7 +357,7 @@ impl SyncClient {
                     Some(false) => continue,
                     Some(true) => {
                         self.touch();
-                        self.state.request_sync();
+                        self.news.notify_one();
                     }
                     // The hub went away or forgot the session: a cycle finds out which, and logs in again.
                     None => self.state.request_sync(),

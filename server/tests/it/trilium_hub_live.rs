@@ -329,7 +329,13 @@ fn p95(latencies: &mut [Duration]) -> Duration {
 async fn edits_reach_the_other_client_of_a_hub_without_notifications_within_2_s() {
     let hub_dir = tempfile::tempdir().unwrap();
     let (hub, document) = match std::env::var_os("TRILIUM_DIR") {
-        Some(trilium) => (trilium_hub(Path::new(&trilium), hub_dir.path()).await, crate::common::fixture_dir().join("document.db")),
+        Some(trilium) => {
+            let hub = trilium_hub(Path::new(&trilium), hub_dir.path()).await;
+            // Clients copy a copy: opening the fixture itself would leave SQLite's side files beside it.
+            let document = hub_dir.path().join("client-copy.db");
+            std::fs::copy(crate::common::fixture_dir().join("document.db"), &document).unwrap();
+            (hub, document)
+        }
         None => {
             println!("TRILIUM_DIR is not set: a stand-in server answering as the recorded Trilium transcripts show is the hub");
             let hub = stand_in_hub(hub_dir.path()).await;
