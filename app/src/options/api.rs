@@ -27,8 +27,8 @@ pub struct SyncOptions {
     pub timeout_ms: SyncSetting,
     /// `syncProxy`
     pub proxy: SyncSetting,
-    /// The hub the running sync engine talks to (`None`: no engine runs); a saved host other than
-    /// this one takes effect at the next start.
+    /// The hub the running sync engine talks to (`None`: no engine runs). A save retargets the
+    /// engine at once; they differ only when the saved host cannot be used.
     pub engine_host: Option<String>,
 }
 
@@ -74,9 +74,25 @@ pub async fn get_sync_options() -> Result<SyncOptions, AppError> {
 }
 
 #[server(prefix = "/ui", endpoint = "save_sync_options", client = crate::csrf::CsrfClient)]
-pub async fn save_sync_options(host: Option<String>, timeout_ms: Option<String>, proxy: Option<String>) -> Result<SyncOptions, AppError> {
+/// `cleared` names the fields emptied on the page (`host,proxy`): a form sends an empty text as no
+/// value at all, which would leave the setting as it was.
+pub async fn save_sync_options(
+    host: Option<String>,
+    timeout_ms: Option<String>,
+    proxy: Option<String>,
+    cleared: Option<String>,
+) -> Result<SyncOptions, AppError> {
     let port = crate::ssr::port::<ssr::SyncOptionsService>()?;
-    crate::ssr::run_blocking(move || port.0.save(SyncOptionsUpdate { host, timeout_ms, proxy })).await
+    let cleared = cleared.unwrap_or_default();
+    let emptied = |name: &str, value: Option<String>| {
+        if cleared.split(',').any(|c| c.trim() == name) {
+            Some(String::new())
+        } else {
+            value
+        }
+    };
+    let update = SyncOptionsUpdate { host: emptied("host", host), timeout_ms: emptied("timeout_ms", timeout_ms), proxy: emptied("proxy", proxy) };
+    crate::ssr::run_blocking(move || port.0.save(update)).await
 }
 
 #[server(prefix = "/ui", endpoint = "test_sync", client = crate::csrf::CsrfClient)]

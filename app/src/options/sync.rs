@@ -62,9 +62,15 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
     let on_save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (host_text, timeout_text, proxy_text) = (host.update(), timeout.update(), proxy.update());
+        let cleared: Vec<&str> = [("host", &host_text), ("timeout_ms", &timeout_text), ("proxy", &proxy_text)]
+            .into_iter()
+            .filter(|(_, text)| text.as_deref().is_some_and(|t| t.trim().is_empty()))
+            .map(|(name, _)| name)
+            .collect();
+        let cleared = (!cleared.is_empty()).then(|| cleared.join(","));
         saving.set(true);
         leptos::task::spawn_local(async move {
-            match save_sync_options(host_text, timeout_text, proxy_text).await {
+            match save_sync_options(host_text, timeout_text, proxy_text, cleared).await {
                 Ok(saved) => {
                     host.reset(&saved.host);
                     timeout.reset(&saved.timeout_ms);
@@ -125,8 +131,7 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
     }
 }
 
-/// When the saved server is not the one the sync engine talks to: the engine reads its settings at
-/// start.
+/// When the saved server is not the one the sync engine talks to (it could not be used).
 fn restart_note(options: &SyncOptions) -> Option<String> {
     let wanted = options.host.effective().trim();
     let wanted = (!wanted.is_empty() && wanted != "disabled").then_some(wanted);

@@ -146,6 +146,8 @@ pub struct SyncClient {
     lock: AsyncMutex<Session>,
     /// Set when the engine stops this client (retarget, shutdown); its tasks end at the next await.
     halted: watch::Sender<bool>,
+    /// The hub has something new: a cycle at once, without the local writes' debounce.
+    news: tokio::sync::Notify,
     link: std::sync::Mutex<Link>,
     /// The last sign of activity here or on the hub (a local write, a change moved): paces the polls
     /// of a hub without change notifications.
@@ -174,6 +176,7 @@ impl SyncClient {
             http: http.build()?,
             lock: AsyncMutex::new(Session::default()),
             halted: watch::channel(false).0,
+            news: tokio::sync::Notify::new(),
             link: Default::default(),
             active_at: std::sync::Mutex::new(Instant::now()),
         }))
@@ -234,7 +237,14 @@ impl SyncClient {
         tokio::time::sleep(FIRST_SYNC_DELAY).await;
         let mut backoff = Backoff::default();
         loop {
-            match self.logged_cycle().await {
+            // A cycle that finished while this one waited for the lock ("sync now") did its work.
+            let seen = *self.state.cycles.borrow();
+            let fresh = {
+                let _one_at_a_time = self.lock.lock().await;
+                *self.state.cycles.borrow() != seen && self.state.status().last_error.is_none()
+            };
+            let outcome = if fresh { Ok(()) } else { self.logged_cycle().await.map(|_| ()) };
+            match outcome {
                 Ok(_) => backoff.succeeded(),
                 Err((kind, _)) => {
                     // Local writes meanwhile wait for the retry: they are pushed by it.
@@ -244,6 +254,7 @@ impl SyncClient {
             }
             tokio::select! {
                 _ = self.state.wake.notified() => tokio::time::sleep(WRITE_DEBOUNCE).await,
+                _ = self.news.notified() => {}
                 _ = tokio::time::sleep(PERIOD) => {}
             }
         }
@@ -330,6 +341,7 @@ impl SyncClient {
                         break;
                     }
                     last_ask = Instant::now();
+                    self.state.count_change_check();
                     let url = format!(
                         "{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}&logMarkerId={}",
                         self.config.sync_server_host,
@@ -349,7 +361,7 @@ impl SyncClient {
                     Some(false) => continue,
                     Some(true) => {
                         self.touch();
-                        self.state.request_sync();
+                        self.news.notify_one();
                     }
                     // The hub went away or forgot the session: a cycle finds out which, and logs in again.
                     None => self.state.request_sync(),

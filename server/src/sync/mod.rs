@@ -110,6 +110,10 @@ pub struct SyncStatus {
     pub outstanding_pull_count: i64,
     /// Conflicts resolved since the start (all of them are also in `canopy_sync_conflicts`).
     pub recent_conflicts: Vec<Conflict>,
+    /// Questions "anything new?" asked of a hub without change notifications (a Trilium hub) since
+    /// the start: at most one a second.
+    #[serde(default)]
+    pub change_checks: u64,
     /// On a hub: the client instances that pulled since the start, with the time of their last pull.
     #[serde(default)]
     pub clients_seen: Vec<ClientSeen>,
@@ -173,6 +177,8 @@ pub struct SyncState {
     /// On a hub: the sync sessions whose push is open (a batch arrived and the session has not
     /// pulled, finished or checked since), with the time of their last batch.
     open_pushes: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
+    change_checks: std::sync::atomic::AtomicU64,
 }
 
 /// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
@@ -208,6 +214,7 @@ impl SyncState {
             pull: Mutex::new(None),
             stopping: watch::channel(false).0,
             open_pushes: Mutex::new(Default::default()),
+            change_checks: Default::default(),
         }
     }
 
@@ -277,7 +284,13 @@ impl SyncState {
     }
 
     pub fn status(&self) -> SyncStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        status.change_checks = self.change_checks.load(std::sync::atomic::Ordering::Relaxed);
+        status
+    }
+
+    pub(crate) fn count_change_check(&self) {
+        self.change_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut SyncStatus)) {

@@ -48,7 +48,16 @@ impl Node {
         Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
     }
 
-    async fn start_in(dir: TempDir, listen: SocketAddr) -> Node {
+    /// An instance on a copy of `hub`'s document with this `config.ini` (a moved hub, or a client
+    /// whose sync server is set later).
+    pub async fn copy_of(hub: &Node, config_ini: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        canopy::db::backup::backup_to(hub.document().path(), &dir.path().join("document.db")).unwrap();
+        std::fs::write(dir.path().join("config.ini"), config_ini).unwrap();
+        Node::start_in(dir, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_in(dir: TempDir, listen: SocketAddr) -> Node {
         let instance = canopy::start(StartOptions {
             data_dir: dir.path().to_path_buf(),
             site_root: PathBuf::from("/nonexistent-site"),

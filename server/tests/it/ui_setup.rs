@@ -87,8 +87,8 @@ async fn sync_options_are_kept_unsynced_in_the_document_checked_and_config_ini_w
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["host"]["option"], hub.as_str());
     assert_eq!(saved["timeout_ms"]["option"], "5000");
-    // The engine reads its settings at start: the page says to restart.
-    assert_eq!(saved["engine_host"], serde_json::Value::Null);
+    // The engine follows the saved settings at once (tested with real hubs in `sync_engine`).
+    assert_eq!(saved["engine_host"], hub.as_str());
     for (name, value) in [("syncServerHost", hub.as_str()), ("syncServerTimeout", "5000"), ("syncProxy", "")] {
         assert_eq!(stored(&instance.document, name), (value.to_owned(), false), "{name} is kept in the document, not synced");
     }
