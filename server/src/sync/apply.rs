@@ -194,6 +194,16 @@ fn concurrent_note_edit(
         return Ok((None, None));
     }
     let conn = tx.conn();
+    // On a client of a Canopy hub (its records carry parent hashes): if the hub already held our
+    // version (exchanged, not edited since), whatever it sends now came after ours there, and had the
+    // two been concurrent the hub resolved it and keeps the loser. The parent hash alone cannot show
+    // this when we missed versions in between (a peer that edited twice while we were not pulling).
+    if memory == PeerMemory::OnlyPeer
+        && record.canopy_parent_hash.is_some()
+        && ancestry::synced_hash(conn, &local.entity_id)?.as_deref() == Some(local.hash.as_str())
+    {
+        return Ok((None, None));
+    }
     let sequential = match &record.canopy_parent_hash {
         // The incoming version was edited from ours.
         Some(parent) if *parent == local.hash => true,
