@@ -1399,3 +1399,31 @@ async fn etapi_search_survives_binary_content() {
     assert_eq!(search(&api, "search=picture".into()).await.len(), 2);
     api.stop().await;
 }
+
+/// `POST /create-note` goes through Trilium's `createNewNote`, which copies the parent's `child:`
+/// attributes (owned or inherited) onto the new note (`copyChildAttributes`).
+#[tokio::test]
+async fn etapi_create_note_copies_child_attributes() {
+    let api = Api::start().await;
+    let top = api.create_note("root", "Projects", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let parent = api.create_note(&top, "Inbox", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let attr = |body: Value| {
+        let api = &api;
+        async move { assert_eq!(api.send(Method::POST, "/attributes", Some(body)).await.status, StatusCode::CREATED) }
+    };
+    attr(json!({"noteId": parent, "type": "label", "name": "child:status", "value": "new"})).await;
+    // Inherited from the grandparent.
+    attr(json!({"noteId": top, "type": "label", "name": "child:project", "value": "canopy", "isInheritable": true})).await;
+    let kid = api.create_note(&parent, "A task", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let got = api.get(&format!("/notes/{kid}")).await.json();
+    let mut owned: Vec<(String, String)> = got["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["noteId"] == kid.as_str())
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["value"].as_str().unwrap().to_owned()))
+        .collect();
+    owned.sort();
+    assert_eq!(owned, [("project".to_string(), "canopy".to_string()), ("status".to_string(), "new".to_string())]);
+    api.stop().await;
+}
