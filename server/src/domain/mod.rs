@@ -18,6 +18,7 @@ pub mod notes;
 pub mod search;
 pub mod recent_changes;
 pub mod revisions;
+mod templates;
 mod sorting;
 
 use crate::db::DbError;

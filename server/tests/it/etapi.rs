@@ -1427,3 +1427,64 @@ async fn etapi_create_note_copies_child_attributes() {
     assert_eq!(owned, [("project".to_string(), "canopy".to_string()), ("status".to_string(), "new".to_string())]);
     api.stop().await;
 }
+
+/// A new `~template` relation (Trilium's `handlers.js`): an empty text note takes the template's content,
+/// type and mime; a note without children gets copies of the template's children (owned attributes
+/// copied, relations inside the copied subtree pointing at the copies); a note with content keeps it.
+#[tokio::test]
+async fn etapi_template_relation_copies_content_and_children() {
+    let api = Api::start().await;
+    let id = |v: Value| v["note"]["noteId"].as_str().unwrap().to_owned();
+    let template = id(api.create_note("root", "Meeting template", json!({"type": "code", "mime": "text/x-markdown", "content": "# Agenda\n"})).await);
+    let step = id(api.create_note(&template, "Minutes", json!({"content": "<p>who said what</p>"})).await);
+    let follow = id(api.create_note(&template, "Follow-up", json!({"content": "<p>todo</p>"})).await);
+    let attr = |body: Value| {
+        let api = &api;
+        async move {
+            let a = api.send(Method::POST, "/attributes", Some(body)).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        }
+    };
+    attr(json!({"noteId": step, "type": "label", "name": "kind", "value": "minutes"})).await;
+    attr(json!({"noteId": step, "type": "relation", "name": "next", "value": follow})).await;
+
+    let empty = id(api.create_note("root", "Monday meeting", json!({"type": "text", "content": ""})).await);
+    attr(json!({"noteId": empty, "type": "relation", "name": "template", "value": template})).await;
+    let got = api.get(&format!("/notes/{empty}")).await.json();
+    assert_eq!((got["type"].as_str(), got["mime"].as_str()), (Some("code"), Some("text/x-markdown")));
+    assert_eq!(api.get(&format!("/notes/{empty}/content")).await.text(), "# Agenda\n");
+    let kids: Vec<String> = got["childNoteIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    assert_eq!(kids.len(), 2);
+    assert!(!kids.contains(&step) && !kids.contains(&follow), "copies, not clones");
+    let titles: Vec<String> = {
+        let mut t = Vec::new();
+        for k in &kids {
+            t.push(api.get(&format!("/notes/{k}")).await.json()["title"].as_str().unwrap().to_owned());
+        }
+        t
+    };
+    assert_eq!(titles, ["Minutes", "Follow-up"]);
+    let minutes = api.get(&format!("/notes/{}", kids[0])).await.json();
+    let owned: Vec<(String, String)> = minutes["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["noteId"] == kids[0].as_str())
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["value"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(owned.contains(&("kind".into(), "minutes".into())), "{owned:?}");
+    assert!(owned.contains(&("next".into(), kids[1].clone())), "the relation points at the copy: {owned:?}");
+    assert_eq!(api.get(&format!("/notes/{}/content", kids[0])).await.text(), "<p>who said what</p>");
+
+    // A note with content keeps it (and its type); having no children, it gets the copies too.
+    let full = id(api.create_note("root", "Tuesday meeting", json!({"content": "<p>already written</p>"})).await);
+    attr(json!({"noteId": full, "type": "relation", "name": "template", "value": template})).await;
+    let got = api.get(&format!("/notes/{full}")).await.json();
+    assert_eq!(got["type"], "text");
+    assert_eq!(api.get(&format!("/notes/{full}/content")).await.text(), "<p>already written</p>");
+    assert_eq!(got["childNoteIds"].as_array().unwrap().len(), 2);
+    // A second template relation copies nothing more.
+    attr(json!({"noteId": full, "type": "relation", "name": "template", "value": step})).await;
+    assert_eq!(api.get(&format!("/notes/{full}")).await.json()["childNoteIds"].as_array().unwrap().len(), 2);
+    api.stop().await;
+}
