@@ -1488,3 +1488,56 @@ async fn etapi_template_relation_copies_content_and_children() {
     assert_eq!(api.get(&format!("/notes/{full}")).await.json()["childNoteIds"].as_array().unwrap().len(), 2);
     api.stop().await;
 }
+
+/// An imported page with an inline `data:image` picture: as Trilium's `downloadImages` (run by the
+/// import's post-processing), the picture becomes an image attachment titled "inline image.png" and
+/// the `<img>` points at it. The same happens to content created through ETAPI.
+#[tokio::test]
+async fn etapi_inline_images_become_attachments() {
+    let api = Api::start().await;
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0xff];
+    let data_url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&png));
+    let html = format!("<html><body><p>before</p><img src=\"{data_url}\" width=\"10\"><p>after</p></body></html>");
+    let target = api.create_note("root", "Imports", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    // An export's layout: a meta file naming the page a text note in HTML.
+    let meta = json!({
+        "formatVersion": 2,
+        "appVersion": "0.63.7",
+        "files": [{
+            "isClone": false, "noteId": "inlinePage01", "notePath": ["inlinePage01"], "title": "Page",
+            "notePosition": 10, "prefix": null, "isExpanded": false, "type": "text", "mime": "text/html",
+            "attributes": [], "format": "html", "dataFileName": "Page.html", "attachments": []
+        }]
+    });
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("!!!meta.json", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, meta.to_string().as_bytes()).unwrap();
+    w.start_file("Page.html", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, html.as_bytes()).unwrap();
+    let a = import_zip(&api, &target, w.finish().unwrap().into_inner()).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let page = a.json()["note"]["noteId"].as_str().unwrap().to_owned();
+
+    let check = |note: String| {
+        let api = &api;
+        let png = png.clone();
+        async move {
+            let list = api.get(&format!("/notes/{note}/attachments")).await.json();
+            let list = list.as_array().unwrap();
+            assert_eq!(list.len(), 1, "{list:?}");
+            let att = &list[0];
+            assert_eq!((att["role"].as_str(), att["mime"].as_str(), att["title"].as_str()), (Some("image"), Some("image/png"), Some("inline image.png")));
+            let att_id = att["attachmentId"].as_str().unwrap();
+            assert_eq!(api.get(&format!("/attachments/{att_id}/content")).await.bytes, png);
+            let content = api.get(&format!("/notes/{note}/content")).await.text();
+            assert!(!content.contains("data:image"), "{content}");
+            assert!(content.contains(&format!("<img src=\"api/attachments/{att_id}/image/inline%20image.png\"")), "{content}");
+            content
+        }
+    };
+    let content = check(page).await;
+    assert!(content.contains("<p>before</p>") && content.contains("\" width=\"10\"><p>after</p>"), "the rest stays: {content}");
+    let created = api.create_note("root", "Pasted", json!({"content": format!("<p>x</p><img src=\"{data_url}\">")})).await;
+    check(created["note"]["noteId"].as_str().unwrap().to_owned()).await;
+    api.stop().await;
+}
