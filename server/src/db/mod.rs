@@ -119,8 +119,10 @@ pub type SqlResult<T> = Result<T, DbError>;
 pub enum UnusedBlobs {
     /// Erase them first, as Trilium does (each side on its own, or the `blobs` sectors differ).
     Erase,
-    /// Keep them: a push is open, and a blob it brought may be used by a row of its next batch.
-    Keep,
+    /// Keep those whose entity change is newer than `changed_after`, erase the older ones: a push is
+    /// open since then, and a blob it brought may be used by a row of its next batch. (Older unused
+    /// blobs, such as the one an edit just replaced, go as usual: peers have erased theirs.)
+    Keep { changed_after: i64 },
 }
 
 /// An open document. Cheap to clone (shared handle).
@@ -197,8 +199,12 @@ impl Document {
     ) -> SqlResult<(sector_cache::SectorHashes, i64)> {
         self.write(source, |tx| {
             let mut cache = self.inner.sector_cache.lock().unwrap_or_else(|e| e.into_inner());
-            if unused() == UnusedBlobs::Erase {
-                let erased = sector_cache::erase_unused_blobs(tx.conn(), &cache)?;
+            let keep_after = match unused() {
+                UnusedBlobs::Erase => None,
+                UnusedBlobs::Keep { changed_after } => Some(changed_after),
+            };
+            {
+                let erased = sector_cache::erase_unused_blobs(tx.conn(), &cache, keep_after)?;
                 if !erased.is_empty() {
                     tracing::info!("erased {} unused blobs", erased.len());
                 }

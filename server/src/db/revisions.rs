@@ -90,15 +90,14 @@ pub fn save_revision_if_needed(tx: &mut WriteTx<'_>, note: &Note) -> SqlResult<O
     if note.note_type == "file" || note.note_type == "image" || (note.is_protected && tx.key().is_none()) {
         return Ok(None);
     }
-    let disabled: Option<String> = tx
-        .conn()
-        .query_row(
-            "SELECT value FROM attributes WHERE noteId = ?1 AND type = 'label' AND name = 'disableVersioning' AND isDeleted = 0",
-            [&note.note_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if disabled.map(|v| v != "false").unwrap_or(false) {
+    // Trilium's `isLabelTruthy`: the first such label in effect, owned or inherited (from an
+    // ancestor's inheritable label or a template), unless its value is `false`.
+    let disabled = super::graph::Graph::new(tx.conn())
+        .attributes(&note.note_id)?
+        .into_iter()
+        .find(|a| a.attr_type == "label" && a.name == "disableVersioning")
+        .map(|a| a.value);
+    if disabled.is_some_and(|v| v != "false") {
         return Ok(None);
     }
     let interval = options::get_int(tx.conn(), "revisionSnapshotTimeInterval")?.unwrap_or(600);

@@ -76,15 +76,21 @@ pub fn install(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// `eraseUnusedBlobs` before a hash check: only the candidate blobs while `cache` is valid, else all.
-pub fn erase_unused_blobs(conn: &Connection, cache: &Option<Cache>) -> SqlResult<Vec<String>> {
+/// With `keep_changed_after`, unused blobs whose entity change is newer stay (and stay candidates).
+pub fn erase_unused_blobs(conn: &Connection, cache: &Option<Cache>, keep_changed_after: Option<i64>) -> SqlResult<Vec<String>> {
     let data_version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-    let erased = match cache {
-        Some(c) if c.data_version == data_version => {
-            super::deletion::erase_unused_blobs_in(conn, "SELECT blobId FROM temp.canopy_blob_candidates")?
-        }
-        _ => super::deletion::erase_unused_blobs(conn)?,
+    let from_candidates = matches!(cache, Some(c) if c.data_version == data_version);
+    let candidates = if from_candidates { "SELECT blobId FROM temp.canopy_blob_candidates" } else { "SELECT blobId FROM blobs" };
+    let candidates = match keep_changed_after {
+        None => candidates.to_owned(),
+        Some(after) => format!(
+            "{candidates} EXCEPT SELECT entityId FROM entity_changes WHERE entityName = 'blobs' AND id > {after}"
+        ),
     };
-    conn.execute("DELETE FROM temp.canopy_blob_candidates", [])?;
+    let erased = super::deletion::erase_unused_blobs_in(conn, &candidates)?;
+    if keep_changed_after.is_none() {
+        conn.execute("DELETE FROM temp.canopy_blob_candidates", [])?;
+    }
     Ok(erased)
 }
 

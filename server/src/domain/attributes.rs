@@ -164,7 +164,11 @@ pub fn save(tx: &mut WriteTx<'_>, mut attr: Attribute, position: Option<i64>) ->
         None => Graph::new(tx.conn()).attributes(&attr.note_id)?.iter().map(|a| a.position).fold(0, i64::max) + 10,
     };
     attr.utc_date_modified = tx.utc_now();
+    let is_new = entities::load::<Attribute>(tx.conn(), &attr.attribute_id)?.is_none();
     entities::save(tx, &attr)?;
     resort(tx, &attr)?;
+    if is_new && attr.attr_type == "relation" && attr.name == "template" {
+        super::templates::apply(tx, &attr.note_id, &attr.value)?;
+    }
     Ok(attr)
 }

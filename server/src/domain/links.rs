@@ -4,8 +4,8 @@
 //! data-note-id=…>`, `~relationMapLink` for the notes of a relation map. Missing relations are added,
 //! ones no longer in the content are deleted, absolute server URLs in `href`/`src` are made relative,
 //! and the note's image attachments that the HTML no longer shows are scheduled for erasure (and
-//! unscheduled when they are shown again). (Trilium's image download, data-URL extraction and copying
-//! of another note's attachments are not done.)
+//! unscheduled when they are shown again). Inline `data:image` pictures become image attachments.
+//! (Trilium's download of images from URLs and copying of another note's attachments are not done.)
 
 use super::attributes;
 use super::DomainResult;
@@ -137,7 +137,8 @@ pub fn save_links(tx: &mut WriteTx<'_>, note: &Note, content: BlobContent) -> Do
     }
     let text = content.to_text();
     let (found, fixed) = if note.note_type == "text" {
-        let scanned = scan_html(&text);
+        let inlined = extract_inline_images(tx, &note.note_id, &text)?;
+        let scanned = scan_html(inlined.as_deref().unwrap_or(&text));
         schedule_unused_attachments(tx, &note.note_id, &scanned.attachment_ids)?;
         (scanned.links, scanned.html)
     } else {
@@ -174,6 +175,68 @@ pub fn save_links(tx: &mut WriteTx<'_>, note: &Note, content: BlobContent) -> Do
         }
     }
     Ok(if fixed == text { content } else { BlobContent::Text(fixed) })
+}
+
+/// `downloadImages`, its inline part: every `<img src="data:image/…;base64,…">` becomes an image
+/// attachment of the note (titled "inline image" with the format's extension, as Trilium names it) and
+/// the `src` points at it. Trilium also re-encodes the image (`compressImages`); Canopy keeps the bytes
+/// as they came. Returns the new HTML when anything changed.
+fn extract_inline_images(tx: &mut WriteTx<'_>, note_id: &str, html: &str) -> DomainResult<Option<String>> {
+    use base64::Engine as _;
+    if !html.contains("data:image/") {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    let mut changed = false;
+    while let Some(pos) = rest.find("<img") {
+        let (before, tag_start) = rest.split_at(pos);
+        out.push_str(before);
+        let tag_end = tag_start.find('>').map_or(tag_start.len(), |e| e + 1);
+        let tag = &tag_start[..tag_end];
+        let replaced = tag
+            .find("src=\"data:image/")
+            .or_else(|| tag.find("src='data:image/"))
+            .and_then(|src| {
+                let quote = tag.as_bytes()[src + 4] as char;
+                let value_start = src + 5;
+                let value_len = tag[value_start..].find(quote)?;
+                let url = &tag[value_start..value_start + value_len];
+                let (header, data) = url.split_once(";base64,")?;
+                let format = header.strip_prefix("data:image/")?;
+                if format.is_empty() || !format.chars().all(|c| c.is_ascii_lowercase()) {
+                    return None;
+                }
+                let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?;
+                Some((src, value_start + value_len + 1, format.to_owned(), bytes))
+            });
+        match replaced {
+            Some((src, after_value, format, bytes)) => {
+                let ext = if format == "jpeg" { "jpg".to_owned() } else { format.clone() };
+                let title = format!("inline image.{ext}");
+                let att = attachments::create_attachment(
+                    tx,
+                    attachments::NewAttachment {
+                        attachment_id: None,
+                        owner_id: note_id.to_owned(),
+                        role: "image".into(),
+                        mime: format!("image/{format}"),
+                        title: title.clone(),
+                        content: BlobContent::Binary(bytes),
+                        position: None,
+                    },
+                )?;
+                out.push_str(&tag[..src]);
+                out.push_str(&format!("src=\"api/attachments/{}/image/{}\"", att.attachment_id, title.replace(' ', "%20")));
+                out.push_str(&tag[after_value..]);
+                changed = true;
+            }
+            None => out.push_str(tag),
+        }
+        rest = &tag_start[tag_end..];
+    }
+    out.push_str(rest);
+    Ok(changed.then_some(out))
 }
 
 /// `checkImageAttachments`: an attachment of the note the HTML does not reference is scheduled for

@@ -19,6 +19,7 @@ pub mod protected;
 pub mod search;
 pub mod recent_changes;
 pub mod revisions;
+mod templates;
 mod sorting;
 
 use crate::db::DbError;

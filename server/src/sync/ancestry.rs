@@ -33,6 +33,14 @@ pub fn parent_of(conn: &Connection, note_id: &str, current_hash: &str) -> SqlRes
     Ok(row.and_then(|(synced, parent)| if synced == current_hash { parent } else { Some(synced) }))
 }
 
+/// The version of the note last exchanged with a peer, if any.
+pub fn synced_hash(conn: &Connection, note_id: &str) -> SqlResult<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT syncedHash FROM canopy_note_sync WHERE noteId = ?1")?
+        .query_row([note_id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Records that `hash` (based on `parent`) is now known to a peer.
 pub fn mark_exchanged(conn: &Connection, note_id: &str, hash: &str, parent: Option<&str>) -> SqlResult<()> {
     conn.prepare_cached(

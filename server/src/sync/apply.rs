@@ -87,8 +87,12 @@ pub fn apply_records(
         }
         let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
+        // The version a Trilium peer's sequential edit was based on, once known (it does not say).
+        let mut inferred_parent = None;
         if let Some(local) = &local {
-            if let Some((winner, loser)) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, memory)? {
+            let (concurrent, base) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, memory)?;
+            inferred_parent = base;
+            if let Some((winner, loser)) = concurrent {
                 let (remote_instance, local_instance) = (remote.instance_id.clone(), local.instance_id.clone());
                 let instances = if remote_wins { [remote_instance, local_instance] } else { [local_instance, remote_instance] };
                 losers.push((winner, loser, remote_wins, instances));
@@ -119,11 +123,13 @@ pub fn apply_records(
                 entity_changes::put_raw(tx, &stored)?;
             }
             if remote.entity_name == "notes" {
+                // A parent inferred for a Trilium peer's edit goes on with the version, so the other
+                // peers (Canopy clients) see it as the sequential edit it is, not as a conflict.
                 ancestry::mark_exchanged(
                     tx.conn(),
                     &remote.entity_id,
                     &remote.hash,
-                    record.canopy_parent_hash.as_deref(),
+                    record.canopy_parent_hash.as_deref().or(inferred_parent.as_deref()),
                 )?;
             }
         } else if let Some(local) = local {
@@ -182,12 +188,22 @@ fn concurrent_note_edit(
     remote_wins: bool,
     peer_instance_id: &str,
     memory: PeerMemory,
-) -> SqlResult<Option<(Note, Note)>> {
+) -> SqlResult<(Option<(Note, Note)>, Option<String>)> {
     let remote = &record.entity_change;
     if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
-        return Ok(None);
+        return Ok((None, None));
     }
     let conn = tx.conn();
+    // On a client of a Canopy hub (its records carry parent hashes): if the hub already held our
+    // version (exchanged, not edited since), whatever it sends now came after ours there, and had the
+    // two been concurrent the hub resolved it and keeps the loser. The parent hash alone cannot show
+    // this when we missed versions in between (a peer that edited twice while we were not pulling).
+    if memory == PeerMemory::OnlyPeer
+        && record.canopy_parent_hash.is_some()
+        && ancestry::synced_hash(conn, &local.entity_id)?.as_deref() == Some(local.hash.as_str())
+    {
+        return Ok((None, None));
+    }
     let sequential = match &record.canopy_parent_hash {
         // The incoming version was edited from ours.
         Some(parent) if *parent == local.hash => true,
@@ -197,22 +213,27 @@ fn concurrent_note_edit(
         // A Trilium peer does not say what it edited from. Only proof that it held our version (it
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
         None => {
-            local.instance_id == peer_instance_id
+            let held = local.instance_id == peer_instance_id
                 || (memory == PeerMemory::PerPeer
-                    && peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()))
+                    && peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()));
+            if held {
+                // The peer held our version, so that is what it edited.
+                return Ok((None, Some(local.hash.clone())));
+            }
+            false
         }
     };
     if sequential {
-        return Ok(None);
+        return Ok((None, None));
     }
-    let Some(local_note) = entities::load::<Note>(conn, &local.entity_id)? else { return Ok(None) };
-    let Some(row) = &record.entity else { return Ok(None) };
+    let Some(local_note) = entities::load::<Note>(conn, &local.entity_id)? else { return Ok((None, None)) };
+    let Some(row) = &record.entity else { return Ok((None, None)) };
     let remote_note: Note = serde_json::from_value(row.clone())
         .map_err(|e| DbError::Invalid(format!("note {} in sync batch: {e}", remote.entity_id)))?;
     if local_note.title == remote_note.title && local_note.blob_id == remote_note.blob_id {
-        return Ok(None); // only metadata differs; nothing a person wrote is lost
+        return Ok((None, None)); // only metadata differs; nothing a person wrote is lost
     }
-    Ok(Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }))
+    Ok((Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }), None))
 }
 
 /// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.

@@ -283,7 +283,7 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     // Open from its first page on: its blobs may come a batch before the rows that use them.
     let session = session_token(&headers);
     if let Some(token) = &session {
-        state.sync.push_batch(token);
+        state.sync.push_batch(token, || state.document.read(|conn| Ok(db::entity_changes::max_id(conn)?)).unwrap_or(0));
     }
     let header_number = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
     let page_count = header_number("pageCount").unwrap_or(1);
@@ -359,12 +359,9 @@ async fn check_hashes(State(state): State<HubState>, headers: HeaderMap) -> HubR
     // Decided with the writer held: a batch applied before has marked its push open first.
     let mut canopy_push_open = false;
     let (entity_hashes, max_entity_change_id) = check::local_hashes_with(&state.document, &state.instance_id, || {
-        canopy_push_open = state.sync.push_open_besides(session.as_deref());
-        if canopy_push_open {
-            db::UnusedBlobs::Keep
-        } else {
-            db::UnusedBlobs::Erase
-        }
+        let unused = state.sync.unused_blobs(session.as_deref());
+        canopy_push_open = unused != db::UnusedBlobs::Erase;
+        unused
     })?;
     Ok(Json(CheckResponse { entity_hashes, max_entity_change_id, canopy_push_open }))
 }

@@ -175,8 +175,9 @@ pub struct SyncState {
     /// Turns true once when the instance stops: long polls, event streams and the client engine end on it.
     stopping: watch::Sender<bool>,
     /// On a hub: the sync sessions whose push is open (a batch arrived and the session has not
-    /// pulled, finished or checked since), with the time of their last batch.
-    open_pushes: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// pulled, finished or checked since), with the time of their last batch and the newest change id
+    /// before their first.
+    open_pushes: Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>,
     /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
     change_checks: std::sync::atomic::AtomicU64,
 }
@@ -218,9 +219,17 @@ impl SyncState {
         }
     }
 
-    /// A batch of the push of sync session `session` arrived: its push is open.
-    pub(crate) fn push_batch(&self, session: &str) {
-        self.open_pushes.lock().unwrap_or_else(|p| p.into_inner()).insert(session.to_owned(), std::time::Instant::now());
+    /// A batch of the push of sync session `session` is about to be applied: its push is open.
+    /// `newest_change` is the newest change id now (read before the batch is applied): what was there
+    /// before the push cannot have come with it.
+    pub(crate) fn push_batch(&self, session: &str, newest_change: impl FnOnce() -> i64) {
+        let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        match open.get_mut(session) {
+            Some((last, _)) => *last = std::time::Instant::now(),
+            None => {
+                open.insert(session.to_owned(), (std::time::Instant::now(), newest_change()));
+            }
+        }
     }
 
     /// Session `session` pulls, finishes or checks: whatever it pushed has all arrived.
@@ -228,20 +237,16 @@ impl SyncState {
         self.open_pushes.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
     }
 
-    /// Whether a push other than `except`'s is open.
-    pub fn push_open_besides(&self, except: Option<&str>) -> bool {
+    /// What a hash check (or any sweep of unused blobs) may do now, for the session `except` (its own
+    /// push has ended): while another peer's push is open, a blob may have arrived a batch before the
+    /// row that uses it, so unused blobs that came since the oldest open push began are kept.
+    pub fn unused_blobs(&self, except: Option<&str>) -> crate::db::UnusedBlobs {
         let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, last| last.elapsed() < OPEN_PUSH_TTL);
-        open.keys().any(|session| Some(session.as_str()) != except)
-    }
-
-    /// What a hash check (or any sweep of unused blobs) may do now: while any peer's push is open, a
-    /// blob may have arrived a batch before the row that uses it, so unused blobs are kept.
-    pub fn unused_blobs(&self) -> crate::db::UnusedBlobs {
-        if self.push_open_besides(None) {
-            crate::db::UnusedBlobs::Keep
-        } else {
-            crate::db::UnusedBlobs::Erase
+        open.retain(|_, (last, _)| last.elapsed() < OPEN_PUSH_TTL);
+        let oldest = open.iter().filter(|(session, _)| Some(session.as_str()) != except).map(|(_, (_, mark))| *mark).min();
+        match oldest {
+            Some(changed_after) => crate::db::UnusedBlobs::Keep { changed_after },
+            None => crate::db::UnusedBlobs::Erase,
         }
     }
 

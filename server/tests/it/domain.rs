@@ -581,3 +581,42 @@ fn a_store_failure_shows_no_database_text() {
     let missing = DomainError::from(canopy::db::DbError::not_found("notes", "abc123"));
     assert_eq!(missing.user_message(), "Note 'abc123' not found.");
 }
+
+/// Trilium's `saveRevisionIfNeeded` asks `note.isLabelTruthy('disableVersioning')`, which sees owned and
+/// inherited labels alike (the first in effect counts; the value `false` does not disable).
+#[test]
+fn inherited_disable_versioning_is_honoured() {
+    let d = new_doc();
+    let t0 = Utc::now() - Duration::days(1);
+    let (p, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Unversioned", "<p>p</p>"))).unwrap();
+    let (n, _) = d.write_at(t0, |tx| notes::create_note(tx, text(&p.note_id, "Inside", "<p>v0</p>"))).unwrap();
+    let (other, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Elsewhere", "<p>v0</p>"))).unwrap();
+    let label = |note: &str, inheritable: bool, value: &str| {
+        let note = note.to_owned();
+        let value = value.to_owned();
+        d.write_at(t0, move |tx| {
+            attributes::create(tx, &note, NewAttribute { kind: AttributeKind::Label, name: "disableVersioning".into(), value, is_inheritable: inheritable })
+        })
+        .unwrap()
+    };
+    let save = |note: &str, mins: i64, html: &str| {
+        let blob = d.note(note).blob_id;
+        d.write_at(t0 + Duration::minutes(mins), |tx| notes::save_content(tx, note, BlobContent::Text(html.into()), blob.as_deref())).unwrap();
+    };
+    let count = |note: &str| d.read(|c| Ok(revisions::list(c, note)?)).len();
+    // Not inheritable: the child is versioned as usual.
+    let own_only = label(&p.note_id, false, "");
+    save(&n.note_id, 20, "<p>v1</p>");
+    assert_eq!(count(&n.note_id), 1);
+    d.write(|tx| attributes::delete(tx, &own_only.attribute_id)).unwrap();
+    // Inheritable on the parent: the child's saves make no revision; an unrelated note's do.
+    label(&p.note_id, true, "");
+    save(&n.note_id, 40, "<p>v2</p>");
+    assert_eq!(count(&n.note_id), 1, "the inherited label disables versioning");
+    save(&other.note_id, 40, "<p>v1</p>");
+    assert_eq!(count(&other.note_id), 1);
+    // The child's own `#disableVersioning=false` comes first and does not disable.
+    label(&n.note_id, false, "false");
+    save(&n.note_id, 60, "<p>v3</p>");
+    assert_eq!(count(&n.note_id), 2);
+}

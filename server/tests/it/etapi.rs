@@ -1399,3 +1399,145 @@ async fn etapi_search_survives_binary_content() {
     assert_eq!(search(&api, "search=picture".into()).await.len(), 2);
     api.stop().await;
 }
+
+/// `POST /create-note` goes through Trilium's `createNewNote`, which copies the parent's `child:`
+/// attributes (owned or inherited) onto the new note (`copyChildAttributes`).
+#[tokio::test]
+async fn etapi_create_note_copies_child_attributes() {
+    let api = Api::start().await;
+    let top = api.create_note("root", "Projects", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let parent = api.create_note(&top, "Inbox", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let attr = |body: Value| {
+        let api = &api;
+        async move { assert_eq!(api.send(Method::POST, "/attributes", Some(body)).await.status, StatusCode::CREATED) }
+    };
+    attr(json!({"noteId": parent, "type": "label", "name": "child:status", "value": "new"})).await;
+    // Inherited from the grandparent.
+    attr(json!({"noteId": top, "type": "label", "name": "child:project", "value": "canopy", "isInheritable": true})).await;
+    let kid = api.create_note(&parent, "A task", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    let got = api.get(&format!("/notes/{kid}")).await.json();
+    let mut owned: Vec<(String, String)> = got["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["noteId"] == kid.as_str())
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["value"].as_str().unwrap().to_owned()))
+        .collect();
+    owned.sort();
+    assert_eq!(owned, [("project".to_string(), "canopy".to_string()), ("status".to_string(), "new".to_string())]);
+    api.stop().await;
+}
+
+/// A new `~template` relation (Trilium's `handlers.js`): an empty text note takes the template's content,
+/// type and mime; a note without children gets copies of the template's children (owned attributes
+/// copied, relations inside the copied subtree pointing at the copies); a note with content keeps it.
+#[tokio::test]
+async fn etapi_template_relation_copies_content_and_children() {
+    let api = Api::start().await;
+    let id = |v: Value| v["note"]["noteId"].as_str().unwrap().to_owned();
+    let template = id(api.create_note("root", "Meeting template", json!({"type": "code", "mime": "text/x-markdown", "content": "# Agenda\n"})).await);
+    let step = id(api.create_note(&template, "Minutes", json!({"content": "<p>who said what</p>"})).await);
+    let follow = id(api.create_note(&template, "Follow-up", json!({"content": "<p>todo</p>"})).await);
+    let attr = |body: Value| {
+        let api = &api;
+        async move {
+            let a = api.send(Method::POST, "/attributes", Some(body)).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+        }
+    };
+    attr(json!({"noteId": step, "type": "label", "name": "kind", "value": "minutes"})).await;
+    attr(json!({"noteId": step, "type": "relation", "name": "next", "value": follow})).await;
+
+    let empty = id(api.create_note("root", "Monday meeting", json!({"type": "text", "content": ""})).await);
+    attr(json!({"noteId": empty, "type": "relation", "name": "template", "value": template})).await;
+    let got = api.get(&format!("/notes/{empty}")).await.json();
+    assert_eq!((got["type"].as_str(), got["mime"].as_str()), (Some("code"), Some("text/x-markdown")));
+    assert_eq!(api.get(&format!("/notes/{empty}/content")).await.text(), "# Agenda\n");
+    let kids: Vec<String> = got["childNoteIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    assert_eq!(kids.len(), 2);
+    assert!(!kids.contains(&step) && !kids.contains(&follow), "copies, not clones");
+    let titles: Vec<String> = {
+        let mut t = Vec::new();
+        for k in &kids {
+            t.push(api.get(&format!("/notes/{k}")).await.json()["title"].as_str().unwrap().to_owned());
+        }
+        t
+    };
+    assert_eq!(titles, ["Minutes", "Follow-up"]);
+    let minutes = api.get(&format!("/notes/{}", kids[0])).await.json();
+    let owned: Vec<(String, String)> = minutes["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["noteId"] == kids[0].as_str())
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["value"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(owned.contains(&("kind".into(), "minutes".into())), "{owned:?}");
+    assert!(owned.contains(&("next".into(), kids[1].clone())), "the relation points at the copy: {owned:?}");
+    assert_eq!(api.get(&format!("/notes/{}/content", kids[0])).await.text(), "<p>who said what</p>");
+
+    // A note with content keeps it (and its type); having no children, it gets the copies too.
+    let full = id(api.create_note("root", "Tuesday meeting", json!({"content": "<p>already written</p>"})).await);
+    attr(json!({"noteId": full, "type": "relation", "name": "template", "value": template})).await;
+    let got = api.get(&format!("/notes/{full}")).await.json();
+    assert_eq!(got["type"], "text");
+    assert_eq!(api.get(&format!("/notes/{full}/content")).await.text(), "<p>already written</p>");
+    assert_eq!(got["childNoteIds"].as_array().unwrap().len(), 2);
+    // A second template relation copies nothing more.
+    attr(json!({"noteId": full, "type": "relation", "name": "template", "value": step})).await;
+    assert_eq!(api.get(&format!("/notes/{full}")).await.json()["childNoteIds"].as_array().unwrap().len(), 2);
+    api.stop().await;
+}
+
+/// An imported page with an inline `data:image` picture: as Trilium's `downloadImages` (run by the
+/// import's post-processing), the picture becomes an image attachment titled "inline image.png" and
+/// the `<img>` points at it. The same happens to content created through ETAPI.
+#[tokio::test]
+async fn etapi_inline_images_become_attachments() {
+    let api = Api::start().await;
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0xff];
+    let data_url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&png));
+    let html = format!("<html><body><p>before</p><img src=\"{data_url}\" width=\"10\"><p>after</p></body></html>");
+    let target = api.create_note("root", "Imports", json!({})).await["note"]["noteId"].as_str().unwrap().to_owned();
+    // An export's layout: a meta file naming the page a text note in HTML.
+    let meta = json!({
+        "formatVersion": 2,
+        "appVersion": "0.63.7",
+        "files": [{
+            "isClone": false, "noteId": "inlinePage01", "notePath": ["inlinePage01"], "title": "Page",
+            "notePosition": 10, "prefix": null, "isExpanded": false, "type": "text", "mime": "text/html",
+            "attributes": [], "format": "html", "dataFileName": "Page.html", "attachments": []
+        }]
+    });
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("!!!meta.json", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, meta.to_string().as_bytes()).unwrap();
+    w.start_file("Page.html", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, html.as_bytes()).unwrap();
+    let a = import_zip(&api, &target, w.finish().unwrap().into_inner()).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text());
+    let page = a.json()["note"]["noteId"].as_str().unwrap().to_owned();
+
+    let check = |note: String| {
+        let api = &api;
+        let png = png.clone();
+        async move {
+            let list = api.get(&format!("/notes/{note}/attachments")).await.json();
+            let list = list.as_array().unwrap();
+            assert_eq!(list.len(), 1, "{list:?}");
+            let att = &list[0];
+            assert_eq!((att["role"].as_str(), att["mime"].as_str(), att["title"].as_str()), (Some("image"), Some("image/png"), Some("inline image.png")));
+            let att_id = att["attachmentId"].as_str().unwrap();
+            assert_eq!(api.get(&format!("/attachments/{att_id}/content")).await.bytes, png);
+            let content = api.get(&format!("/notes/{note}/content")).await.text();
+            assert!(!content.contains("data:image"), "{content}");
+            assert!(content.contains(&format!("<img src=\"api/attachments/{att_id}/image/inline%20image.png\"")), "{content}");
+            content
+        }
+    };
+    let content = check(page).await;
+    assert!(content.contains("<p>before</p>") && content.contains("\" width=\"10\"><p>after</p>"), "the rest stays: {content}");
+    let created = api.create_note("root", "Pasted", json!({"content": format!("<p>x</p><img src=\"{data_url}\">")})).await;
+    check(created["note"]["noteId"].as_str().unwrap().to_owned()).await;
+    api.stop().await;
+}
