@@ -151,6 +151,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
         document: hub.document.clone(),
         instance_id: canopy::db::InstanceId::from("benchSearch0"),
         index: hub.search.clone(),
+        protected: hub.protected.clone(),
     };
     // What the box sends while a person types these (one request per prefix of two or more characters).
     let typed = ["Note 4242", "Folder 17", "consectetur", "adipiscing elit", "lorem ipsum dolor", "nonexistent words", "Wide child 77"];

@@ -588,9 +588,9 @@ fn a_store_failure_shows_no_database_text() {
 fn inherited_disable_versioning_is_honoured() {
     let d = new_doc();
     let t0 = Utc::now() - Duration::days(1);
-    let (p, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Unversioned", "<p>p</p>"))).unwrap();
-    let (n, _) = d.write_at(t0, |tx| notes::create_note(tx, text(&p.note_id, "Inside", "<p>v0</p>"))).unwrap();
-    let (other, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Elsewhere", "<p>v0</p>"))).unwrap();
+    let (p, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Unversioned", "<p>p</p>"), None)).unwrap();
+    let (n, _) = d.write_at(t0, |tx| notes::create_note(tx, text(&p.note_id, "Inside", "<p>v0</p>"), None)).unwrap();
+    let (other, _) = d.write_at(t0, |tx| notes::create_note(tx, text("root", "Elsewhere", "<p>v0</p>"), None)).unwrap();
     let label = |note: &str, inheritable: bool, value: &str| {
         let note = note.to_owned();
         let value = value.to_owned();
@@ -601,7 +601,7 @@ fn inherited_disable_versioning_is_honoured() {
     };
     let save = |note: &str, mins: i64, html: &str| {
         let blob = d.note(note).blob_id;
-        d.write_at(t0 + Duration::minutes(mins), |tx| notes::save_content(tx, note, BlobContent::Text(html.into()), blob.as_deref())).unwrap();
+        d.write_at(t0 + Duration::minutes(mins), |tx| notes::save_content(tx, note, BlobContent::Text(html.into()), blob.as_deref(), None)).unwrap();
     };
     let count = |note: &str| d.read(|c| Ok(revisions::list(c, note)?)).len();
     // Not inheritable: the child is versioned as usual.
