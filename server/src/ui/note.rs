@@ -28,6 +28,12 @@ impl DocumentNotes {
     fn key(&self) -> Option<DataKey> {
         super::protected::data_key(&self.protected)
     }
+
+    /// The key for a write to `note_id`: asked for only when the note is protected, since asking
+    /// counts as use of the protected session (saving an unprotected note must not keep it open).
+    fn key_for(&self, note_id: &str) -> Option<DataKey> {
+        super::protected::key_for_note(&self.document, &self.protected, note_id)
+    }
 }
 
 impl NotePort for DocumentNotes {
@@ -95,7 +101,7 @@ impl NotePort for DocumentNotes {
     }
 
     fn save(&self, note_id: &str, content: String, expected_blob_id: Option<String>) -> Result<Option<String>, AppError> {
-        let key = self.key();
+        let key = self.key_for(note_id);
         let note = self
             .document
             .write_with(&self.source(), |tx| {
@@ -106,7 +112,7 @@ impl NotePort for DocumentNotes {
     }
 
     fn save_keeping_stored(&self, note_id: &str, content: String) -> Result<Option<String>, AppError> {
-        let key = self.key();
+        let key = self.key_for(note_id);
         let note = self
             .document
             .write_with(&self.source(), |tx| notes::save_content_keeping_stored(tx, note_id, BlobContent::Text(content), key.as_ref()))
@@ -115,7 +121,7 @@ impl NotePort for DocumentNotes {
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<String, AppError> {
-        let key = self.key();
+        let key = self.key_for(note_id);
         self.document.write_with(&self.source(), |tx| notes::rename(tx, note_id, title, key.as_ref())).map_err(domain_error)?;
         // The stored title is ciphertext for a protected note: the page gets what it shows.
         Ok(title.to_string())
@@ -126,7 +132,7 @@ impl NotePort for DocumentNotes {
             return Err(AppError::Invalid("A note can be made a text or a code note here.".into()));
         }
         let mime = Some(mime).filter(|m| !m.trim().is_empty());
-        let key = self.key();
+        let key = self.key_for(note_id);
         self.document.write_with(&self.source(), |tx| notes::set_type(tx, note_id, note_type, mime, key.as_ref())).map_err(domain_error)?;
         Ok(())
     }

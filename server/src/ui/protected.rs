@@ -64,6 +64,17 @@ impl<'a> LazyKey<'a> {
     }
 }
 
+/// The calling login's key for work on `note_id`, asked for only when that note is protected (or
+/// cannot be read: the domain then names the problem).
+pub(crate) fn key_for_note(document: &Document, protected: &ProtectedSessions, note_id: &str) -> Option<DataKey> {
+    let is_protected = document.read_with(|conn| crate::domain::notes::live_note(conn, note_id)).map_or(true, |n| n.is_protected);
+    if is_protected {
+        data_key(protected)
+    } else {
+        None
+    }
+}
+
 /// What the page shows as a note's title: a protected title decrypted with the login's key, or
 /// "[protected]" without one (or when it does not decrypt, which the log names).
 pub(crate) fn shown_title(key: Option<&DataKey>, note_id: &str, is_protected: bool, stored: String) -> String {

@@ -5,7 +5,6 @@ use app::tree::api::{ssr::TreePort, DeleteOutcome, DropPosition, NotePick, TreeE
 
 use super::protected::{shown_title, LazyKey};
 use super::{domain_error, internal};
-use crate::protected::DataKey;
 use crate::db::{tree_view, ChangeSource, Document, InstanceId};
 use crate::domain::{self, branches::MoveTo, notes::Position};
 use crate::entities::BlobContent;
@@ -24,11 +23,6 @@ pub struct DocumentTree {
 impl DocumentTree {
     fn source(&self) -> ChangeSource {
         super::ui_source(&self.instance_id)
-    }
-
-    /// The calling login's data key, if it has a protected session.
-    fn key(&self) -> Option<DataKey> {
-        super::protected::data_key(&self.protected)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut crate::db::WriteTx<'_>) -> domain::DomainResult<T>) -> Result<T, AppError> {
@@ -126,7 +120,7 @@ impl TreePort for DocumentTree {
         }
         let content = BlobContent::Text(String::new());
         // Under a protected parent the new note is protected (as in Trilium): its title needs the key.
-        let key = self.key();
+        let key = super::protected::key_for_note(&self.document, &self.protected, parent_note_id);
         let (_, branch) = self.write(|tx| {
             domain::notes::create_note(
                 tx,
@@ -151,7 +145,7 @@ impl TreePort for DocumentTree {
     }
 
     fn rename(&self, note_id: &str, title: &str) -> Result<(), AppError> {
-        let key = self.key();
+        let key = super::protected::key_for_note(&self.document, &self.protected, note_id);
         self.write(|tx| domain::notes::rename(tx, note_id, title.trim(), key.as_ref())).map(drop)
     }
 
