@@ -171,7 +171,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
     let found = port.quick("Note 4242", app::search::api::QUICK_LIMIT).map_err(|e| anyhow::anyhow!("{e}"))?;
     anyhow::ensure!(found.titles.first().is_some_and(|h| h.title == "Note 4242") || found.titles.is_empty(), "quick search ranks titles wrong");
     let mut full = Vec::new();
-    for query in ["4242", "\"dolor sit\" 777", "#iconClass"] {
+    for query in ["4242", "dolor 4242", "\"dolor sit\" 777", "#iconClass"] {
         let t = Instant::now();
         let results = port.full(query).map_err(|e| anyhow::anyhow!("{e}"))?;
         full.push(t.elapsed());

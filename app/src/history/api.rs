@@ -118,12 +118,6 @@ pub async fn list_revisions(note_id: String) -> Result<Vec<RevisionItem>, AppErr
     crate::ssr::run_blocking(move || history.0.revisions(&note_id)).await
 }
 
-#[server(prefix = "/ui", endpoint = "revision", client = crate::csrf::CsrfClient)]
-pub async fn get_revision(revision_id: String) -> Result<RevisionView, AppError> {
-    let history = crate::ssr::port::<ssr::History>()?;
-    crate::ssr::run_blocking(move || history.0.revision(&revision_id)).await
-}
-
 /// The revision the panel shows for `revision_id` (the URL's `revision=`): that one when it is one of
 /// the note's, else the newest (as "latest" asks); `None` when the note has none. The panel loads it
 /// beside the list, not from within the list's render, so the server's render and the browser's

@@ -250,10 +250,16 @@ async fn history_server_functions_and_the_download_over_http() {
     assert_eq!(status, 200, "{list}");
     assert_eq!(list[0]["revision_id"], revision_id.as_str());
     assert_eq!(list[0]["title"], "new note");
-    let (status, view) = call(&browser, "revision", &[("revision_id", &revision_id)]).await;
+    let (status, view) = call(&browser, "revision/open", &[("note_id", &note_id), ("revision_id", &revision_id)]).await;
     assert_eq!(status, 200, "{view}");
+    assert_eq!(view["revision_id"], revision_id.as_str());
+    // Without a revision, or with one that is not the note's: the newest.
+    let (status, newest) = call(&browser, "revision/open", &[("note_id", &note_id)]).await;
+    assert_eq!((status, &newest["revision_id"]), (200, &view["revision_id"]), "{newest}");
+    let (status, newest) = call(&browser, "revision/open", &[("note_id", &note_id), ("revision_id", "noSuchRevis1")]).await;
+    assert_eq!((status, &newest["revision_id"]), (200, &view["revision_id"]), "{newest}");
     for (name, fields) in [
-        ("revision", vec![("revision_id", "noSuchRevis1")]),
+        ("revision/open", vec![("note_id", "noSuchNote12")]),
         ("revision/restore", vec![("revision_id", "noSuchRevis1")]),
         ("revision/delete", vec![("revision_id", "noSuchRevis1")]),
         ("revisions", vec![("note_id", "noSuchNote12")]),
