@@ -68,6 +68,13 @@ pub fn apply_records(
     let mut outcome = ApplyOutcome::default();
     let mut losers: Vec<(Note, Note, bool, [String; 2])> = Vec::new(); // (winner, loser, incoming won, their instances)
     let mut columns = records::TableColumns::default();
+    // The revisions this batch brings: a hub that resolved a conflict against our version sends the
+    // revision keeping it along with the winner.
+    let batch_revisions: std::collections::HashSet<&str> = records
+        .iter()
+        .filter(|r| r.entity_change.entity_name == "revisions")
+        .map(|r| r.entity_change.entity_id.as_str())
+        .collect();
     for record in records {
         let remote = &record.entity_change;
         if change_known(tx, &remote.change_id)? {
@@ -90,7 +97,8 @@ pub fn apply_records(
         // The version a Trilium peer's sequential edit was based on, once known (it does not say).
         let mut inferred_parent = None;
         if let Some(local) = &local {
-            let (concurrent, base) = concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, memory)?;
+            let (concurrent, base) =
+                concurrent_note_edit(tx, record, local, remote_wins, peer_instance_id, memory, &batch_revisions)?;
             inferred_parent = base;
             if let Some((winner, loser)) = concurrent {
                 let (remote_instance, local_instance) = (remote.instance_id.clone(), local.instance_id.clone());
@@ -188,6 +196,7 @@ fn concurrent_note_edit(
     remote_wins: bool,
     peer_instance_id: &str,
     memory: PeerMemory,
+    batch_revisions: &std::collections::HashSet<&str>,
 ) -> SqlResult<(Option<(Note, Note)>, Option<String>)> {
     let remote = &record.entity_change;
     if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
@@ -195,14 +204,25 @@ fn concurrent_note_edit(
     }
     let conn = tx.conn();
     // On a client of a Canopy hub (its records carry parent hashes): if the hub already held our
-    // version (exchanged, not edited since), whatever it sends now came after ours there, and had the
-    // two been concurrent the hub resolved it and keeps the loser. The parent hash alone cannot show
-    // this when we missed versions in between (a peer that edited twice while we were not pulling).
+    // version (exchanged, not edited since), whatever it sends now came after ours there. Had the two
+    // been concurrent, the hub resolved it and sends the revision keeping ours with the winner (the
+    // conflict is then ours to see too, below). Otherwise it is sequential even when the parent hash
+    // cannot show it, because we missed versions in between (a peer edited twice while we were not
+    // pulling).
     if memory == PeerMemory::OnlyPeer
         && record.canopy_parent_hash.is_some()
         && ancestry::synced_hash(conn, &local.entity_id)?.as_deref() == Some(local.hash.as_str())
     {
-        return Ok((None, None));
+        let ours_kept = match entities::load::<Note>(conn, &local.entity_id)? {
+            Some(ours) => {
+                let id = conflict_revision_id(&ours.note_id, ours.blob_id.as_deref(), &ours.title);
+                batch_revisions.contains(id.as_str()) || entities::load::<Revision>(conn, &id)?.is_some()
+            }
+            None => false,
+        };
+        if !ours_kept {
+            return Ok((None, None));
+        }
     }
     let sequential = match &record.canopy_parent_hash {
         // The incoming version was edited from ours.

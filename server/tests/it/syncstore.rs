@@ -632,7 +632,8 @@ fn free_port() -> u16 {
 async fn wait_up(url: &str) {
     let http = reqwest::Client::new();
     for _ in 0..600 {
-        if http.get(url).send().await.is_ok() {
+        // A starting server may answer 503 for a moment.
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
