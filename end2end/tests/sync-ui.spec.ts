@@ -352,7 +352,7 @@ test('an unreachable hub: the notice names its address', async ({ page }) => {
   const address = `http://127.0.0.1:${port}`;
   const client = await startFixtureInstance('syncui-unreachable', clientConfig(address));
   try {
-    await client.waitForLog(/sync failed: No connection to sync server/, 30_000);
+    await client.waitForLog(/lost the connection to the sync server: No connection to sync server/, 30_000);
     await loginAt(page, client.base, manifest.password);
     const notice = page.locator('main.note-pane .sync-notice.failure');
     await expect(notice).toHaveAttribute('data-kind', 'unreachable');

@@ -53,7 +53,6 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
     let host = Field::new(&options.host);
     let timeout = Field::new(&options.timeout_ms);
     let proxy = Field::new(&options.proxy);
-    let current = RwSignal::new(options);
     let saving = RwSignal::new(false);
     let save_message: RwSignal<Option<Result<String, String>>> = RwSignal::new(None);
     let testing = RwSignal::new(false);
@@ -75,7 +74,6 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
                     host.reset(&saved.host);
                     timeout.reset(&saved.timeout_ms);
                     proxy.reset(&saved.proxy);
-                    current.set(saved);
                     save_message.set(Some(Ok("Saved.".into())));
                 }
                 Err(e) => save_message.set(Some(Err(e.to_string()))),
@@ -116,7 +114,6 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
                 placeholder="120000" hint="How long to wait for the server."/>
             <SettingField field=proxy label="Proxy" name="syncProxy" input_type="url"
                 placeholder="http://proxy.example:3128" hint="Empty: connect directly."/>
-            {move || restart_note(&current.get()).map(|note| view! { <p class="options-note">{note}</p> })}
             <div class="options-actions">
                 <button type="submit" class="options-save" disabled=move || saving.get()>
                     {move || if saving.get() { "Saving…" } else { "Save" }}
@@ -129,16 +126,6 @@ fn SyncOptionsForm(options: SyncOptions) -> impl IntoView {
             {message_view(test_message, "options-test-message")}
         </form>
     }
-}
-
-/// When the saved server is not the one the sync engine talks to (it could not be used).
-fn restart_note(options: &SyncOptions) -> Option<String> {
-    let wanted = options.host.effective().trim();
-    let wanted = (!wanted.is_empty() && wanted != "disabled").then_some(wanted);
-    (wanted != options.engine_host.as_deref()).then(|| match wanted {
-        Some(host) => format!("Restart Canopy to sync with {host}."),
-        None => "Restart Canopy to stop syncing.".into(),
-    })
 }
 
 #[component]
