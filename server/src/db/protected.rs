@@ -98,6 +98,9 @@ pub fn save_blob(tx: &mut WriteTx<'_>, content: BlobContent, protected: bool, ow
         };
         let blob = Blob { blob_id: blob_id.clone(), content: stored, date_modified: tx.local_now(), utc_date_modified: tx.utc_now() };
         entities::save(tx, &blob)?;
+    } else {
+        // Same content as a blob nothing uses any more: peers may have erased theirs.
+        super::blob_users::reannounce_if_unused(tx, &blob_id)?;
     }
     Ok(blob_id)
 }

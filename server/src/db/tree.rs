@@ -114,20 +114,6 @@ pub fn save_note(tx: &mut WriteTx<'_>, note: &mut Note) -> SqlResult<i64> {
     super::protected::save_note_row(tx, note)
 }
 
-/// Stores content as a content-addressed blob (inserted with its entity change only if
-/// new). Returns the blobId.
-pub fn save_blob(tx: &mut WriteTx<'_>, content: BlobContent) -> SqlResult<String> {
-    let blob_id = Blob::id_for(content.as_bytes().unwrap_or_default(), false);
-    if entities::load::<Blob>(tx.conn(), &blob_id)?.is_none() {
-        let blob = Blob { blob_id: blob_id.clone(), content, date_modified: tx.local_now(), utc_date_modified: tx.utc_now() };
-        entities::save(tx, &blob)?;
-    } else {
-        // Same content as a blob nothing uses any more: peers may have erased theirs.
-        super::blob_users::reannounce_if_unused(tx, &blob_id)?;
-    }
-    Ok(blob_id)
-}
-
 /// Deletes a blob (row and entity change, no tombstone) if nothing references it.
 pub fn delete_blob_if_unused(conn: &Connection, blob_id: &str) -> SqlResult<bool> {
     if super::blob_users::is_used(conn, blob_id)? {

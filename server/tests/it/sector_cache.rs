@@ -58,7 +58,7 @@ fn a_blob_left_behind_by_sync_is_erased_before_the_check() {
     // What applying a pulled note does: the whole row replaced, pointing at a new blob.
     document
         .write(&source, |tx| {
-            let new_blob = tree::save_blob(tx, canopy::entities::BlobContent::Text("<p>new</p>".into()))?;
+            let new_blob = canopy::db::protected::save_blob(tx, canopy::entities::BlobContent::Text("<p>new</p>".into()), false, ("notes", &id))?;
             let mut row: serde_json::Value =
                 serde_json::to_value(canopy::entities::load::<canopy::entities::Note>(tx.conn(), &id)?.unwrap()).unwrap();
             row["blobId"] = new_blob.into();

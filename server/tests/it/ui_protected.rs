@@ -265,7 +265,7 @@ async fn in_the_session_images_revisions_recent_changes_and_search_show_protecte
     assert_eq!(attachments(&instance.document), before, "nothing stored");
     let (_, revisions) = call(&browser, "revisions", &[("note_id", &note_id)]).await;
     assert!(revisions.as_array().unwrap().iter().all(|r| r["title"] == "[protected]"), "{revisions}");
-    let (_, view) = call(&browser, "revision", &[("revision_id", &revision_id)]).await;
+    let (_, view) = call(&browser, "revision/open", &[("note_id", &note_id), ("revision_id", &revision_id)]).await;
     assert_eq!(view["preview"], "Protected");
     let (_, quick) = call(&browser, "quick_search", &[("query", "diary")]).await;
     assert!(!quick.to_string().contains(&note_id), "locked, search does not find it: {quick}");
@@ -299,7 +299,7 @@ async fn in_the_session_images_revisions_recent_changes_and_search_show_protecte
     let (_, revisions) = call(&browser, "revisions", &[("note_id", &note_id)]).await;
     let listed = revisions.as_array().unwrap().iter().find(|r| r["revision_id"] == revision_id.as_str()).unwrap().clone();
     assert_ne!(listed["title"], "[protected]", "{listed}");
-    let (status, view) = call(&browser, "revision", &[("revision_id", &revision_id)]).await;
+    let (status, view) = call(&browser, "revision/open", &[("note_id", &note_id), ("revision_id", &revision_id)]).await;
     assert_eq!(status, 200, "{view}");
     assert!(view["preview"]["Html"].is_string(), "{view}");
     let (_, changes) = call(&browser, "recent_changes", &[]).await;
