@@ -219,7 +219,7 @@ async fn sequential_edits_add_no_revisions() {
 }
 
 /// Signs a sync login the way a client does, with the hub's own document secret.
-fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>, skew: chrono::Duration) -> serde_json::Value {
+pub(crate) fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>, skew: chrono::Duration) -> serde_json::Value {
     let secret = hub.document().read(|c| canopy::db::options::get(c, "documentSecret")).unwrap().unwrap();
     let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now() + skew);
     let mut body = serde_json::json!({

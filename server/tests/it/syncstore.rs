@@ -483,20 +483,6 @@ async fn many_batches_against_running_hash_checks_need_no_repair() {
     assert_eq!(missing, 0, "no note without its blob on the hub");
 }
 
-fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>) -> serde_json::Value {
-    let secret = hub.document().read(|c| options::get(c, "documentSecret")).unwrap().unwrap();
-    let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now());
-    let mut body = json!({
-        "timestamp": timestamp,
-        "syncVersion": sync_version,
-        "hash": canopy::sync::hub::login_hash(&secret, &timestamp),
-    });
-    if let Some(v) = db_version {
-        body["canopyDbVersion"] = v.into();
-    }
-    body
-}
-
 /// As a hub: a TriliumNext client (newer protocol or database) and an old Trilium client are refused,
 /// both versions named, with advice; nothing is written.
 #[tokio::test(flavor = "multi_thread")]
@@ -505,10 +491,10 @@ async fn the_hub_refuses_other_trilium_lines_with_advice() {
     let http = reqwest::Client::new();
     let max_before = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
     let cases = [
-        (login_body(&hub, 34.into(), None), vec!["local is version 32, remote is 34", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
-        (login_body(&hub, 36.into(), None), vec!["local is version 32, remote is 36", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
-        (login_body(&hub, 31.into(), None), vec!["local is version 32, remote is 31", "TriliumNext up to 0.90.4", "older Trilium", "0.63.7"]),
-        (login_body(&hub, 32.into(), Some(229)), vec!["local is version 228, remote is 229", "TriliumNext up to 0.90.4", "newer one"]),
+        (crate::sync::login_body(&hub, 34.into(), None, chrono::Duration::zero()), vec!["local is version 32, remote is 34", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
+        (crate::sync::login_body(&hub, 36.into(), None, chrono::Duration::zero()), vec!["local is version 32, remote is 36", "TriliumNext up to 0.90.4", "newer TriliumNext"]),
+        (crate::sync::login_body(&hub, 31.into(), None, chrono::Duration::zero()), vec!["local is version 32, remote is 31", "TriliumNext up to 0.90.4", "older Trilium", "0.63.7"]),
+        (crate::sync::login_body(&hub, 32.into(), Some(229), chrono::Duration::zero()), vec!["local is version 228, remote is 229", "TriliumNext up to 0.90.4", "newer one"]),
     ];
     for (body, words) in cases {
         let response = http.post(format!("{}/api/login/sync", hub.url())).json(&body).send().await.unwrap();
