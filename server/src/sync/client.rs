@@ -118,6 +118,13 @@ impl SyncError {
         let mentions_version = |m: &str| m.contains("sync protocol version") || m.contains("Non-matching");
         match self {
             SyncError::Connection(_) => FailureKind::Unreachable,
+            // A hub still starting answers 503 until its routes are set, and a reverse proxy in front
+            // of a hub that is down answers 502/503/504: all mean "not there yet", not a failure to wait out.
+            SyncError::Http { status, .. }
+                if matches!(*status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT) =>
+            {
+                FailureKind::Unreachable
+            }
             SyncError::Refused(m) if mentions_version(m) => FailureKind::Version,
             SyncError::Http { message, .. } if mentions_version(message) => FailureKind::Version,
             SyncError::Http { message, .. } if message.contains("credentials are incorrect") => FailureKind::Credentials,
@@ -904,12 +911,24 @@ fn now() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::split_pages;
+    use super::{split_pages, SyncError};
+    use crate::sync::FailureKind;
+    use reqwest::{Method, StatusCode};
 
     #[test]
     fn pages_split_on_character_boundaries() {
         assert_eq!(split_pages("abc", 10), vec!["abc"]);
         assert_eq!(split_pages("äbcdé", 2), vec!["äb", "cd", "é"]);
         assert_eq!(split_pages("", 2), vec![""]);
+    }
+
+    #[test]
+    fn a_hub_not_there_yet_is_unreachable_and_its_own_errors_are_not() {
+        let http = |status| SyncError::Http { method: Method::GET, url: "http://hub/api/sync/changed".into(), status, message: String::new() };
+        for status in [StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT] {
+            assert_eq!(http(status).kind(), FailureKind::Unreachable, "{status}");
+        }
+        assert_eq!(http(StatusCode::INTERNAL_SERVER_ERROR).kind(), FailureKind::Other);
+        assert_eq!(http(StatusCode::UNAUTHORIZED).kind(), FailureKind::Credentials);
     }
 }

@@ -744,14 +744,19 @@ async fn real_trilium_client_on_a_restarted_canopy_hub_has_clean_hash_checks() {
         wait_up(&format!("{hub_url}/api/setup/status")).await;
         put(t_url.clone(), t_token.clone(), format!("<p>T, round {round}, after the restart</p>")).await;
         sync_now().await;
-        // C catches up before its turn. (Its long poll does not come back by itself after the hub's
-        // restart until the reconnect work lands; without this, C's edit would be a true conflict.)
-        if std::env::var_os("CANOPY_TRILIUM_NO_C_SYNC").is_none() {
-            let synced = http.post(format!("{c_url}/api/sync/now")).header("Authorization", &c_token).send().await.unwrap();
-            assert!(synced.status().is_success(), "C's sync: {}", synced.text().await.unwrap());
-        } else {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+        // C catches up by itself before its turn: its change notification is renewed after the
+        // hub's restart, so T's edit reaches it with no trigger (else C's edit would be a true conflict).
+        let expected = format!("<p>T, round {round}, after the restart</p>");
+        let caught_up = std::time::Instant::now();
+        loop {
+            let text = http.get(format!("{c_url}/etapi/notes/{note}/content")).header("Authorization", &c_token).send().await.unwrap().text().await.unwrap();
+            if text == expected {
+                break;
+            }
+            assert!(caught_up.elapsed() < Duration::from_secs(5), "C did not catch up with T's edit by itself: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        eprintln!("round {round}: C held T's edit {} ms after T's sync", caught_up.elapsed().as_millis());
         put(c_url.clone(), c_token.clone(), format!("<p>C, round {round}</p>")).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         sync_now().await;
