@@ -3,7 +3,8 @@
 //! strikethrough, task lists, bare-URL autolinks, fenced code classed `language-<info>`, raw HTML
 //! passed through, no heading ids, no footnotes), turns an `<h1>` holding the note's title into
 //! nothing and any other plain `<h1>` into `<h2>`, then runs its import sanitizer over the result.
-//! comrak with the same GFM extensions parses the same way; [`sanitize`] keeps what Trilium's
+//! comrak with the same GFM extensions gives the same elements (newlines between tags differ, and
+//! in a loose task list the checkbox sits before the item's `<p>`, not inside it); [`sanitize`] keeps what Trilium's
 //! sanitizer keeps, so a `<script>`, an `onerror=` or a `javascript:` link never reaches the note.
 //!
 //! What Trilium's sanitizer does to a task list is kept too: its allowlist has no `type` or
