@@ -31,6 +31,8 @@ use crate::domain::notes::{content_for, is_string_note, live_note};
 use crate::entities::{self, Attribute, BlobContent, Branch, Note};
 use crate::hashing;
 
+mod markdown;
+
 pub fn routes() -> Router<EtapiState> {
     Router::new().route("/notes/{note_id}/import", post(import_zip))
 }
@@ -609,14 +611,7 @@ impl<'m> Importer<'m> {
         } else {
             let mut text = String::from_utf8_lossy(&bytes).into_owned();
             if found.note.and_then(|m| m.format.as_deref()) == Some("markdown") {
-                text = markdown_to_html(&text);
-                text = self
-                    .res
-                    .h1
-                    .replace_all(&text, |c: &Captures<'_>| {
-                        if title.trim() == c[1].trim() { String::new() } else { format!("<h2>{}</h2>", &c[1]) }
-                    })
-                    .into_owned();
+                text = markdown::render_to_html(&text, &title);
             }
             if note_type == "text" {
                 text = self.process_text(&text, &title, file_path, found.note);
@@ -768,198 +763,6 @@ async fn import_zip(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-// ---------------------------------------------------------------------------------------
-// Markdown → HTML for notes exported as markdown (the common block and inline syntax).
-
-fn md_inline(s: &str) -> String {
-    let esc = super::content::escape_html;
-    let mut out = String::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    let rest = |i: usize| chars[i..].iter().collect::<String>();
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && i + 1 < chars.len() && chars[i + 1].is_ascii_punctuation() {
-            out.push_str(&esc(&chars[i + 1].to_string()));
-            i += 2;
-        } else if c == '`' {
-            let r = rest(i + 1);
-            if let Some(end) = r.find('`') {
-                out.push_str(&format!("<code>{}</code>", esc(&r[..end])));
-                i += 2 + r[..end].chars().count();
-            } else {
-                out.push('`');
-                i += 1;
-            }
-        } else if (c == '!' && chars.get(i + 1) == Some(&'[')) || c == '[' {
-            let img = c == '!';
-            let start = if img { i + 2 } else { i + 1 };
-            let r = rest(start);
-            let parsed = r.find("](").and_then(|close| {
-                let after = &r[close + 2..];
-                after.find(')').map(|end| (r[..close].to_owned(), after[..end].to_owned(), close + 2 + end + 1))
-            });
-            match parsed {
-                Some((text, url, len)) => {
-                    let url = url.split(" \"").next().unwrap_or("").replace("\\(", "(").replace("\\)", ")");
-                    if img {
-                        out.push_str(&format!("<img src=\"{}\" alt=\"{}\">", esc(&url), esc(&text)));
-                    } else {
-                        out.push_str(&format!("<a href=\"{}\">{}</a>", esc(&url), md_inline(&text)));
-                    }
-                    i = start + r[..len].chars().count();
-                }
-                None => {
-                    out.push_str(&esc(&c.to_string()));
-                    i += 1;
-                }
-            }
-        } else if (c == '*' || c == '_' || c == '~') && chars.get(i + 1) == Some(&c) {
-            let delim: String = [c, c].iter().collect();
-            let r = rest(i + 2);
-            match r.find(&delim) {
-                Some(end) if end > 0 => {
-                    let tag = if c == '~' { "del" } else { "strong" };
-                    out.push_str(&format!("<{tag}>{}</{tag}>", md_inline(&r[..end])));
-                    i += 4 + r[..end].chars().count();
-                }
-                _ => {
-                    out.push_str(&delim);
-                    i += 2;
-                }
-            }
-        } else if c == '*' || c == '_' {
-            let r = rest(i + 1);
-            match r.find(c) {
-                Some(end) if end > 0 && !r.starts_with(' ') => {
-                    out.push_str(&format!("<em>{}</em>", md_inline(&r[..end])));
-                    i += 2 + r[..end].chars().count();
-                }
-                _ => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        } else {
-            out.push_str(&esc(&c.to_string()));
-            i += 1;
-        }
-    }
-    out
-}
-
-pub fn markdown_to_html(md: &str) -> String {
-    let lines: Vec<&str> = md.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let mut out = String::new();
-    let mut para: Vec<String> = Vec::new();
-    let flush = |para: &mut Vec<String>, out: &mut String| {
-        if !para.is_empty() {
-            let joined = para.join("\n").replace("  \n", "<br>\n");
-            out.push_str(&format!("<p>{}</p>\n", md_inline(&joined).replace("&lt;br&gt;", "<br>")));
-            para.clear();
-        }
-    };
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let t = line.trim();
-        if t.starts_with("```") {
-            flush(&mut para, &mut out);
-            let lang = t.trim_start_matches('`').trim();
-            let mut code = Vec::new();
-            i += 1;
-            while i < lines.len() && !lines[i].trim().starts_with("```") {
-                code.push(lines[i]);
-                i += 1;
-            }
-            let class = if lang.is_empty() { String::new() } else { format!(" class=\"language-{lang}\"") };
-            out.push_str(&format!("<pre><code{class}>{}\n</code></pre>\n", super::content::escape_html(&code.join("\n"))));
-            i += 1;
-            continue;
-        }
-        if t.is_empty() {
-            flush(&mut para, &mut out);
-        } else if let Some(level) = (t.starts_with('#')).then(|| t.chars().take_while(|&c| c == '#').count()).filter(|&l| l <= 6 && t[l..].starts_with(' ')) {
-            flush(&mut para, &mut out);
-            out.push_str(&format!("<h{level}>{}</h{level}>\n", md_inline(t[level..].trim().trim_end_matches('#').trim())));
-        } else if i + 1 < lines.len() && para.is_empty() && !lines[i + 1].trim().is_empty()
-            && (lines[i + 1].trim().chars().all(|c| c == '=') || (lines[i + 1].trim().chars().all(|c| c == '-') && lines[i + 1].trim().len() >= 2))
-        {
-            let level = if lines[i + 1].trim().starts_with('=') { 1 } else { 2 };
-            out.push_str(&format!("<h{level}>{}</h{level}>\n", md_inline(t)));
-            i += 2;
-            continue;
-        } else if t == "* * *" || t == "---" || t == "***" {
-            flush(&mut para, &mut out);
-            out.push_str("<hr>\n");
-        } else if t.starts_with("> ") || t == ">" {
-            flush(&mut para, &mut out);
-            let mut quoted = Vec::new();
-            while i < lines.len() && lines[i].trim().starts_with('>') {
-                quoted.push(lines[i].trim().trim_start_matches('>').trim_start().to_owned());
-                i += 1;
-            }
-            out.push_str(&format!("<blockquote>{}</blockquote>\n", markdown_to_html(&quoted.join("\n")).trim()));
-            continue;
-        } else if let Some(ordered) = list_marker(t) {
-            flush(&mut para, &mut out);
-            let tag = if ordered { "ol" } else { "ul" };
-            out.push_str(&format!("<{tag}>"));
-            while i < lines.len() && list_marker(lines[i].trim()) == Some(ordered) {
-                let item = strip_marker(lines[i].trim());
-                out.push_str(&format!("<li>{}</li>", md_inline(item)));
-                i += 1;
-            }
-            out.push_str(&format!("</{tag}>\n"));
-            continue;
-        } else if t.starts_with('|') && i + 1 < lines.len() && lines[i + 1].trim().starts_with("| ---") {
-            flush(&mut para, &mut out);
-            let cells = |l: &str| -> Vec<String> {
-                l.trim().trim_matches('|').split(" | ").map(|c| md_inline(c.trim())).collect()
-            };
-            out.push_str("<table><thead><tr>");
-            for c in cells(t) {
-                out.push_str(&format!("<th>{c}</th>"));
-            }
-            out.push_str("</tr></thead><tbody>");
-            i += 2;
-            while i < lines.len() && lines[i].trim().starts_with('|') {
-                out.push_str("<tr>");
-                for c in cells(lines[i]) {
-                    out.push_str(&format!("<td>{c}</td>"));
-                }
-                out.push_str("</tr>");
-                i += 1;
-            }
-            out.push_str("</tbody></table>\n");
-            continue;
-        } else {
-            para.push(line.to_owned());
-        }
-        i += 1;
-    }
-    flush(&mut para, &mut out);
-    out
-}
-
-/// `Some(true)` for `1. `, `Some(false)` for `* `/`- `/`+ `.
-fn list_marker(t: &str) -> Option<bool> {
-    if t.starts_with("* ") || t.starts_with("- ") || t.starts_with("+ ") {
-        return Some(false);
-    }
-    let digits = t.chars().take_while(char::is_ascii_digit).count();
-    (digits > 0 && t[digits..].starts_with(". ")).then_some(true)
-}
-
-fn strip_marker(t: &str) -> &str {
-    let digits = t.chars().take_while(char::is_ascii_digit).count();
-    if digits > 0 {
-        t[digits + 1..].trim_start()
-    } else {
-        t[1..].trim_start()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -977,7 +780,7 @@ mod tests {
 
     #[test]
     fn markdown_roundtrip_basics() {
-        let html = markdown_to_html("Head\n----\n\nSome **bold** and [link](x.html)\n\n*   one\n*   two\n\n```python\na = 1\n```");
-        assert_eq!(html, "<h2>Head</h2>\n<p>Some <strong>bold</strong> and <a href=\"x.html\">link</a></p>\n<ul><li>one</li><li>two</li></ul>\n<pre><code class=\"language-python\">a = 1\n</code></pre>\n");
+        let html = markdown::render_to_html("Head\n----\n\nSome **bold** and [link](x.html)\n\n*   one\n*   two\n\n```python\na = 1\n```", "T");
+        assert_eq!(html, "<h2>Head</h2>\n<p>Some <strong>bold</strong> and <a href=\"x.html\">link</a></p>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n<pre><code class=\"language-python\">a = 1\n</code></pre>\n");
     }
 }
