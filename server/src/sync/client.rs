@@ -111,6 +111,11 @@ struct Link {
 }
 
 impl SyncError {
+    /// A 401 on anything but the login: the hub no longer knows the session it gave out.
+    pub fn session_lost(&self) -> bool {
+        matches!(self, SyncError::Http { status, url, .. } if *status == StatusCode::UNAUTHORIZED && !url.contains("/api/login/"))
+    }
+
     /// The kind of failure, from the error and, for a hub's refusal, its words (Trilium's hub
     /// answers a version mismatch and wrong credentials both with a 400 and a message).
     pub fn kind(&self) -> super::FailureKind {
@@ -388,7 +393,13 @@ impl SyncClient {
     async fn logged_cycle(&self) -> Result<CycleSummary, (super::FailureKind, String)> {
         let mut session = self.lock.lock().await;
         self.state.update(|s| s.in_progress = true);
-        let result = self.cycle(&mut session).await;
+        let mut result = self.cycle(&mut session).await;
+        // The hub forgot the session between this cycle's login and a later request: it restarted
+        // mid-cycle (sessions live in its memory). Logging in again is all it takes, once.
+        if matches!(&result, Err(e) if e.session_lost()) {
+            tracing::debug!("the sync server forgot this cycle's session; logging in again");
+            result = self.cycle(&mut session).await;
+        }
         let finished_at = hashing::utc_date_time_str(chrono::Utc::now());
         self.state.update(|s| {
             s.in_progress = false;
@@ -930,5 +941,8 @@ mod tests {
         }
         assert_eq!(http(StatusCode::INTERNAL_SERVER_ERROR).kind(), FailureKind::Other);
         assert_eq!(http(StatusCode::UNAUTHORIZED).kind(), FailureKind::Credentials);
+        assert!(http(StatusCode::UNAUTHORIZED).session_lost(), "a 401 after the login: log in again");
+        let login = SyncError::Http { method: Method::POST, url: "http://hub/api/login/sync".into(), status: StatusCode::UNAUTHORIZED, message: String::new() };
+        assert!(!login.session_lost(), "the login itself refused");
     }
 }
