@@ -204,9 +204,11 @@ export function closeEvents(source) { source.close(); }
                         channel.retry_ms.set(FIRST_RETRY_MS);
                         if channel.opened_before.replace(true) {
                             refresh_everything();
-                            if let Some(pulse) = pulse {
-                                pulse.bump();
-                            }
+                        }
+                        // Also on the first open: the status the server rendered may be stale by now
+                        // (a cycle in progress then has ended before this stream could hear of it).
+                        if let Some(pulse) = pulse {
+                            pulse.bump();
                         }
                     }
                     _ => {
