@@ -102,11 +102,12 @@ fn PasswordForms(status: ProtectedStatus) -> impl IntoView {
         }
     };
     view! {
-        <form class="options-form password-options" on:submit=on_password>
+        <form class="options-form password-options" method="post" on:submit=on_password>
             <h2 class="options-subtitle">{move || if has_password.get() { "Change the password" } else { "Set a password" }}</h2>
             <p class="hint">
                 "The password logs in and unlocks protected notes. Changing it keeps every protected note readable: "
-                "the key that encrypts them is re-encrypted with the new password. Open sessions and ETAPI tokens keep working."
+                "the key that encrypts them is re-encrypted with the new password. Logins and ETAPI tokens keep working; "
+                "protected sessions end and unlock with the new password."
             </p>
             {move || has_password.get().then(|| password_field("Old password", "old-password", "current-password", old))}
             {password_field("New password", "new-password", "new-password", new)}

@@ -123,7 +123,8 @@ fn image_response(mime: &str, bytes: Vec<u8>) -> Response {
             (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             // An SVG opened on its own must not run script in this origin.
             (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+            // A protected note's image is plaintext here: nothing may keep it after the session locks.
+            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
         ],
         bytes,
     )

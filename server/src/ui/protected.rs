@@ -177,7 +177,9 @@ impl ProtectedPort for DocumentProtected {
                     }
                     e => domain_error(e),
                 })?;
-            tracing::info!("password changed from the options page");
+            // As Trilium does: every protected session ends and unlocks again with the new password.
+            self.protected.lock_all();
+            tracing::info!("password changed from the options page; protected sessions ended");
         } else {
             self.document.write(&self.source(), |tx| db::password::set_password(tx, new)).map_err(internal)?;
             tracing::info!("first password set from the options page");

@@ -216,8 +216,11 @@ async fn the_password_changes_with_the_old_one_and_the_timeout_is_at_least_ten_s
     let (status, _) = call(&browser, "protected/change_password", &[("old_password", &password()), ("new_password", "")]).await;
     assert_eq!(status, 400);
 
+    let (status, _) = call(&browser, "protected/unlock", &[("password", &password())]).await;
+    assert_eq!(status, 200, "unlocked before the change");
     let (status, changed) = call(&browser, "protected/change_password", &[("old_password", &password()), ("new_password", "new-pass")]).await;
     assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["unlocked"], false, "the change ends the protected session, as Trilium's does: {changed}");
     let (status, error) = call(&browser, "protected/unlock", &[("password", &password())]).await;
     assert_eq!(status, 400, "the old password no longer unlocks: {error}");
     let (status, _) = call(&browser, "protected/unlock", &[("password", "new-pass")]).await;
