@@ -71,13 +71,16 @@ impl AuthState {
         settings: AuthSettings,
     ) -> Self {
         let cookie_name = format!("canopy.sid.{instance_id}").into();
+        let logins = store.clone();
+        // A store that cannot answer ends the protected session: the key must not outlive its login.
+        let protected = crate::protected::ProtectedSessions::with_login_check(move |id_hash| logins.is_live(id_hash).unwrap_or(false));
         AuthState {
             store,
             document,
             instance_id,
             login_limiter,
             settings: Arc::new(settings),
-            protected: crate::protected::ProtectedSessions::new(),
+            protected,
             cookie_name,
         }
     }

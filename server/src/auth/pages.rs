@@ -240,7 +240,7 @@ async fn login(
         return login_form(StatusCode::BAD_REQUEST, "/", Some("The form was not sent completely; try again."));
     };
     let next = safe_next(form.next.as_deref()).to_owned();
-    if !auth.login_limiter.allows(ip) {
+    if !auth.login_limiter.allows(&ip) {
         return login_form(StatusCode::TOO_MANY_REQUESTS, &next, Some(login_limit::MESSAGE));
     }
     let document = auth.document.clone();
@@ -253,7 +253,7 @@ async fn login(
     match verified {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
-            auth.login_limiter.record_failure(ip);
+            auth.login_limiter.record_failure(&ip);
             tracing::warn!("wrong password on the login page from {ip}");
             return login_form(StatusCode::UNAUTHORIZED, &next, Some("Wrong password."));
         }

@@ -101,7 +101,7 @@ async fn login(
     ClientIp(client): ClientIp,
     RawBody(body): RawBody,
 ) -> EtapiResult<Response> {
-    if !state.login_limiter.allows(client) {
+    if !state.login_limiter.allows(&client) {
         return Ok((StatusCode::TOO_MANY_REQUESTS, login_limit::MESSAGE).into_response());
     }
     let body = parse_object(&body)?;
@@ -114,7 +114,7 @@ async fn login(
     let verified =
         !password.is_empty() && state.read(move |conn| Ok(password::verify_password(conn, &password)?)).await?;
     if !verified {
-        state.login_limiter.record_failure(client);
+        state.login_limiter.record_failure(&client);
         tracing::warn!("wrong password on ETAPI login from {client}");
         return Err(EtapiError::new(StatusCode::UNAUTHORIZED, "WRONG_PASSWORD", "Wrong password."));
     }

@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use zeroize::Zeroizing;
 
 use crate::db::{options, password, DbError, Document};
+use crate::login_limit::FailureLimiter;
 
 pub use crypto::DecryptError;
 
@@ -64,6 +65,11 @@ pub enum ProtectedError {
     WrongPassword,
     #[error("This document has no password yet; set one first.")]
     NoPassword,
+    /// The login that asked ended (logout, expiry) while the password was being checked.
+    #[error("The login ended; log in again.")]
+    LoginEnded,
+    #[error("Too many wrong passwords; try again in a few minutes.")]
+    TooManyAttempts,
     /// The password checks out against `passwordVerificationHash`, but the wrapped data key does not
     /// decrypt with it: the options are damaged or half-synced.
     #[error("The document's protected-notes key ({what}) is damaged: {reason}. Nothing was changed.")]
@@ -110,10 +116,16 @@ struct Unlocked {
     last_used: Instant,
 }
 
+/// Whether the login with this session key still exists.
+type LoginCheck = dyn Fn(&str) -> bool + Send + Sync;
+
 struct Inner {
     sessions: Mutex<HashMap<String, Unlocked>>,
     timeout_secs: AtomicU64,
     ended: tokio::sync::broadcast::Sender<String>,
+    login_is_live: Box<LoginCheck>,
+    /// Wrong passwords per login: the unlock dialog must not be a way to guess the password.
+    wrong_passwords: FailureLimiter<String>,
 }
 
 /// The protected sessions of one instance, keyed by the browser session's key
@@ -131,12 +143,21 @@ impl Default for ProtectedSessions {
 }
 
 impl ProtectedSessions {
+    /// Sessions whose logins never end by themselves (they still end by [`lock`](Self::lock)).
     pub fn new() -> ProtectedSessions {
+        ProtectedSessions::with_login_check(|_| true)
+    }
+
+    /// Sessions that end with their login: `login_is_live` answers whether the login with a session
+    /// key still exists (it may block briefly: it is asked off the async workers).
+    pub fn with_login_check(login_is_live: impl Fn(&str) -> bool + Send + Sync + 'static) -> ProtectedSessions {
         ProtectedSessions {
             inner: Arc::new(Inner {
                 sessions: Mutex::new(HashMap::new()),
                 timeout_secs: AtomicU64::new(DEFAULT_TIMEOUT_SECS),
                 ended: tokio::sync::broadcast::channel(64).0,
+                login_is_live: Box::new(login_is_live),
+                wrong_passwords: FailureLimiter::default(),
             }),
         }
     }
@@ -152,11 +173,41 @@ impl ProtectedSessions {
 
     /// Enters the protected session: checks the password, unwraps the data key, keeps it for this
     /// browser session. Runs scrypt twice (tens of milliseconds): call it off the async workers.
+    /// Refused after [`MAX_FAILURES`](crate::login_limit::MAX_FAILURES) wrong passwords of this
+    /// login in a window; and when the login ended meanwhile, no key is kept for it.
     pub fn unlock(&self, document: &Document, session_key: &str, password: &str) -> Result<(), ProtectedError> {
-        let key = document.read_with(|conn| unlock_key(conn, password))?;
+        self.check_attempts(session_key)?;
+        let key = match document.read_with(|conn| unlock_key(conn, password)) {
+            Ok(key) => key,
+            Err(e) => {
+                if matches!(e, ProtectedError::WrongPassword) {
+                    self.record_wrong_password(session_key);
+                }
+                return Err(e);
+            }
+        };
+        // scrypt took a while: a logout in the meantime has already ended this login's session.
+        if !(self.inner.login_is_live)(session_key) {
+            return Err(ProtectedError::LoginEnded);
+        }
         self.sessions().insert(session_key.to_owned(), Unlocked { key, last_used: Instant::now() });
         tracing::info!("protected session started");
         Ok(())
+    }
+
+    /// `TooManyAttempts` while this login has used up its wrong passwords (unlock and password
+    /// change share them).
+    pub fn check_attempts(&self, session_key: &str) -> Result<(), ProtectedError> {
+        if self.inner.wrong_passwords.allows(&session_key.to_owned()) {
+            Ok(())
+        } else {
+            tracing::warn!("protected-session password refused: too many wrong passwords from one login");
+            Err(ProtectedError::TooManyAttempts)
+        }
+    }
+
+    pub fn record_wrong_password(&self, session_key: &str) {
+        self.inner.wrong_passwords.record_failure(&session_key.to_owned());
     }
 
     /// Ends the protected session of this browser session (if any); the key is wiped.
@@ -203,13 +254,17 @@ impl ProtectedSessions {
         self.inner.ended.subscribe()
     }
 
-    /// Ends every protected session idle longer than the timeout.
+    /// Ends every protected session idle longer than the timeout, or whose login ended (expired,
+    /// or replaced by a new login): its key is wiped then, not only at the timeout. Asks the login
+    /// check, so it may block briefly.
     pub fn sweep(&self) {
         let timeout = self.timeout();
-        let idle: Vec<String> =
-            self.sessions().iter().filter(|(_, e)| e.last_used.elapsed() > timeout).map(|(k, _)| k.clone()).collect();
-        for key in idle {
-            self.lock(&key);
+        let open: Vec<(String, bool)> =
+            self.sessions().iter().map(|(k, e)| (k.clone(), e.last_used.elapsed() > timeout)).collect();
+        for (key, idle) in open {
+            if idle || !(self.inner.login_is_live)(&key) {
+                self.lock(&key);
+            }
         }
     }
 
@@ -241,7 +296,8 @@ impl ProtectedSessions {
                         this.set_timeout(value.filter(|v| *v > 0).map_or(DEFAULT_TIMEOUT_SECS, |v| v as u64));
                     }
                 }
-                this.sweep();
+                let sweeper = this.clone();
+                let _ = tokio::task::spawn_blocking(move || sweeper.sweep()).await;
             }
         })
     }

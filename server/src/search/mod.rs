@@ -263,14 +263,20 @@ impl SearchIndex {
                 affected.iter().map(|id| Ok((id.clone(), store::source_note(doc, id)?))).collect::<Result<Vec<_>, crate::db::DbError>>()
             })?;
             let tx = conn.transaction()?;
+            let mut removed = false;
             for (note_id, source) in &sources {
                 match source {
                     Some(note) => put(&tx, note)?,
-                    None => store::remove(&tx, note_id)?,
+                    None => removed |= store::remove(&tx, note_id)?,
                 }
             }
             store::set_meta(&tx, "coveredChangeId", &last.to_string())?;
             tx.commit()?;
+            // A note that became protected must leave no readable copy behind: secure delete wipes it
+            // from the file's pages, and this wipes the log's older copies of those pages.
+            if removed && !store::fold_wal(conn)? {
+                tracing::debug!("search index: a search held the log; it is emptied at the next removal");
+            }
             mark = last;
             self.inner.covered.store(last, Ordering::Release);
         }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Bumped when the layout or the folding changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Opens (or creates) the index file with the settings every connection to it uses.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -23,6 +23,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // A cache: a lost last transaction after a power cut is caught up again from the document.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A note that becomes protected leaves the index: its text must not stay behind in freed pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 
@@ -48,7 +50,9 @@ pub fn reset(conn: &Connection) -> rusqlite::Result<()> {
          DROP TABLE IF EXISTS meta;
          CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
          CREATE TABLE docs (rowid INTEGER PRIMARY KEY, noteId TEXT NOT NULL UNIQUE);
-         CREATE VIRTUAL TABLE notes_fts USING fts5(title, attrs, body, tokenize = 'trigram');",
+         CREATE VIRTUAL TABLE notes_fts USING fts5(title, attrs, body, tokenize = 'trigram');
+         -- A removed row's words leave FTS5's segments at once, not at some later merge (version 2).
+         INSERT INTO notes_fts (notes_fts, rank) VALUES ('secure-delete', 1);",
     )?;
     set_meta(conn, "schemaVersion", SCHEMA_VERSION)
 }
@@ -64,7 +68,7 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<(
 
 /// Puts a note's folded texts into the index, replacing what it had.
 pub fn upsert(conn: &Connection, note_id: &str, title: &str, attrs: &str, body: &str) -> rusqlite::Result<()> {
-    remove(conn, note_id)?;
+    let _replaced = remove(conn, note_id)?;
     conn.prepare_cached("INSERT INTO docs (noteId) VALUES (?1)")?.execute([note_id])?;
     let rowid = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO notes_fts (rowid, title, attrs, body) VALUES (?1, ?2, ?3, ?4)")?
@@ -72,14 +76,22 @@ pub fn upsert(conn: &Connection, note_id: &str, title: &str, attrs: &str, body: 
     Ok(())
 }
 
-pub fn remove(conn: &Connection, note_id: &str) -> rusqlite::Result<()> {
+/// Takes a note out of the index; `true` if it was in it.
+pub fn remove(conn: &Connection, note_id: &str) -> rusqlite::Result<bool> {
     let rowid: Option<i64> =
         conn.prepare_cached("SELECT rowid FROM docs WHERE noteId = ?1")?.query_row([note_id], |r| r.get(0)).optional()?;
     if let Some(rowid) = rowid {
         conn.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?.execute([rowid])?;
         conn.prepare_cached("DELETE FROM docs WHERE rowid = ?1")?.execute([rowid])?;
     }
-    Ok(())
+    Ok(rowid.is_some())
+}
+
+/// Copies the write-ahead log into the file and empties it: the log still holds the pages as they
+/// were before a removal. `false` when a search held part of it (the next removal tries again).
+pub fn fold_wal(conn: &Connection) -> rusqlite::Result<bool> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
 }
 
 pub fn indexed_count(conn: &Connection) -> rusqlite::Result<i64> {

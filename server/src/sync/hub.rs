@@ -408,7 +408,7 @@ async fn sync_seed(
     crate::auth::client_ip::ClientIp(client): crate::auth::client_ip::ClientIp,
     headers: HeaderMap,
 ) -> HubResult<Response> {
-    if !state.login_limiter.allows(client) {
+    if !state.login_limiter.allows(&client) {
         return Err(HubError::Text(StatusCode::TOO_MANY_REQUESTS, crate::login_limit::MESSAGE.into()));
     }
     let cred = headers.get("trilium-cred").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -454,7 +454,7 @@ async fn sync_seed(
     .await
     .map_err(|e| HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     if matches!(checked, Err(HubError::Text(StatusCode::UNAUTHORIZED, _))) {
-        state.login_limiter.record_failure(client);
+        state.login_limiter.record_failure(&client);
         tracing::warn!("wrong password for the sync seed from {client}");
     }
     let seed = checked?;

@@ -120,6 +120,8 @@ fn unlock_error(e: ProtectedError) -> AppError {
         ProtectedError::NoPassword => {
             AppError::Invalid("This document has no password yet: set one under Options → Password first.".into())
         }
+        ProtectedError::LoginEnded => AppError::NotAuthenticated,
+        ProtectedError::TooManyAttempts => AppError::Forbidden(format!("{}", ProtectedError::TooManyAttempts)),
         other => {
             tracing::warn!("protected session not started: {other}");
             AppError::Invalid(format!("The protected session could not be started: {other}"))
@@ -169,10 +171,14 @@ impl ProtectedPort for DocumentProtected {
             if old.is_empty() {
                 return Err(AppError::Invalid("Type the old password.".into()));
             }
+            // The old password is checked as unlocking checks it, so it shares unlock's limit.
+            let session_key = app::ssr::session_key().unwrap_or_default();
+            self.protected.check_attempts(&session_key).map_err(unlock_error)?;
             self.document
                 .write_with(&self.source(), |tx| crate::domain::protected::change_password(tx, old, new))
                 .map_err(|e| match e {
                     crate::domain::DomainError::Password(ProtectedError::WrongPassword) => {
+                        self.protected.record_wrong_password(&session_key);
                         AppError::Invalid("The old password is wrong: the password was not changed.".into())
                     }
                     e => domain_error(e),

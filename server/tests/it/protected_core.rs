@@ -587,15 +587,24 @@ async fn etapi_and_export_treat_protected_notes_as_trilium_does() {
 
 // ------------------------------------------------------------------ in a running instance
 
+/// The protected-session key of a logged-in browser: the stored hash of its cookie's session id.
+fn session_key_of(browser: &crate::auth::Browser, node: &Node) -> String {
+    use sha2::Sha256;
+    let cookies = reqwest::cookie::CookieStore::cookies(&*browser.jar, &node.url().parse().unwrap()).unwrap();
+    let sid = cookies
+        .to_str()
+        .unwrap()
+        .split(';')
+        .find_map(|c| c.trim().split_once('=').filter(|(n, _)| n.starts_with("canopy.sid")).map(|(_, v)| v.to_owned()))
+        .unwrap();
+    Sha256::digest(sid.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_and_the_timeout_option_end_a_running_instances_protected_session() {
-    use sha2::Sha256;
     let hub = Node::hub().await;
     let browser = crate::auth::Browser::logged_in(&hub).await;
-    // The session key is the stored hash of the cookie's session id.
-    let cookies = reqwest::cookie::CookieStore::cookies(&*browser.jar, &hub.url().parse().unwrap()).unwrap();
-    let sid = cookies.to_str().unwrap().split(';').find_map(|c| c.trim().split_once('=').filter(|(n, _)| n.starts_with("canopy.sid")).map(|(_, v)| v.to_owned())).unwrap();
-    let session_key: String = Sha256::digest(sid.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let session_key = session_key_of(&browser, &hub);
     let sessions = hub.running().protected.clone();
     let mut ended = sessions.subscribe_ended();
     sessions.unlock(hub.document(), &session_key, crate::auth::PASSWORD).unwrap();
@@ -606,11 +615,58 @@ async fn logout_and_the_timeout_option_end_a_running_instances_protected_session
     assert_eq!(ended.try_recv().unwrap(), session_key);
 
     // The option (synced, so it may change anywhere) is followed by the sweeper within a few seconds.
-    sessions.unlock(hub.document(), "another", crate::auth::PASSWORD).unwrap();
+    let other = crate::auth::Browser::logged_in(&hub).await;
+    let other_key = session_key_of(&other, &hub);
+    sessions.unlock(hub.document(), &other_key, crate::auth::PASSWORD).unwrap();
     hub.document().write(&ChangeSource::new(hub.instance_id()), |tx| options::set(tx, "protectedSessionTimeout", "1").map(drop)).unwrap();
     let ended_by_timeout = tokio::time::timeout(Duration::from_secs(15), ended.recv()).await.expect("ends within the sweep").unwrap();
-    assert_eq!(ended_by_timeout, "another");
-    assert!(sessions.key("another").is_none());
+    assert_eq!(ended_by_timeout, other_key);
+    assert!(sessions.key(&other_key).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_session_ends_with_its_login_and_wrong_passwords_are_limited_per_login() {
+    let hub = Node::hub().await;
+    let sessions = hub.running().protected.clone();
+    let mut ended = sessions.subscribe_ended();
+
+    // A login that expires (here: its expiry moved into the past in sessions.db, as time would) takes
+    // its key with it at the next sweep, long before the protected-session timeout.
+    let expiring = crate::auth::Browser::logged_in(&hub).await;
+    let expiring_key = session_key_of(&expiring, &hub);
+    sessions.unlock(hub.document(), &expiring_key, crate::auth::PASSWORD).unwrap();
+    let logins = rusqlite::Connection::open(hub.dir.path().join("sessions.db")).unwrap();
+    logins.busy_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(logins.execute("UPDATE sessions SET expiresMs = 1 WHERE idHash = ?1", [&expiring_key]).unwrap(), 1);
+    let gone = tokio::time::timeout(Duration::from_secs(15), ended.recv()).await.expect("ends within the sweep").unwrap();
+    assert_eq!(gone, expiring_key);
+    assert!(sessions.key(&expiring_key).is_none());
+
+    // A login that no longer exists gets no key, even with the right password.
+    let err = sessions.unlock(hub.document(), &expiring_key, crate::auth::PASSWORD).unwrap_err();
+    assert!(matches!(err, ProtectedError::LoginEnded), "{err:?}");
+    assert!(!sessions.is_unlocked(&expiring_key));
+
+    // Ten wrong passwords from one login, and that login is refused even the right one for a while;
+    // another login is not affected.
+    let guesser = crate::auth::Browser::logged_in(&hub).await;
+    let guesser_key = session_key_of(&guesser, &hub);
+    for _ in 0..canopy::login_limit::MAX_FAILURES {
+        let err = sessions.unlock(hub.document(), &guesser_key, "guess").unwrap_err();
+        assert!(matches!(err, ProtectedError::WrongPassword), "{err:?}");
+    }
+    let err = sessions.unlock(hub.document(), &guesser_key, crate::auth::PASSWORD).unwrap_err();
+    assert!(matches!(err, ProtectedError::TooManyAttempts), "{err:?}");
+    assert!(!sessions.is_unlocked(&guesser_key));
+    let honest = crate::auth::Browser::logged_in(&hub).await;
+    let honest_key = session_key_of(&honest, &hub);
+    sessions.unlock(hub.document(), &honest_key, crate::auth::PASSWORD).unwrap();
+    assert!(sessions.is_unlocked(&honest_key));
+
+    // Through the page's own call, the refusal is a 403 with words a person understands.
+    let r = guesser.server_fn_response("protected/unlock", ("password", crate::auth::PASSWORD), Some(&guesser.csrf)).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Too many wrong passwords"));
 }
 
 #[test]

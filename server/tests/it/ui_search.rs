@@ -487,3 +487,37 @@ async fn narrowed_and_whole_tree_search_times() {
     }
     instance.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_note_that_becomes_protected_leaves_no_trace_of_its_text_in_the_index_file() {
+    let dir = fixture_data_dir();
+    let instance = start(dir.path()).await;
+    ready(&instance.search).await;
+    let secret = "quetzalsecretword";
+    let source = crate::common::source();
+    let note = instance
+        .document
+        .write(&source, |tx| {
+            canopy::db::tree::create_note(tx, canopy::db::tree::NewNote::text("root", "Diary", &format!("<p>{secret} under the stairs</p>")))
+        })
+        .unwrap()
+        .0
+        .note_id;
+    let search = port(&instance);
+    assert!(eventually(Duration::from_secs(10), || text_hit(&search, secret, &note)).await, "indexed first");
+
+    let key = instance.document.read_with(|c| canopy::protected::unlock_key(c, manifest()["password"].as_str().unwrap())).unwrap();
+    instance.document.write_with(&source, |tx| canopy::domain::protected::set_protected(tx, &note, true, false, &key)).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || !indexed_ids(dir.path()).contains(&note)).await,
+        "a protected note leaves the index"
+    );
+    instance.stop().await.unwrap();
+
+    // Not in the file's freed pages nor in FTS5's segments: the bytes of the index as they are on disk.
+    for name in [canopy::search::FILE_NAME.to_owned(), format!("{}-wal", canopy::search::FILE_NAME)] {
+        let Ok(bytes) = std::fs::read(dir.path().join(&name)) else { continue };
+        let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "{name} still holds the protected note's text");
+    }
+}
