@@ -144,9 +144,15 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
 
     let t = Instant::now();
     while !hub.search.is_current() {
-        anyhow::ensure!(t.elapsed() < Duration::from_secs(1800), "the hub's index did not catch up");
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(1800),
+            "the hub's index did not catch up in 30 minutes (at change {} of the document's {})",
+            hub.search.covered_change_id(),
+            hub.document.read(|c| Ok(c.query_row("SELECT MAX(id) FROM entity_changes", [], |r| r.get::<_, i64>(0))?))?
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    println!("the hub's own index current {:.1} s after the last write", t.elapsed().as_secs_f64());
     let port = canopy::ui::search::DocumentSearch {
         document: hub.document.clone(),
         instance_id: canopy::db::InstanceId::from("benchSearch0"),
