@@ -44,6 +44,7 @@ where
                 req.headers().set(HEADER, &token);
             }
             req.headers().set(crate::live::COMPONENT_HEADER, &crate::live::component_id());
+            req.headers().set(crate::live::ATTENDED_HEADER, if crate::live::attended() { "1" } else { "0" });
         }
         <BrowserClient as Client<E, IS, OS>>::send(req)
     }

@@ -29,7 +29,20 @@ impl std::fmt::Debug for SessionKey {
     }
 }
 
+/// Whether a person is at the calling page (its `x-canopy-attended` header; see
+/// [`crate::live::ATTENDED_HEADER`]), provided per request. Only an explicit "0" says nobody is.
+#[derive(Clone, Copy, Debug)]
+pub struct Attended(pub bool);
+
+impl Attended {
+    pub fn parse(value: &str) -> Attended {
+        Attended(value.trim() != "0")
+    }
+}
+
 thread_local! {
+    /// Whether a person is at the page that made the port call running on this blocking thread.
+    static CURRENT_ATTENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
     /// The component id of the port call running on this blocking thread.
     static CURRENT_COMPONENT: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The session key of the port call running on this blocking thread.
@@ -40,6 +53,12 @@ thread_local! {
 /// call, else the request's context. `None` for a caller without a session.
 pub fn session_key() -> Option<String> {
     CURRENT_SESSION.with(|c| c.borrow().clone()).or_else(|| use_context::<SessionKey>().map(|k| k.0))
+}
+
+/// Inside a port call: `false` when the page said nobody is at it (a refetch a live event caused),
+/// so what the call reads is no use of the protected session.
+pub fn attended() -> bool {
+    CURRENT_ATTENDED.with(std::cell::Cell::get)
 }
 
 /// Inside a port call: the id of the page that made the request, if it sent one.
@@ -57,12 +76,15 @@ where
     let response = use_context::<leptos_axum::ResponseOptions>();
     let component = use_context::<ComponentId>().map(|c| c.0);
     let session = use_context::<SessionKey>().map(|k| k.0);
+    let attended = use_context::<Attended>().is_none_or(|a| a.0);
     let result = tokio::task::spawn_blocking(move || {
         CURRENT_COMPONENT.with(|c| *c.borrow_mut() = component);
         CURRENT_SESSION.with(|c| *c.borrow_mut() = session);
+        CURRENT_ATTENDED.with(|c| c.set(attended));
         let result = f();
         CURRENT_COMPONENT.with(|c| *c.borrow_mut() = None);
         CURRENT_SESSION.with(|c| *c.borrow_mut() = None);
+        CURRENT_ATTENDED.with(|c| c.set(true));
         result
     })
         .await

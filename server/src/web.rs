@@ -83,6 +83,12 @@ pub fn router(state: AppState) -> Router {
                 if let Some(component) = component {
                     provide_context(component);
                 }
+                let attended = use_context::<axum::http::request::Parts>().and_then(|parts| {
+                    parts.headers.get(app::live::ATTENDED_HEADER).and_then(|v| v.to_str().ok()).map(app::ssr::Attended::parse)
+                });
+                if let Some(attended) = attended {
+                    provide_context(attended);
+                }
             },
             move || app::shell(shell_options.clone()),
         )

@@ -12,6 +12,50 @@ use crate::state::NoteChange;
 pub const COMPONENT_HEADER: &str = "trilium-component-id";
 pub const EVENTS_URL: &str = "/api/ui/events";
 
+/// The header of every server-function call of this page: "1" when a person used the page (a key,
+/// a click, a touch, the wheel) within the last few seconds, "0" when not. A read made while nobody
+/// is at the page (a live event's refetch of the tree or the open note) is no use of the protected
+/// session, so a tab left open does not keep it from timing out; a caller without the header (the
+/// server render of a page someone opened, ETAPI) counts as attended.
+pub const ATTENDED_HEADER: &str = "x-canopy-attended";
+
+#[cfg(feature = "hydrate")]
+mod attention {
+    use std::cell::Cell;
+
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    /// How long after the last input a call still counts as made by a person.
+    const ATTENDED_FOR_MS: f64 = 5_000.0;
+
+    thread_local! {
+        static LAST_INPUT_MS: Cell<f64> = Cell::new(js_sys::Date::now());
+        static FOLLOWING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn attended() -> bool {
+        js_sys::Date::now() - LAST_INPUT_MS.with(Cell::get) < ATTENDED_FOR_MS
+    }
+
+    /// Listens (once per page, in the capture phase, so an editor that stops an event still counts)
+    /// for a person's input anywhere in the page.
+    pub fn follow_input() {
+        if FOLLOWING.with(|f| f.replace(true)) {
+            return;
+        }
+        let Some(window) = web_sys::window() else { return };
+        let mark = Closure::<dyn Fn(web_sys::Event)>::new(|_| LAST_INPUT_MS.with(|t| t.set(js_sys::Date::now())));
+        for event in ["keydown", "pointerdown", "wheel", "touchstart"] {
+            let _ = window.add_event_listener_with_callback_and_bool(event, mark.as_ref().unchecked_ref(), true);
+        }
+        mark.forget(); // for the page's life
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub use attention::attended;
+
 /// This page's component id: random, made once per page load.
 #[cfg(feature = "hydrate")]
 pub fn component_id() -> String {
@@ -73,6 +117,7 @@ pub fn LiveChannel() -> impl IntoView {
     let link = RwSignal::new(Link::Connecting);
     #[cfg(feature = "hydrate")]
     {
+        attention::follow_input();
         let workspace = crate::state::use_workspace();
         let pulse = use_context::<crate::state::SyncPulse>();
         let reload_tree = crate::tree::loaded_levels_reloader();

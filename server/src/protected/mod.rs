@@ -232,6 +232,14 @@ impl ProtectedSessions {
         Some(entry.key.clone())
     }
 
+    /// The data key while the session is unlocked and not idle past the timeout, without counting as
+    /// use (what a page shows while nobody is at it).
+    pub fn peek(&self, session_key: &str) -> Option<DataKey> {
+        let timeout = self.timeout();
+        let sessions = self.sessions();
+        sessions.get(session_key).filter(|e| e.last_used.elapsed() <= timeout).map(|e| e.key.clone())
+    }
+
     pub fn is_unlocked(&self, session_key: &str) -> bool {
         let timeout = self.timeout();
         self.sessions().get(session_key).is_some_and(|e| e.last_used.elapsed() <= timeout)

@@ -44,7 +44,9 @@ async fn attachment_image(
     session: Option<Session>,
     Path((attachment_id, _file_name)): Path<(String, String)>,
 ) -> Response {
-    let key = session.and_then(|s| state.protected.key(s.id_hash()));
+    // An image shows inside a note the page already opened (which counted as use of the protected
+    // session); the browser fetching it again when the note re-renders is not a person's use.
+    let key = session.and_then(|s| state.protected.peek(s.id_hash()));
     let found = blocking(move || {
         state.document.read_with(|conn| {
             let attachment = domain::attachments::live_attachment(conn, &attachment_id)?;

@@ -41,9 +41,14 @@ impl Default for ProtectedEvents {
 }
 
 /// The calling login's data key, when it has a protected session (inside a port call). Asking counts
-/// as use of the session.
+/// as use of the session, unless the page said nobody is at it (a refetch caused by a live event).
 pub(crate) fn data_key(protected: &ProtectedSessions) -> Option<DataKey> {
-    app::ssr::session_key().and_then(|key| protected.key(&key))
+    let key = app::ssr::session_key()?;
+    if app::ssr::attended() {
+        protected.key(&key)
+    } else {
+        protected.peek(&key)
+    }
 }
 
 /// The calling login's data key, asked for only when something protected is to be shown: asking

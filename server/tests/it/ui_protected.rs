@@ -323,3 +323,52 @@ async fn in_the_session_images_revisions_recent_changes_and_search_show_protecte
     assert!(!full.to_string().contains(&note_id), "{full}");
     instance.stop().await.unwrap();
 }
+
+/// The page's `note` call, marked as made while a person is at the page or not.
+async fn read_note(browser: &Browser, note_id: &str, attended: bool) -> Value {
+    let response = browser
+        .http
+        .post(format!("{}/ui/note", browser.base))
+        .header("X-CSRF-Token", &browser.csrf)
+        .header(app::live::ATTENDED_HEADER, if attended { "1" } else { "0" })
+        .form(&[("note_id", note_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_made_while_nobody_is_at_the_page_do_not_keep_the_protected_session_open() {
+    let (_parent, instance, browser) = fixture_instance().await;
+    let note_id = protected_note();
+    let sessions = instance.protected.clone();
+    sessions.set_timeout(2);
+    let rounds = 8; // 4 s of reads every 0.5 s: twice the timeout
+
+    // A tab left open refetches the note on every live event: it shows the note while the session
+    // lasts, and the session still ends when the timeout passes.
+    let (status, _) = call(&browser, "protected/unlock", &[("password", &password())]).await;
+    assert_eq!(status, 200);
+    let mut shown_unattended = 0;
+    for _ in 0..rounds {
+        if read_note(&browser, &note_id, false).await["body"]["Html"].is_string() {
+            shown_unattended += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(shown_unattended >= 1, "an unattended read still shows the open session's note");
+    assert_eq!(read_note(&browser, &note_id, false).await["body"], "Protected", "the timeout ended it");
+    let (_, status) = call(&browser, "protected/status", &[]).await;
+    assert_eq!(status["unlocked"], false);
+
+    // A person reading the note keeps it open past the timeout.
+    let (status, _) = call(&browser, "protected/unlock", &[("password", &password())]).await;
+    assert_eq!(status, 200);
+    for round in 0..rounds {
+        assert!(read_note(&browser, &note_id, true).await["body"]["Html"].is_string(), "attended read {round}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    instance.stop().await.unwrap();
+}
