@@ -1,0 +1,327 @@
+//! The tree rule: after any batch of changes, every live note (but `root`) hangs under a live parent
+//! through a live branch, and no live branch belongs to a deleted or missing note or parent.
+//!
+//! Concurrent deletes and edits break this without any single instance doing anything wrong: one
+//! instance deletes a subtree (its branches and notes) while another edits a note inside it; the
+//! edit is newer, so that note wins alive while its branches stay deleted. The rule repairs it the
+//! way the edit meant it: the note goes back where it was.
+//!
+//! * A live note without a live branch under a live parent gets one back: among its branches, one
+//!   whose parent is alive comes first, then the most recently changed (`utcDateModified`, then
+//!   `branchId`); it is undeleted, and if its parent is deleted that parent is revived the same way,
+//!   up the chain. A branch that would close a cycle, or hang under a search note, is never chosen;
+//!   with no usable branch the note goes under `root` with the prefix `recovered`, as Trilium's
+//!   consistency check does. Undeleting a branch also undeletes what its delete took from the note
+//!   (owned attributes and attachments with the same `deleteId`).
+//! * A live branch whose note or parent is deleted or missing (and which the first part did not
+//!   need) is deleted.
+//!
+//! Every instance that sees the same rows makes the same repair: no random ids, and each repaired
+//! row's `utcDateModified` is derived from the rows involved (1 ms after the newest of them), so the
+//! repair wins over the delete it undoes under newer-wins, and two instances that made it on their
+//! own hold identical rows and identical `entity_changes` hashes and dates (nothing ping-pongs).
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{protected, tree, SqlResult, WriteTx};
+use crate::entities::{self, Attachment, Attribute, Branch, Note};
+use crate::hashing;
+
+/// Which notes and branches to look at.
+#[derive(Debug, Clone, Copy)]
+pub enum TreeScope<'a> {
+    /// The whole document (the consistency checks).
+    All,
+    /// What a batch changed: its notes and branches (the rule adds their neighbours: the notes of
+    /// the branches, the children of deleted notes). Indexed lookups only.
+    Touched { notes: &'a [String], branches: &'a [String] },
+}
+
+/// One repair the rule made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeRepair {
+    pub note_id: String,
+    pub what: String,
+}
+
+/// The one note without a parent, and where notes without a place go.
+const ROOT: &str = "root";
+/// Trilium's prefix for a branch it creates under `root` to recover a note.
+const RECOVERED_PREFIX: &str = "recovered";
+
+/// Applies the tree rule to `scope`; logs and returns each repair.
+pub fn keep_whole(tx: &mut WriteTx<'_>, scope: TreeScope<'_>) -> SqlResult<Vec<TreeRepair>> {
+    let (notes, branches) = match scope {
+        TreeScope::All => (unattached_notes(tx.conn())?, dead_branches(tx.conn())?),
+        TreeScope::Touched { notes, branches } => neighbourhood(tx.conn(), notes, branches)?,
+    };
+    let mut repairs = Vec::new();
+    for note_id in &notes {
+        attach(tx, note_id, &mut Vec::new(), &mut repairs)?;
+    }
+    for branch_id in &branches {
+        delete_if_dead(tx, branch_id, &mut repairs)?;
+    }
+    for repair in &repairs {
+        tracing::warn!("tree rule: note {}: {}", repair.note_id, repair.what);
+    }
+    Ok(repairs)
+}
+
+/// `date` plus one millisecond (Trilium's format); unchanged if it does not parse.
+pub fn one_ms_after(date: &str) -> String {
+    shifted(date, 1)
+}
+
+/// `date` minus one millisecond, as [`one_ms_after`].
+pub fn one_ms_before(date: &str) -> String {
+    shifted(date, -1)
+}
+
+fn shifted(date: &str, ms: i64) -> String {
+    match hashing::parse_utc_date_time(date) {
+        Some(t) => hashing::utc_date_time_str(t + chrono::Duration::milliseconds(ms)),
+        None => date.to_owned(),
+    }
+}
+
+fn newest<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a >= b {
+        a
+    } else {
+        b
+    }
+}
+
+fn column(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> SqlResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let v = stmt.query_map(p, |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+fn unattached_notes(conn: &Connection) -> SqlResult<BTreeSet<String>> {
+    Ok(column(
+        conn,
+        "SELECT n.noteId FROM notes n WHERE n.isDeleted = 0 AND n.noteId != 'root' AND NOT EXISTS (
+             SELECT 1 FROM branches b JOIN notes p ON p.noteId = b.parentNoteId
+             WHERE b.noteId = n.noteId AND b.isDeleted = 0 AND p.isDeleted = 0)",
+        [],
+    )?
+    .into_iter()
+    .collect())
+}
+
+fn dead_branches(conn: &Connection) -> SqlResult<BTreeSet<String>> {
+    Ok(column(
+        conn,
+        "SELECT b.branchId FROM branches b
+           LEFT JOIN notes n ON n.noteId = b.noteId
+           LEFT JOIN notes p ON p.noteId = b.parentNoteId
+         WHERE b.isDeleted = 0 AND b.noteId != 'root'
+           AND (n.noteId IS NULL OR n.isDeleted = 1 OR p.noteId IS NULL OR p.isDeleted = 1)",
+        [],
+    )?
+    .into_iter()
+    .collect())
+}
+
+/// The notes that may have lost their place and the branches that may have lost their note or
+/// parent, around what a batch touched.
+fn neighbourhood(conn: &Connection, notes: &[String], branches: &[String]) -> SqlResult<(BTreeSet<String>, BTreeSet<String>)> {
+    let mut check_notes: BTreeSet<String> = notes.iter().cloned().collect();
+    let mut check_branches: BTreeSet<String> = branches.iter().cloned().collect();
+    for branch_id in branches {
+        if let Some(branch) = entities::load::<Branch>(conn, branch_id)? {
+            check_notes.insert(branch.note_id);
+        }
+    }
+    for note_id in notes {
+        let deleted = conn
+            .prepare_cached("SELECT isDeleted FROM notes WHERE noteId = ?1")?
+            .query_row([note_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_none_or(|d| d != 0);
+        if !deleted {
+            continue;
+        }
+        // A deleted (or erased) note: its own live branches die, its children may need it back.
+        check_branches.extend(column(conn, "SELECT branchId FROM branches WHERE noteId = ?1 AND isDeleted = 0", [note_id])?);
+        for (branch_id, child) in
+            pairs(conn, "SELECT branchId, noteId FROM branches WHERE parentNoteId = ?1 AND isDeleted = 0", note_id)?
+        {
+            check_branches.insert(branch_id);
+            check_notes.insert(child);
+        }
+    }
+    Ok((check_notes, check_branches))
+}
+
+fn pairs(conn: &Connection, sql: &str, id: &str) -> SqlResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let v = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(v)
+}
+
+/// Whether the note has a live branch under a live parent note.
+fn is_attached(conn: &Connection, note_id: &str) -> SqlResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM branches b JOIN notes p ON p.noteId = b.parentNoteId
+             WHERE b.noteId = ?1 AND b.isDeleted = 0 AND p.isDeleted = 0 LIMIT 1",
+        )?
+        .query_row([note_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Makes a live note attached again (see the module doc); `chain` holds the notes below it that
+/// wait for it, so no revival goes round in a circle.
+fn attach(tx: &mut WriteTx<'_>, note_id: &str, chain: &mut Vec<String>, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    let Some(note) = entities::load::<Note>(tx.conn(), note_id)? else { return Ok(()) };
+    if note.is_deleted || note.note_id == ROOT || is_attached(tx.conn(), note_id)? {
+        return Ok(());
+    }
+    let candidates: Vec<Branch> = entities::load_where(
+        tx.conn(),
+        "noteId = ?1 AND parentNoteId != ?1 AND parentNoteId IN (SELECT noteId FROM notes)
+         ORDER BY (SELECT isDeleted FROM notes WHERE noteId = branches.parentNoteId), utcDateModified DESC, branchId",
+        [note_id],
+    )?;
+    let mut chosen = None;
+    for branch in candidates {
+        let parent: Note = entities::get(tx.conn(), &branch.parent_note_id)?;
+        let usable = parent.note_type != "search"
+            && !chain.contains(&parent.note_id)
+            && !tree::is_ancestor(tx.conn(), note_id, &parent.note_id)?
+            // A protected note's hash needs its decrypted title, so only a protected session revives one.
+            && !(parent.is_deleted && parent.is_protected && tx.key().is_none());
+        if usable {
+            chosen = Some((branch, parent));
+            break;
+        }
+    }
+    let Some((mut branch, parent)) = chosen else {
+        return attach_under_root(tx, &note, repairs);
+    };
+    if branch.is_deleted {
+        let delete_id = branch.delete_id.clone();
+        branch.is_deleted = false;
+        branch.utc_date_modified = one_ms_after(&branch.utc_date_modified);
+        entities::save(tx, &branch)?;
+        repairs.push(TreeRepair {
+            note_id: note_id.to_owned(),
+            what: format!("had no live branch; its branch {} under {} was restored", branch.branch_id, parent.note_id),
+        });
+        if let Some(delete_id) = delete_id {
+            restore_parts(tx, note_id, &delete_id, repairs)?;
+        }
+    }
+    if parent.is_deleted {
+        revive_note(tx, parent.clone(), repairs)?;
+        chain.push(note_id.to_owned());
+        attach(tx, &parent.note_id, chain, repairs)?;
+        chain.pop();
+    }
+    Ok(())
+}
+
+/// Undeletes a note (no other change), and what its delete took from it.
+fn revive_note(tx: &mut WriteTx<'_>, mut note: Note, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    note.is_deleted = false;
+    note.utc_date_modified = one_ms_after(&note.utc_date_modified);
+    protected::save_note_row(tx, &note)?;
+    repairs.push(TreeRepair {
+        note_id: note.note_id.clone(),
+        what: "was deleted while a note below it was kept alive; it was restored".into(),
+    });
+    if let Some(delete_id) = note.delete_id.clone() {
+        restore_parts(tx, &note.note_id, &delete_id, repairs)?;
+    }
+    Ok(())
+}
+
+/// Undeletes the note's own attributes and attachments that the delete `delete_id` took along.
+fn restore_parts(tx: &mut WriteTx<'_>, note_id: &str, delete_id: &str, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    let attributes: Vec<Attribute> = entities::load_where(
+        tx.conn(),
+        "noteId = ?1 AND isDeleted = 1 AND deleteId = ?2 ORDER BY attributeId",
+        params![note_id, delete_id],
+    )?;
+    for mut attribute in attributes {
+        attribute.is_deleted = false;
+        attribute.utc_date_modified = one_ms_after(&attribute.utc_date_modified);
+        entities::save(tx, &attribute)?;
+        repairs.push(TreeRepair { note_id: note_id.to_owned(), what: format!("its attribute {} was restored", attribute.attribute_id) });
+    }
+    let attachments: Vec<Attachment> = entities::load_where(
+        tx.conn(),
+        "ownerId = ?1 AND isDeleted = 1 AND deleteId = ?2 ORDER BY attachmentId",
+        params![note_id, delete_id],
+    )?;
+    for mut attachment in attachments {
+        if attachment.is_protected && tx.key().is_none() {
+            continue;
+        }
+        attachment.is_deleted = false;
+        attachment.utc_date_modified = one_ms_after(&attachment.utc_date_modified);
+        protected::save_attachment_row(tx, &attachment)?;
+        repairs.push(TreeRepair { note_id: note_id.to_owned(), what: format!("its attachment {} was restored", attachment.attachment_id) });
+    }
+    Ok(())
+}
+
+/// Trilium's fallback: a branch under `root` with the prefix `recovered`, at the top.
+fn attach_under_root(tx: &mut WriteTx<'_>, note: &Note, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    let branch_id = Branch::id_for(ROOT, &note.note_id);
+    let existing = entities::load::<Branch>(tx.conn(), &branch_id)?;
+    let date = match &existing {
+        Some(b) => one_ms_after(newest(&b.utc_date_modified, &note.utc_date_modified)),
+        None => one_ms_after(&note.utc_date_modified),
+    };
+    let branch = Branch {
+        branch_id,
+        note_id: note.note_id.clone(),
+        parent_note_id: ROOT.into(),
+        // Positions are not hashed and each instance may hold other siblings: a fixed one keeps rows equal.
+        note_position: 0,
+        prefix: Some(RECOVERED_PREFIX.into()),
+        is_expanded: false,
+        is_deleted: false,
+        delete_id: existing.and_then(|b| b.delete_id),
+        utc_date_modified: date,
+    };
+    entities::save(tx, &branch)?;
+    repairs.push(TreeRepair {
+        note_id: note.note_id.clone(),
+        what: format!("had no live branch and no place to go back to; it was put under root as '{RECOVERED_PREFIX}'"),
+    });
+    Ok(())
+}
+
+/// Deletes a live branch whose note or parent is deleted or missing.
+fn delete_if_dead(tx: &mut WriteTx<'_>, branch_id: &str, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    let Some(mut branch) = entities::load::<Branch>(tx.conn(), branch_id)? else { return Ok(()) };
+    if branch.is_deleted || branch.note_id == ROOT {
+        return Ok(());
+    }
+    let note = entities::load::<Note>(tx.conn(), &branch.note_id)?;
+    let parent = entities::load::<Note>(tx.conn(), &branch.parent_note_id)?;
+    let (cause, why) = match (&note, &parent) {
+        (None, _) => (None, "its note is missing"),
+        (Some(n), _) if n.is_deleted => (Some(n), "its note is deleted"),
+        (_, None) => (None, "its parent note is missing"),
+        (_, Some(p)) if p.is_deleted => (Some(p), "its parent note is deleted"),
+        _ => return Ok(()),
+    };
+    branch.is_deleted = true;
+    branch.delete_id = cause.and_then(|n| n.delete_id.clone());
+    branch.utc_date_modified =
+        one_ms_after(cause.map_or(branch.utc_date_modified.as_str(), |n| newest(&branch.utc_date_modified, &n.utc_date_modified)));
+    entities::save(tx, &branch)?;
+    repairs.push(TreeRepair {
+        note_id: branch.note_id.clone(),
+        what: format!("branch {} under {} was deleted: {why}", branch.branch_id, branch.parent_note_id),
+    });
+    Ok(())
+}
