@@ -325,3 +325,107 @@ fn delete_if_dead(tx: &mut WriteTx<'_>, branch_id: &str, repairs: &mut Vec<TreeR
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::tree::NewNote;
+    use crate::db::{ChangeSource, Document};
+
+    /// Rows and change fingerprints (hash, date) of the tree tables, for comparing two documents.
+    fn tree_state(document: &Document) -> Vec<String> {
+        document
+            .read(|conn| {
+                let mut out = column(
+                    conn,
+                    "SELECT 'note ' || noteId || ' ' || isDeleted || ' ' || IFNULL(deleteId, '-') || ' ' || utcDateModified FROM notes
+                     UNION ALL SELECT 'branch ' || branchId || ' ' || isDeleted || ' ' || IFNULL(deleteId, '-') || ' ' ||
+                         notePosition || ' ' || IFNULL(prefix, '-') || ' ' || utcDateModified FROM branches
+                     UNION ALL SELECT 'attribute ' || attributeId || ' ' || isDeleted || ' ' || utcDateModified FROM attributes
+                     UNION ALL SELECT 'change ' || entityName || ' ' || entityId || ' ' || hash || ' ' || utcDateChanged
+                         FROM entity_changes WHERE entityName IN ('notes', 'branches', 'attributes')",
+                    [],
+                )?;
+                out.sort();
+                Ok(out)
+            })
+            .unwrap()
+    }
+
+    /// The delete-vs-edit race as it arrives: the parent `P` and the child `C` deleted with their
+    /// branches (and C's label), but C's edited row won, alive.
+    fn break_tree(document: &Document, parent: &str, child: &str) {
+        let conn = rusqlite::Connection::open(document.path()).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE notes SET isDeleted = 1, deleteId = 'race', utcDateModified = '2026-01-01 10:00:00.000Z' WHERE noteId = '{parent}';
+             UPDATE branches SET isDeleted = 1, deleteId = 'race', utcDateModified = '2026-01-01 10:00:00.000Z'
+                 WHERE noteId IN ('{parent}', '{child}');
+             UPDATE attributes SET isDeleted = 1, deleteId = 'race', utcDateModified = '2026-01-01 10:00:00.000Z'
+                 WHERE noteId = '{child}';
+             UPDATE notes SET utcDateModified = '2026-01-01 10:00:05.000Z' WHERE noteId = '{child}';"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn two_instances_make_the_same_repair_from_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Document::open_or_create(&dir.path().join("a.db"), "instanceA").unwrap();
+        let source_a = ChangeSource::new("instanceA");
+        let (parent, child) = first
+            .write(&source_a, |tx| {
+                let parent = tree::create_note(tx, NewNote::text("root", "Parent", "<p>p</p>"))?.0.note_id;
+                let child = tree::create_note(tx, NewNote::text(&parent, "Child", "<p>c</p>"))?.0.note_id;
+                let mut label = Attribute::new(&child, "label", "status", "kept");
+                label.utc_date_modified = tx.utc_now();
+                entities::save(tx, &label)?;
+                Ok((parent, child))
+            })
+            .unwrap();
+        first.checkpoint().unwrap();
+        crate::db::backup::backup_to(first.path(), &dir.path().join("b.db")).unwrap();
+        let second = Document::open_existing(&dir.path().join("b.db")).unwrap();
+        break_tree(&first, &parent, &child);
+        break_tree(&second, &parent, &child);
+        assert_eq!(tree_state(&first), tree_state(&second), "the same broken state on both");
+
+        // Different instances, different clocks, one looking at the whole document, one at a batch.
+        let a_repairs = first
+            .write_at(&source_a, Some(chrono::Utc::now()), |tx| keep_whole(tx, TreeScope::All))
+            .unwrap();
+        let later = chrono::Utc::now() + chrono::Duration::hours(3);
+        let touched = [child.clone()];
+        let b_repairs = second
+            .write_at(&ChangeSource::new("instanceB"), Some(later), |tx| {
+                keep_whole(tx, TreeScope::Touched { notes: &touched, branches: &[] })
+            })
+            .unwrap();
+        assert_eq!(a_repairs, b_repairs);
+        assert!(!a_repairs.is_empty());
+        assert_eq!(tree_state(&first), tree_state(&second), "both repaired alike");
+
+        let (branch, parent_note) = first
+            .read(|conn| {
+                Ok((
+                    entities::get::<Branch>(conn, &Branch::id_for(&parent, &child))?,
+                    entities::get::<Note>(conn, &parent)?,
+                ))
+            })
+            .unwrap();
+        assert!(!branch.is_deleted, "the child's branch is back");
+        assert_eq!(branch.utc_date_modified, "2026-01-01 10:00:00.001Z", "1 ms after the delete it undoes");
+        assert!(!parent_note.is_deleted, "the parent is back, so the child is in the tree");
+        let (attached, labels) = first
+            .read(|conn| {
+                Ok((
+                    is_attached(conn, &parent)? && is_attached(conn, &child)?,
+                    entities::load_where::<Attribute>(conn, "noteId = ?1", [&child])?,
+                ))
+            })
+            .unwrap();
+        assert!(attached);
+        assert!(labels.iter().all(|a| !a.is_deleted), "what the delete took from the child is back: {labels:?}");
+        // Nothing left to do: the rule is idempotent.
+        assert!(first.write(&source_a, |tx| keep_whole(tx, TreeScope::All)).unwrap().is_empty());
+    }
+}
