@@ -345,3 +345,38 @@ async fn damage_of_every_kind_is_fixed_alike_on_two_instances() {
     let newest = a.document().read(canopy::db::entity_changes::max_id).unwrap();
     assert!(push_cursor <= newest, "the push cursor points at a change that exists: {push_cursor} > {newest}");
 }
+
+/// The rule works inside the batch: the transaction that applies a delete of the parent of a note
+/// edited here leaves no moment in which the note is out of the tree (no consistency check needed).
+#[test]
+fn a_batch_deleting_the_parent_of_an_edited_note_is_repaired_in_its_own_transaction() {
+    use canopy::db::tree::{self, NewNote};
+    use canopy::sync::apply::{apply_records, PeerMemory};
+    let dir = tempfile::tempdir().unwrap();
+    let editor = crate::common::new_document(dir.path());
+    let source = ChangeSource::new("editorInstance");
+    let (parent, child) = editor
+        .write(&source, |tx| {
+            let parent = tree::create_note(tx, NewNote::text("root", "Parent", "<p>p</p>"))?.0.note_id;
+            let child = tree::create_note(tx, NewNote::text(&parent, "Child", "<p>v1</p>"))?.0.note_id;
+            Ok((parent, child))
+        })
+        .unwrap();
+    editor.checkpoint().unwrap();
+    let deleter_path = dir.path().join("deleter.db");
+    canopy::db::backup::backup_to(editor.path(), &deleter_path).unwrap();
+    let deleter = Document::open_existing(&deleter_path).unwrap();
+    let base = deleter.read(canopy::db::entity_changes::max_id).unwrap();
+    deleter.write(&ChangeSource::new("deleterInstance"), |tx| deletion::delete_note(tx, &parent)).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    editor
+        .write(&source, |tx| tree::update_note_content(tx, &child, BlobContent::Text("<p>edited later</p>".into())).map(|_| ()))
+        .unwrap();
+
+    let (batch, _) = deleter.read(|c| canopy::sync::records::batch_after(c, base, "")).unwrap();
+    let outcome = editor.write(&source, |tx| apply_records(tx, &batch, "deleterInstance", PeerMemory::PerPeer)).unwrap();
+    assert!(!outcome.tree_repairs.is_empty(), "{outcome:?}");
+    assert_eq!(broken_tree(&editor), (vec![], vec![]));
+    let branch = editor.read(|c| entities::get::<Branch>(c, &Branch::id_for(&parent, &child))).unwrap();
+    assert!(!branch.is_deleted, "the edited child is back under its parent");
+}
