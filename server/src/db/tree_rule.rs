@@ -45,6 +45,18 @@ pub struct TreeRepair {
     pub what: String,
 }
 
+/// What it takes to put a note back in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// Only a note (or branch) changed after the delete that took its place: an edit that won over
+    /// a concurrent delete. A batch may end between a delete's branches and its notes (the next one
+    /// brings the note's own delete), and such a note, older than the delete, is left to the
+    /// consistency checks that run once the whole pull is in.
+    NewerThanTheDelete,
+    /// Any live note out of the tree (the consistency checks, on a complete document).
+    Any,
+}
+
 /// The one note without a parent, and where notes without a place go.
 const ROOT: &str = "root";
 /// Trilium's prefix for a branch it creates under `root` to recover a note.
@@ -52,16 +64,19 @@ const RECOVERED_PREFIX: &str = "recovered";
 
 /// Applies the tree rule to `scope`; logs and returns each repair.
 pub fn keep_whole(tx: &mut WriteTx<'_>, scope: TreeScope<'_>) -> SqlResult<Vec<TreeRepair>> {
-    let (notes, branches) = match scope {
-        TreeScope::All => (unattached_notes(tx.conn())?, dead_branches(tx.conn())?),
-        TreeScope::Touched { notes, branches } => neighbourhood(tx.conn(), notes, branches)?,
+    let (notes, branches, evidence) = match scope {
+        TreeScope::All => (unattached_notes(tx.conn())?, dead_branches(tx.conn())?, Evidence::Any),
+        TreeScope::Touched { notes, branches } => {
+            let (notes, branches) = neighbourhood(tx.conn(), notes, branches)?;
+            (notes, branches, Evidence::NewerThanTheDelete)
+        }
     };
     let mut repairs = Vec::new();
     for note_id in &notes {
-        attach(tx, note_id, &mut Vec::new(), &mut repairs)?;
+        attach(tx, note_id, evidence, &mut Vec::new(), &mut repairs)?;
     }
     for branch_id in &branches {
-        delete_if_dead(tx, branch_id, &mut repairs)?;
+        settle_dead_branch(tx, branch_id, evidence, &mut repairs)?;
     }
     for repair in &repairs {
         tracing::warn!("tree rule: note {}: {}", repair.note_id, repair.what);
@@ -177,7 +192,13 @@ fn is_attached(conn: &Connection, note_id: &str) -> SqlResult<bool> {
 
 /// Makes a live note attached again (see the module doc); `chain` holds the notes below it that
 /// wait for it, so no revival goes round in a circle.
-fn attach(tx: &mut WriteTx<'_>, note_id: &str, chain: &mut Vec<String>, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+fn attach(
+    tx: &mut WriteTx<'_>,
+    note_id: &str,
+    evidence: Evidence,
+    chain: &mut Vec<String>,
+    repairs: &mut Vec<TreeRepair>,
+) -> SqlResult<()> {
     let Some(note) = entities::load::<Note>(tx.conn(), note_id)? else { return Ok(()) };
     if note.is_deleted || note.note_id == ROOT || is_attached(tx.conn(), note_id)? {
         return Ok(());
@@ -191,7 +212,12 @@ fn attach(tx: &mut WriteTx<'_>, note_id: &str, chain: &mut Vec<String>, repairs:
     let mut chosen = None;
     for branch in candidates {
         let parent: Note = entities::get(tx.conn(), &branch.parent_note_id)?;
-        let usable = parent.note_type != "search"
+        let newer = |than: &str| newest(&note.utc_date_modified, &branch.utc_date_modified) > than;
+        let wins = evidence == Evidence::Any
+            || ((!branch.is_deleted || note.utc_date_modified > branch.utc_date_modified)
+                && (!parent.is_deleted || newer(&parent.utc_date_modified)));
+        let usable = wins
+            && parent.note_type != "search"
             && !chain.contains(&parent.note_id)
             && !tree::is_ancestor(tx.conn(), note_id, &parent.note_id)?
             // A protected note's hash needs its decrypted title, so only a protected session revives one.
@@ -202,7 +228,10 @@ fn attach(tx: &mut WriteTx<'_>, note_id: &str, chain: &mut Vec<String>, repairs:
         }
     }
     let Some((mut branch, parent)) = chosen else {
-        return attach_under_root(tx, &note, repairs);
+        return match evidence {
+            Evidence::Any => attach_under_root(tx, &note, repairs),
+            Evidence::NewerThanTheDelete => Ok(()),
+        };
     };
     if branch.is_deleted {
         let delete_id = branch.delete_id.clone();
@@ -220,7 +249,7 @@ fn attach(tx: &mut WriteTx<'_>, note_id: &str, chain: &mut Vec<String>, repairs:
     if parent.is_deleted {
         revive_note(tx, parent.clone(), repairs)?;
         chain.push(note_id.to_owned());
-        attach(tx, &parent.note_id, chain, repairs)?;
+        attach(tx, &parent.note_id, evidence, chain, repairs)?;
         chain.pop();
     }
     Ok(())
@@ -233,7 +262,7 @@ fn revive_note(tx: &mut WriteTx<'_>, mut note: Note, repairs: &mut Vec<TreeRepai
     protected::save_note_row(tx, &note)?;
     repairs.push(TreeRepair {
         note_id: note.note_id.clone(),
-        what: "was deleted while a note below it was kept alive; it was restored".into(),
+        what: "was deleted, but a newer change keeps a note in its place; it was restored".into(),
     });
     if let Some(delete_id) = note.delete_id.clone() {
         restore_parts(tx, &note.note_id, &delete_id, repairs)?;
@@ -299,13 +328,22 @@ fn attach_under_root(tx: &mut WriteTx<'_>, note: &Note, repairs: &mut Vec<TreeRe
     Ok(())
 }
 
-/// Deletes a live branch whose note or parent is deleted or missing.
-fn delete_if_dead(tx: &mut WriteTx<'_>, branch_id: &str, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+/// A live branch whose note or parent is deleted or missing: a branch newer than its note's delete
+/// (a clone or a move that won over it) brings the note back; otherwise the branch is deleted.
+fn settle_dead_branch(tx: &mut WriteTx<'_>, branch_id: &str, evidence: Evidence, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
     let Some(mut branch) = entities::load::<Branch>(tx.conn(), branch_id)? else { return Ok(()) };
     if branch.is_deleted || branch.note_id == ROOT {
         return Ok(());
     }
     let note = entities::load::<Note>(tx.conn(), &branch.note_id)?;
+    if let Some(note) = note.as_ref().filter(|n| n.is_deleted) {
+        let revivable = !(note.is_protected && tx.key().is_none());
+        if branch.utc_date_modified > note.utc_date_modified && revivable {
+            let note_id = note.note_id.clone();
+            revive_note(tx, note.clone(), repairs)?;
+            return attach(tx, &note_id, evidence, &mut Vec::new(), repairs);
+        }
+    }
     let parent = entities::load::<Note>(tx.conn(), &branch.parent_note_id)?;
     let (cause, why) = match (&note, &parent) {
         (None, _) => (None, "its note is missing"),

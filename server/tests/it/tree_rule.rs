@@ -116,6 +116,7 @@ struct Damaged {
     orphan: String,
     deleted: String,
     deleted_label: String,
+    revived: String,
     cloned: String,
     gone_parent: String,
     relation: String,
@@ -132,12 +133,14 @@ struct Damaged {
 }
 
 const BROKEN_AT: &str = "2026-06-01 12:00:00.000Z";
+const BEFORE_BROKEN: &str = "2026-05-01 12:00:00.000Z";
 
 fn prepare(hub: &Node) -> Damaged {
     let note = |parent: &str, title: &str| hub.create_note(parent, title, &format!("<p>{title}</p>"));
     let source = ChangeSource::new(hub.instance_id());
     let orphan = note("root", "Orphan");
     let deleted = note("root", "Deleted");
+    let revived = note("root", "Revived");
     let gone_parent = note("root", "Gone parent");
     let cloned = note("root", "Cloned");
     let contentless = note("root", "Contentless");
@@ -186,6 +189,7 @@ fn prepare(hub: &Node) -> Damaged {
         orphan,
         deleted,
         deleted_label,
+        revived,
         cloned,
         gone_parent,
         relation,
@@ -227,9 +231,16 @@ fn damage(path: &Path, d: &Damaged) {
             // A live note without a live branch.
             let b = at(branch(tx, "root", &d.orphan)?, true);
             entities::save(tx, &b)?;
-            // A deleted note whose branch and label are still alive.
+            // A deleted note whose branch (older than the delete) and label are still alive.
             let n = deleted_note(entities::get(tx.conn(), &d.deleted)?);
             entities::save(tx, &n)?;
+            let b = Branch { utc_date_modified: BEFORE_BROKEN.into(), ..branch(tx, "root", &d.deleted)? };
+            entities::save(tx, &b)?;
+            // A deleted note whose live branch is newer than the delete (a clone that won over it).
+            let n = Note { utc_date_modified: BEFORE_BROKEN.into(), ..deleted_note(entities::get(tx.conn(), &d.revived)?) };
+            entities::save(tx, &n)?;
+            let b = at(branch(tx, "root", &d.revived)?, false);
+            entities::save(tx, &b)?;
             // A deleted parent whose clone's branch under it is still alive.
             let n = deleted_note(entities::get(tx.conn(), &d.gone_parent)?);
             entities::save(tx, &n)?;
@@ -314,6 +325,7 @@ async fn damage_of_every_kind_is_fixed_alike_on_two_instances() {
         assert!(live_branch(node, &Branch::id_for("root", &d.orphan)), "{name}: the orphan is back under root");
         assert!(load_branch(&Branch::id_for("root", &d.deleted)).unwrap().is_deleted, "{name}: the deleted note's branch");
         assert!(load_attribute(&d.deleted_label).is_deleted, "{name}: the deleted note's label");
+        assert!(!node.note(&d.revived).unwrap().is_deleted, "{name}: a branch newer than the delete keeps its note");
         assert!(!live_branch(node, &Branch::id_for(&d.gone_parent, &d.cloned)), "{name}: the clone under the deleted parent");
         assert!(live_branch(node, &Branch::id_for("root", &d.cloned)), "{name}: the clone's other branch stays");
         assert!(load_branch("root_ghostNote0001").unwrap().is_deleted, "{name}: the branch of a missing note");
