@@ -392,3 +392,37 @@ fn a_batch_deleting_the_parent_of_an_edited_note_is_repaired_in_its_own_transact
     let branch = editor.read(|c| entities::get::<Branch>(c, &Branch::id_for(&parent, &child))).unwrap();
     assert!(!branch.is_deleted, "the edited child is back under its parent");
 }
+
+/// A batch may end inside a delete (between the branches it deleted and the notes): the note whose
+/// branch went, and whose own delete is in the next batch, is not put back in between.
+#[test]
+fn a_batch_ending_inside_a_delete_repairs_nothing() {
+    use canopy::db::tree::{self, NewNote};
+    use canopy::sync::apply::{apply_records, PeerMemory};
+    let dir = tempfile::tempdir().unwrap();
+    let observer = crate::common::new_document(dir.path());
+    let source = ChangeSource::new("observerInstance");
+    let (parent, child) = observer
+        .write(&source, |tx| {
+            let parent = tree::create_note(tx, NewNote::text("root", "Parent", "<p>p</p>"))?.0.note_id;
+            let child = tree::create_note(tx, NewNote::text(&parent, "Child", "<p>c</p>"))?.0.note_id;
+            Ok((parent, child))
+        })
+        .unwrap();
+    observer.checkpoint().unwrap();
+    let deleter_path = dir.path().join("deleter.db");
+    canopy::db::backup::backup_to(observer.path(), &deleter_path).unwrap();
+    let deleter = Document::open_existing(&deleter_path).unwrap();
+    let base = deleter.read(canopy::db::entity_changes::max_id).unwrap();
+    deleter.write(&ChangeSource::new("deleterInstance"), |tx| deletion::delete_note(tx, &parent)).unwrap();
+    let (batch, _) = deleter.read(|c| canopy::sync::records::batch_after(c, base, "")).unwrap();
+    let child_branch = Branch::id_for(&parent, &child);
+    let split = batch.iter().position(|r| r.entity_change.entity_id == child_branch).unwrap() + 1;
+    assert!(batch[split..].iter().any(|r| r.entity_change.entity_id == child), "the child's own delete comes later");
+    for part in [&batch[..split], &batch[split..]] {
+        let outcome = observer.write(&source, |tx| apply_records(tx, part, "deleterInstance", PeerMemory::PerPeer)).unwrap();
+        assert_eq!(outcome.tree_repairs, vec![], "nothing to repair in a delete that is still arriving");
+    }
+    assert_eq!(broken_tree(&observer), (vec![], vec![]));
+    assert!(observer.read(|c| entities::get::<Note>(c, &child)).unwrap().is_deleted);
+}
