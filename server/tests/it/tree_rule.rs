@@ -426,3 +426,48 @@ fn a_batch_ending_inside_a_delete_repairs_nothing() {
     assert_eq!(broken_tree(&observer), (vec![], vec![]));
     assert!(observer.read(|c| entities::get::<Note>(c, &child)).unwrap().is_deleted);
 }
+
+/// What the checks cost: `CANOPY_CHECK_NOTES=100000 cargo test -p canopy-server --test it --release --
+/// --ignored consistency_checks_cost --nocapture` (a debug build measures SQLite unoptimized).
+#[test]
+#[ignore]
+fn consistency_checks_cost_on_a_large_document() {
+    use canopy::db::tree::{self, NewNote};
+    let notes: usize = std::env::var("CANOPY_CHECK_NOTES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let document = crate::common::new_document(dir.path());
+    let source = ChangeSource::new("benchInstance");
+    let (note_ids, branch_ids) = document
+        .write(&source, |tx| {
+            let mut parents = vec!["root".to_owned()];
+            let (mut note_ids, mut branch_ids) = (Vec::new(), Vec::new());
+            for i in 0..notes {
+                let parent = parents[i % parents.len()].clone();
+                let (note, branch) = tree::create_note(tx, NewNote::text(&parent, &format!("Note {i}"), &format!("<p>{i}</p>")))?;
+                if i % 10 == 0 {
+                    parents.push(note.note_id.clone());
+                }
+                note_ids.push(note.note_id);
+                branch_ids.push(branch.branch_id);
+            }
+            Ok((note_ids, branch_ids))
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let fixed = canopy::sync::check::run_consistency_checks(&document, &canopy::db::InstanceId::from("benchInstance")).unwrap();
+    let all_ms = started.elapsed().as_millis();
+    assert_eq!(fixed, Vec::<String>::new());
+    let (touched_notes, touched_branches) = (&note_ids[..1000.min(notes)], &branch_ids[..1000.min(notes)]);
+    let started = std::time::Instant::now();
+    let repairs = document
+        .write(&source, |tx| {
+            canopy::db::tree_rule::keep_whole(
+                tx,
+                canopy::db::tree_rule::TreeScope::Touched { notes: touched_notes, branches: touched_branches },
+            )
+        })
+        .unwrap();
+    let touched_ms = started.elapsed().as_millis();
+    assert!(repairs.is_empty());
+    println!("{notes} notes: all consistency checks {all_ms} ms; tree rule over a 1,000-note, 1,000-branch batch {touched_ms} ms");
+}
