@@ -433,7 +433,7 @@ fn a_batch_ending_inside_a_delete_repairs_nothing() {
 #[ignore]
 fn consistency_checks_cost_on_a_large_document() {
     use canopy::db::tree::{self, NewNote};
-    let notes: usize = std::env::var("CANOPY_CHECK_NOTES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let notes: usize = std::env::var("CANOPY_CHECK_NOTES").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000);
     let dir = tempfile::tempdir().unwrap();
     let document = crate::common::new_document(dir.path());
     let source = ChangeSource::new("benchInstance");
