@@ -391,6 +391,13 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     if config.no_authentication {
         tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
     }
+    {
+        // Before anything syncs: what a crash, an older version or another tool left broken is fixed now.
+        let (document, instance_id) = (document.clone(), db::InstanceId::from(&instance_id));
+        if let Err(e) = tokio::task::spawn_blocking(move || sync::check::run_consistency_checks(&document, &instance_id)).await? {
+            tracing::error!("consistency checks failed: {e}");
+        }
+    }
     let client_config = sync_client_config(&config.sync, &document)?;
     let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
     let mut background = Vec::new();

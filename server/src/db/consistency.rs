@@ -11,8 +11,13 @@ use crate::entities::{self, Attachment, Attribute, Blob, Branch, Entity, EtapiTo
 /// The hash the current row would get, or `None` if the row does not exist or the
 /// entity has no table (`note_reordering`).
 pub fn recompute_hash(conn: &Connection, entity_name: &str, entity_id: &str) -> SqlResult<Option<String>> {
-    fn h<E: Entity>(conn: &Connection, id: &str) -> SqlResult<Option<String>> {
-        Ok(entities::load::<E>(conn, id)?.map(|e| e.hash()))
+    Ok(recompute_change(conn, entity_name, entity_id)?.map(|(hash, _)| hash))
+}
+
+/// The hash and the change date (`utcDateChanged`) the current row would get, as [`recompute_hash`].
+pub fn recompute_change(conn: &Connection, entity_name: &str, entity_id: &str) -> SqlResult<Option<(String, String)>> {
+    fn h<E: Entity>(conn: &Connection, id: &str) -> SqlResult<Option<(String, String)>> {
+        Ok(entities::load::<E>(conn, id)?.map(|e| (e.hash(), e.utc_date_changed().to_owned())))
     }
     match entity_name {
         "notes" => h::<Note>(conn, entity_id),

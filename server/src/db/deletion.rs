@@ -236,6 +236,11 @@ pub fn erase_revisions(tx: &mut WriteTx<'_>, revision_ids: &[String]) -> SqlResu
     erase_rows(tx, "revisions", "revisionId", revision_ids)
 }
 
+/// `eraseAttachments`.
+pub fn erase_attachments(tx: &mut WriteTx<'_>, attachment_ids: &[String]) -> SqlResult<()> {
+    erase_rows(tx, "attachments", "attachmentId", attachment_ids)
+}
+
 /// `eraseUnusedBlobs`: blobs referenced by no note, attachment or revision are deleted
 /// together with their entity change (no tombstone). Run before computing sector hashes.
 pub fn erase_unused_blobs(conn: &Connection) -> SqlResult<Vec<String>> {

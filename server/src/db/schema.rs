@@ -11,6 +11,18 @@ use rusqlite_migration::{Migrations, M};
 /// Trilium's `APP_DB_VERSION` that the baseline schema corresponds to.
 pub const TRILIUM_DB_VERSION: i64 = 228;
 
+/// Synced tables and their primary keys. `note_reordering` is virtual (a parent's child positions).
+pub const SYNCED_TABLES: &[(&str, &str)] = &[
+    ("notes", "noteId"),
+    ("blobs", "blobId"),
+    ("branches", "branchId"),
+    ("attributes", "attributeId"),
+    ("revisions", "revisionId"),
+    ("attachments", "attachmentId"),
+    ("options", "name"),
+    ("etapi_tokens", "etapiTokenId"),
+];
+
 /// Migrations in order; the first is Trilium's v228 schema.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("migrations/0001_trilium_v228.sql"))])

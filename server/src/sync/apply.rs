@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::ancestry;
 use super::records::{self, NOTE_REORDERING};
 use super::wire::EntityChangeRecord;
+use crate::db::tree_rule::{self, TreeRepair, TreeScope};
 use crate::db::{blob_users, entity_changes, peer_notes, DbError, EntityChange, SqlResult, WriteTx};
 use crate::entities::{self, Note, Revision};
 
@@ -22,6 +23,8 @@ pub struct ApplyOutcome {
     /// Incoming changes older than ours; ours was re-stamped so it goes back to the peer.
     pub kept_local: usize,
     pub conflicts: Vec<Conflict>,
+    /// What the tree rule repaired after the batch ([`tree_rule`]).
+    pub tree_repairs: Vec<TreeRepair>,
 }
 
 /// A concurrent edit of one note, resolved by date.
@@ -150,6 +153,12 @@ pub fn apply_records(
     for (winner, loser, incoming_won, instances) in losers {
         outcome.conflicts.push(keep_loser(tx, &winner, &loser, incoming_won, instances)?);
     }
+    // Concurrent deletes and edits can each be right and still leave a note out of the tree.
+    let touched = |entity: &str| -> Vec<String> {
+        records.iter().filter(|r| r.entity_change.entity_name == entity).map(|r| r.entity_change.entity_id.clone()).collect()
+    };
+    outcome.tree_repairs =
+        tree_rule::keep_whole(tx, TreeScope::Touched { notes: &touched("notes"), branches: &touched("branches") })?;
     Ok(outcome)
 }
 

@@ -1,6 +1,6 @@
 //! The hash check after every sync, its repair steps, and the deep check that compares rows with
 //! their `entity_changes`.
-use crate::db::{consistency, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult, UnusedBlobs};
+use crate::db::{consistency, consistency_checks, entity_changes, ChangeSource, DbError, Document, EntityChange, InstanceId, SqlResult, UnusedBlobs};
 
 use super::wire::SectorHashes;
 
@@ -81,49 +81,20 @@ fn select_changes(conn: &rusqlite::Connection, where_sql: &str, params: impl rus
 /// `runEntityChangesChecks`: a live change without its row is dropped; a row without a change gets
 /// one (with its recomputed hash) so it syncs. Returns what was repaired.
 pub fn repair_entity_changes(document: &Document, instance_id: &InstanceId) -> SqlResult<Vec<String>> {
-    document.write(&ChangeSource::new(instance_id).with_component("sync"), |tx| {
-        let mut repaired = Vec::new();
-        for (table, pk) in super::records::SYNCED_TABLES {
-            let orphans: Vec<String> = {
-                let mut stmt = tx.conn().prepare(&format!(
-                    "SELECT entityId FROM entity_changes WHERE entityName = '{table}' AND isErased = 0
-                       AND entityId NOT IN (SELECT {pk} FROM {table})"
-                ))?;
-                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-                rows
-            };
-            for id in orphans {
-                tx.conn().execute("DELETE FROM entity_changes WHERE entityName = ?1 AND entityId = ?2", [table, &id.as_str()])?;
-                repaired.push(format!("dropped the change of missing {table} {id}"));
-            }
-            let missing: Vec<String> = {
-                let mut stmt = tx.conn().prepare(&format!(
-                    "SELECT {pk} FROM {table} WHERE {pk} NOT IN (SELECT entityId FROM entity_changes WHERE entityName = '{table}')"
-                ))?;
-                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-                rows
-            };
-            for id in missing {
-                let Some(hash) = consistency::recompute_hash(tx.conn(), table, &id)? else { continue };
-                let is_synced = *table != "options"
-                    || tx.conn().query_row("SELECT isSynced FROM options WHERE name = ?1", [&id], |r| r.get::<_, i64>(0))? != 0;
-                let now = tx.utc_now();
-                entity_changes::put(
-                    tx,
-                    entity_changes::NewChange {
-                        entity_name: table,
-                        entity_id: &id,
-                        hash,
-                        is_erased: false,
-                        is_synced,
-                        utc_date_changed: now,
-                    },
-                )?;
-                repaired.push(format!("added the missing change of {table} {id}"));
-            }
-        }
-        Ok(repaired)
-    })
+    document.write(&ChangeSource::new(instance_id).with_component("sync"), consistency_checks::fix_entity_changes)
+}
+
+/// Trilium's consistency checks with their fixes ([`consistency_checks::run_all`]), in one transaction:
+/// at start-up, after a sync that pulled changes, and before the deep check.
+pub fn run_consistency_checks(document: &Document, instance_id: &InstanceId) -> SqlResult<Vec<String>> {
+    let started = std::time::Instant::now();
+    let fixed = document.write(&ChangeSource::new(instance_id).with_component("consistency"), consistency_checks::run_all)?;
+    tracing::info!(
+        "consistency checks: {} in {} ms",
+        if fixed.is_empty() { "no issues".to_owned() } else { format!("{} issues fixed", fixed.len()) },
+        started.elapsed().as_millis()
+    );
+    Ok(fixed)
 }
 
 /// One row that no longer matches its `entity_changes` entry.

@@ -475,7 +475,15 @@ impl SyncClient {
         let check = loop {
             passes += 1;
             pushed += self.push(session, &hub_instance_id).await?;
-            pulled += self.pull(session, &hub_instance_id).await?;
+            let got = self.pull(session, &hub_instance_id).await?;
+            if got > 0 {
+                // What arrived may be damaged by the peer, or fine alone and broken together with ours.
+                let (document, instance_id) = (self.document.clone(), self.instance_id.clone());
+                tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id))
+                    .await
+                    .map_err(|e| SyncError::Refused(e.to_string()))??;
+            }
+            pulled += got;
             pushed += self.push(session, &hub_instance_id).await?;
             self.request::<()>(session, Method::POST, "/api/sync/finished", None).await?;
             let remote: CheckResponse = self.request(session, Method::GET, "/api/sync/check", None).await?.unwrap_or_else(empty_check);

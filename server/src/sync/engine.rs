@@ -49,6 +49,11 @@ impl SyncEngine {
         }))
     }
 
+    /// This instance's id (what its own writes are stamped with).
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.0.instance_id
+    }
+
     /// The running client, if this instance syncs with a hub.
     pub fn client(&self) -> Option<Arc<SyncClient>> {
         self.0.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|r| r.client.clone())

@@ -52,9 +52,15 @@ async fn sync_now(State(state): State<LocalApiState>) -> Json<serde_json::Value>
 }
 
 async fn deep_check(State(state): State<LocalApiState>) -> Response {
-    let document = state.document.clone();
-    match tokio::task::spawn_blocking(move || check::deep_check(&document)).await {
-        Ok(Ok(findings)) => Json(serde_json::json!({ "passed": findings.is_empty(), "findings": findings })).into_response(),
+    let (document, instance_id) = (state.document.clone(), state.engine.instance_id().clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        let fixed = check::run_consistency_checks(&document, &instance_id)?;
+        Ok::<_, crate::db::DbError>((fixed, check::deep_check(&document)?))
+    });
+    match checked.await {
+        Ok(Ok((fixed, findings))) => {
+            Json(serde_json::json!({ "passed": findings.is_empty(), "findings": findings, "fixed": fixed })).into_response()
+        }
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -10,17 +10,7 @@ use serde_json::{Map, Value as Json};
 use super::wire::EntityChangeRecord;
 use crate::db::{DbError, EntityChange, SqlResult};
 
-/// Synced tables and their primary keys. `note_reordering` is virtual (a parent's child positions).
-pub const SYNCED_TABLES: &[(&str, &str)] = &[
-    ("notes", "noteId"),
-    ("blobs", "blobId"),
-    ("branches", "branchId"),
-    ("attributes", "attributeId"),
-    ("revisions", "revisionId"),
-    ("attachments", "attachmentId"),
-    ("options", "name"),
-    ("etapi_tokens", "etapiTokenId"),
-];
+pub use crate::db::schema::SYNCED_TABLES;
 
 pub const NOTE_REORDERING: &str = "note_reordering";
 

@@ -120,6 +120,7 @@ impl api::ssr::SyncPort for DocumentSync {
     }
 
     fn deep_check(&self) -> Result<Vec<DeepCheckFinding>, AppError> {
+        check::run_consistency_checks(&self.document, self.engine.instance_id()).map_err(internal)?;
         let findings = check::deep_check(&self.document).map_err(internal)?;
         Ok(findings
             .into_iter()

@@ -19,6 +19,7 @@ mod sync;
 mod syncstore;
 mod sync_engine;
 mod transcript;
+mod tree_rule;
 mod trilium_hub_live;
 mod ui_attributes;
 mod ui_live;
