@@ -391,6 +391,11 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     if config.no_authentication {
         tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
     }
+    // Before any local write: what a copied document's notes were when the copy was made.
+    let adopted = document.write(&db::ChangeSource::new(&instance_id), |tx| sync::ancestry::adopt_versions_of_others(tx.conn(), &instance_id))?;
+    if adopted > 0 {
+        tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
+    }
     let client_config = sync_client_config(&config.sync, &document)?;
     let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
     let mut background = Vec::new();

@@ -81,6 +81,11 @@ pub fn apply_records(
             if memory == PeerMemory::PerPeer {
                 remember_held(tx, peer_instance_id, remote)?;
             }
+            // Both sides hold this version (a copied document's first pull brings every note so):
+            // later local edits derive from it.
+            if remote.entity_name == "notes" && !remote.is_erased {
+                ancestry::mark_exchanged(tx.conn(), &remote.entity_id, &remote.hash, record.canopy_parent_hash.as_deref())?;
+            }
             outcome.already_applied += 1;
             continue;
         }
