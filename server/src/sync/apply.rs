@@ -83,9 +83,7 @@ pub fn apply_records(
             }
             // Both sides hold this version (a copied document's first pull brings every note so):
             // later local edits derive from it.
-            if remote.entity_name == "notes" && !remote.is_erased {
-                ancestry::mark_exchanged(tx.conn(), &remote.entity_id, &remote.hash, record.canopy_parent_hash.as_deref())?;
-            }
+
             outcome.already_applied += 1;
             continue;
         }
