@@ -81,9 +81,6 @@ pub fn apply_records(
             if memory == PeerMemory::PerPeer {
                 remember_held(tx, peer_instance_id, remote)?;
             }
-            // Both sides hold this version (a copied document's first pull brings every note so):
-            // later local edits derive from it.
-
             outcome.already_applied += 1;
             continue;
         }
