@@ -392,7 +392,8 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
         tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
     }
     // Before any local write: what a copied document's notes were when the copy was made.
-    let adopted = document.write(&db::ChangeSource::new(&instance_id), |tx| sync::ancestry::adopt_versions_of_others(tx.conn(), &instance_id))?;
+    let adopted =
+        document.write(&db::ChangeSource::new(&instance_id), |tx| sync::ancestry::adopt_versions_of_others(tx.conn(), &instance_id))?;
     if adopted > 0 {
         tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
     }

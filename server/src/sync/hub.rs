@@ -258,8 +258,11 @@ async fn changed(
         // Counting the whole tail for every page would make a first sync quadratic: count once, then
         // count down page by page; an empty page (the end) is counted exactly again.
         let previous = state.pull_progress.lock().unwrap_or_else(|p| p.into_inner()).get(&query.instance_id).copied();
-        // (Not counting the blobs sent along with notes from before the cursor: see `records::batch_after`.)
-        let in_range = entity_changes.iter().filter(|r| r.entity_change.id.is_some_and(|id| id > after && id <= last_entity_change_id)).count();
+        // A blob sent along with its note from outside the page's range is not one of its changes.
+        let in_range = entity_changes
+            .iter()
+            .filter(|r| r.entity_change.id.is_some_and(|id| id > after && id <= last_entity_change_id))
+            .count();
         let outstanding_pull_count = match previous {
             Some((cursor, outstanding)) if cursor == after && !entity_changes.is_empty() => (outstanding - in_range as i64).max(0),
             _ => tx.conn().query_row(

@@ -160,7 +160,8 @@ fn sql_value(table: &str, column: &str, value: &Json) -> SqlResult<Value> {
 }
 
 /// The changes after `after_id` that a peer should get, as records, at most [`BATCH_ROWS`] rows and
-/// about [`BATCH_BYTES`]. `skip_instance` drops the peer's own changes (echo suppression).
+/// about [`BATCH_BYTES`]. `skip_instance` drops the peer's own changes (echo suppression). A note's
+/// record is preceded by its blob's ([`content_to_send_along`]), whatever that change's id or instance.
 /// Returns the records and the id of the last change looked at.
 pub fn batch_after(
     conn: &Connection,
