@@ -58,9 +58,14 @@ pub fn mark_exchanged(conn: &Connection, note_id: &str, hash: &str, parent: Opti
 }
 
 /// Records the current version of every note that has no row yet and that another instance made
-/// as exchanged (see the module comment). Returns how many were adopted.
+/// as exchanged (see the module comment). Once per instance and document: later versions of others
+/// are recorded as they arrive, and a copy's new instance adopts again. Returns how many were adopted.
 pub fn adopt_versions_of_others(conn: &Connection, own_instance_id: &str) -> SqlResult<usize> {
     ensure_table(conn)?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS canopy_ancestry_adopted (instanceId TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID")?;
+    if conn.execute("INSERT OR IGNORE INTO canopy_ancestry_adopted (instanceId) VALUES (?1)", [own_instance_id])? == 0 {
+        return Ok(0);
+    }
     Ok(conn.execute(
         "INSERT INTO canopy_note_sync (noteId, syncedHash, parentHash)
          SELECT entityId, hash, NULL FROM entity_changes
@@ -106,6 +111,8 @@ mod tests {
         assert_eq!(synced_hash(&conn, "mine").unwrap(), None, "our own edit is no peer's");
         assert_eq!(synced_hash(&conn, "known").unwrap().as_deref(), Some("k1"), "a known row stays");
         assert_eq!(synced_hash(&conn, "erased").unwrap(), None);
-        assert_eq!(adopt_versions_of_others(&conn, "me").unwrap(), 0, "once");
+        conn.execute("DELETE FROM canopy_note_sync WHERE noteId = 'copied'", []).unwrap();
+        assert_eq!(adopt_versions_of_others(&conn, "me").unwrap(), 0, "once per instance");
+        assert_eq!(adopt_versions_of_others(&conn, "my copy").unwrap(), 2, "and again in a copy");
     }
 }
