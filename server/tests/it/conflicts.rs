@@ -107,10 +107,14 @@ async fn clients_made_from_copies_take_skipped_versions_as_sequential() {
     }
 
     // And a client whose very first cycle comes after the edits.
-    let (hub, a, _, notes) = cluster_from_copies(|hub| vec![hub.create_note("root", "In every copy", "<p>original</p>")]).await;
-    // A copy that is not yet a client: no cycle before the edits.
+    let (hub, a, _, notes) = cluster_from_copies(|hub| {
+        vec![hub.create_note("root", "In every copy", "<p>original</p>"), hub.create_note("root", "Edited on c first", "<p>original</p>")]
+    })
+    .await;
+    // A copy that is not yet a client: no cycle before the edits; its user edits a note meanwhile.
     let mut c = Node::copy_of(&hub, "[General]\nnoBackup=true\n").await;
-    let note = &notes[0];
+    let (note, edited_on_c) = (&notes[0], &notes[1]);
+    c.set_content(edited_on_c, "<p>edited on c before it ever synced</p>");
     a.set_content(note, "<p>first edit on a</p>");
     a.sync().await;
     hub.set_content(note, "<p>second edit on the hub</p>");
@@ -120,6 +124,9 @@ async fn clients_made_from_copies_take_skipped_versions_as_sequential() {
     c.sync().await;
     assert_eq!(c.content(note).as_deref(), Some("<p>second edit on the hub</p>"));
     assert_no_conflict(&[("hub", &hub), ("a", &a), ("c", &c)], note);
+    a.sync().await;
+    assert_eq!(a.content(edited_on_c).as_deref(), Some("<p>edited on c before it ever synced</p>"));
+    assert_no_conflict(&[("hub", &hub), ("a", &a), ("c", &c)], edited_on_c);
 
     // The copied client's own edit of a note it never exchanged is sequential at the hub too.
     c.set_content(note, "<p>third edit, on c</p>");
