@@ -197,7 +197,8 @@ async fn a_true_concurrent_edit_still_keeps_exactly_one_revision() {
 
 /// The hub overwrites a note's content twice (its old blob is erased at once), while a client,
 /// offline, renamed the version it held: that version's content is the blob the hub erased. The
-/// conflict, whichever edit is newer, finds the loser's content and keeps it on every instance.
+/// conflict, whichever edit is newer, finds the loser's content and keeps it on every instance. (A
+/// recorded conflict without a revision is the one that logged "the losing content … never arrived".)
 async fn a_rename_of_overwritten_content(client_edits_first: bool) {
     let hub = Node::hub().await;
     let a = Node::client_of(&hub).await;
