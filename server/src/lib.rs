@@ -391,6 +391,12 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     if config.no_authentication {
         tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
     }
+    // Before any local write: what a copied document's notes were when the copy was made.
+    let adopted =
+        document.write(&db::ChangeSource::new(&instance_id), |tx| sync::ancestry::adopt_versions_of_others(tx.conn(), &instance_id))?;
+    if adopted > 0 {
+        tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
+    }
     {
         // Before anything syncs: what a crash, an older version or another tool left broken is fixed now.
         let (document, instance_id) = (document.clone(), db::InstanceId::from(&instance_id));

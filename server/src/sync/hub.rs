@@ -258,10 +258,13 @@ async fn changed(
         // Counting the whole tail for every page would make a first sync quadratic: count once, then
         // count down page by page; an empty page (the end) is counted exactly again.
         let previous = state.pull_progress.lock().unwrap_or_else(|p| p.into_inner()).get(&query.instance_id).copied();
+        // A blob sent along with its note from outside the page's range is not one of its changes.
+        let in_range = entity_changes
+            .iter()
+            .filter(|r| r.entity_change.id.is_some_and(|id| id > after && id <= last_entity_change_id))
+            .count();
         let outstanding_pull_count = match previous {
-            Some((cursor, outstanding)) if cursor == after && !entity_changes.is_empty() => {
-                (outstanding - entity_changes.len() as i64).max(0)
-            }
+            Some((cursor, outstanding)) if cursor == after && !entity_changes.is_empty() => (outstanding - in_range as i64).max(0),
             _ => tx.conn().query_row(
                 "SELECT COUNT(*) FROM entity_changes WHERE isSynced = 1 AND instanceId != ?1 AND id > ?2",
                 rusqlite::params![query.instance_id, last_entity_change_id],

@@ -150,7 +150,8 @@ fn sql_value(table: &str, column: &str, value: &Json) -> SqlResult<Value> {
 }
 
 /// The changes after `after_id` that a peer should get, as records, at most [`BATCH_ROWS`] rows and
-/// about [`BATCH_BYTES`]. `skip_instance` drops the peer's own changes (echo suppression).
+/// about [`BATCH_BYTES`]. `skip_instance` drops the peer's own changes (echo suppression). A note's
+/// record is preceded by its blob's ([`content_to_send_along`]), whatever that change's id or instance.
 /// Returns the records and the id of the last change looked at.
 pub fn batch_after(
     conn: &Connection,
@@ -169,17 +170,22 @@ pub fn batch_after(
         }
         let mut records = Vec::new();
         let mut bytes = 0usize;
+        let mut blobs_sent = std::collections::HashSet::new();
         for ec in &changes {
             let id = ec.id.unwrap_or(cursor);
             if bytes >= BATCH_BYTES {
                 break;
             }
             cursor = id;
-            if ec.instance_id == skip_instance {
+            if ec.instance_id == skip_instance || (ec.entity_name == "blobs" && blobs_sent.contains(&ec.entity_id)) {
                 continue;
             }
             match record_for(conn, ec)? {
                 Some(record) => {
+                    if let Some(blob) = content_to_send_along(conn, &record, &mut blobs_sent)? {
+                        bytes += blob.entity.as_ref().map_or(0, approximate_size) + 200;
+                        records.push(blob);
+                    }
                     bytes += record.entity.as_ref().map_or(0, approximate_size) + 200;
                     records.push(record);
                 }
@@ -194,6 +200,35 @@ pub fn batch_after(
         if !records.is_empty() {
             return Ok((records, cursor));
         }
+    }
+}
+
+/// A note version goes with its content, even when the content's own change was sent long ago or
+/// came from the peer: the peer may have erased that blob since (it overwrote the content itself,
+/// while this side only renamed the note, say), and if this version loses a conflict there, its
+/// content is what the revision keeping it needs. Once per blob and batch; `sent` tracks them.
+fn content_to_send_along(
+    conn: &Connection,
+    record: &EntityChangeRecord,
+    sent: &mut std::collections::HashSet<String>,
+) -> SqlResult<Option<EntityChangeRecord>> {
+    let change = &record.entity_change;
+    if change.entity_name == "blobs" {
+        sent.insert(change.entity_id.clone());
+        return Ok(None);
+    }
+    if change.entity_name != "notes" {
+        return Ok(None);
+    }
+    let Some(blob_id) = record.entity.as_ref().and_then(|row| row.get("blobId")).and_then(Json::as_str) else {
+        return Ok(None);
+    };
+    if !sent.insert(blob_id.to_owned()) {
+        return Ok(None);
+    }
+    match crate::db::entity_changes::get(conn, "blobs", blob_id)? {
+        Some(blob_change) if blob_change.is_synced && !blob_change.is_erased => record_for(conn, &blob_change),
+        _ => Ok(None),
     }
 }
 

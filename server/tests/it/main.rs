@@ -5,6 +5,7 @@ mod backups;
 mod bad_files;
 mod cluster;
 mod common;
+mod conflicts;
 mod domain;
 mod etapi;
 mod fixture;
