@@ -1,0 +1,641 @@
+//! A seeded torture test of sync: a hub and two clients (real instances, HTTP on 127.0.0.1), random
+//! operations through ETAPI on all three (create, edit title and content, delete a note or a branch,
+//! clone, move, labels, undelete), the clients reaching the hub only through links the test opens
+//! for a sync and cuts again, so edits and deletes race. After settling, the three must hold the same
+//! rows, pass the hash and deep checks, have a whole tree, no needless conflict revision and no lost
+//! text.
+//!
+//! `CANOPY_TORTURE_SEED` and `CANOPY_TORTURE_OPS` choose the run (`make torture SEED=… OPS=…`); the
+//! default is the small run of `make test`. The same seed and a smaller count replay a prefix of the
+//! same operations, which is how `scripts/torture.sh` finds the shortest failing prefix.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use canopy::db::ChangeSource;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::cluster::Node;
+
+const DEFAULT_SEED: u64 = 14;
+const DEFAULT_OPS: usize = 300;
+const PASSWORD: &str = "torture password";
+/// Sync rounds over both clients before settling counts as failed.
+const MAX_SETTLE_ROUNDS: usize = 20;
+
+/// SplitMix64: small, seeded, the same sequence on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(&items[self.below(items.len())])
+        }
+    }
+}
+
+/// A client's way to the hub: a TCP relay the test opens and cuts. Cut, new connections are closed
+/// at once and open ones (pooled keep-alives, the long poll) are ended, as when the network goes.
+struct Link {
+    url: String,
+    open: watch::Sender<bool>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn to(hub: SocketAddr) -> Link {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let open = watch::channel(false).0;
+        let state = open.subscribe();
+        let relay = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut state = state.clone();
+                if !*state.borrow() {
+                    continue; // dropped: the client sees the connection closed
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(hub).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = state.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Link { url, open, relay }
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
+}
+
+/// One version of a note's title and text, as an operation of the test made it.
+#[derive(Debug, Clone)]
+struct Version {
+    title: String,
+    content: String,
+    /// An operation saw this version and replaced it (an edit made from it): a revision of it is
+    /// needless, and it may be gone.
+    replaced: bool,
+    /// A delete took the note away while this was its version on the deleting instance.
+    deleted: bool,
+}
+
+/// The test's own record: every version of every note it made, and which ones it saw replaced.
+#[derive(Default)]
+struct Record {
+    notes: Vec<String>,
+    versions: HashMap<String, Vec<Version>>,
+}
+
+impl Record {
+    fn find(&mut self, note_id: &str, title: &str, content: &str) -> Option<&mut Version> {
+        self.versions.get_mut(note_id)?.iter_mut().find(|v| v.title == title && v.content == content)
+    }
+
+    fn add(&mut self, note_id: &str, (title, content): (String, String)) {
+        if self.find(note_id, &title, &content).is_none() {
+            let version = Version { title, content, replaced: false, deleted: false };
+            self.versions.entry(note_id.to_owned()).or_default().push(version);
+        }
+    }
+
+    /// An edit on an instance that held `before` made `after`.
+    fn edited(&mut self, note_id: &str, before: Option<(String, String)>, after: Option<(String, String)>) {
+        if before == after {
+            return;
+        }
+        if let Some((title, content)) = before {
+            if let Some(v) = self.find(note_id, &title, &content) {
+                v.replaced = true;
+            }
+        }
+        if let Some(after) = after {
+            self.add(note_id, after);
+        }
+    }
+}
+
+struct Cluster {
+    /// hub, client 1, client 2
+    nodes: [Node; 3],
+    /// The links of client 1 and client 2.
+    links: [Link; 2],
+    tokens: [String; 3],
+    http: reqwest::Client,
+}
+
+const NAMES: [&str; 3] = ["hub", "client1", "client2"];
+
+/// What an ETAPI call answered.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let hub = Node::hub().await;
+        hub.document()
+            .write(&ChangeSource::new(hub.instance_id()), |tx| canopy::db::password::set_password(tx, PASSWORD))
+            .unwrap();
+        let hub_addr = hub.running().addr;
+        let links = [Link::to(hub_addr).await, Link::to(hub_addr).await];
+        let client1 = Node::client_of_url(&hub, &links[0].url).await;
+        let client2 = Node::client_of_url(&hub, &links[1].url).await;
+        let nodes = [hub, client1, client2];
+        let mut tokens = [String::new(), String::new(), String::new()];
+        for (token, node) in tokens.iter_mut().zip(&nodes) {
+            *token = crate::common::etapi_token(&node.url(), PASSWORD).await;
+        }
+        Cluster { nodes, links, tokens, http: reqwest::Client::new() }
+    }
+
+    async fn etapi(&self, on: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}/etapi{path}", self.nodes[on].url()))
+            .header("Authorization", &self.tokens[on]);
+        if let Some(body) = body {
+            request = match body {
+                Value::String(text) => request.header("Content-Type", "text/plain").body(text),
+                other => request.json(&other),
+            };
+        }
+        let response = request.send().await.expect("ETAPI answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+    }
+
+    /// One sync cycle of a client with its link open; the link is cut again afterwards.
+    async fn sync(&self, client: usize) -> Result<canopy::sync::CycleSummary, String> {
+        self.links[client - 1].set_open(true);
+        let result = self.nodes[client].running().client().expect("a client").sync_now().await;
+        self.links[client - 1].set_open(false);
+        result
+    }
+
+    /// Both links open, both clients sync until two rounds in a row move nothing.
+    async fn settle(&self) -> Result<usize, String> {
+        for link in &self.links {
+            link.set_open(true);
+        }
+        let mut quiet_rounds = 0;
+        for round in 1..=MAX_SETTLE_ROUNDS {
+            let mut moved = 0;
+            for client in [1, 2] {
+                let summary = self.nodes[client].running().client().unwrap().sync_now().await?;
+                moved += summary.pushed + summary.pulled;
+            }
+            quiet_rounds = if moved == 0 { quiet_rounds + 1 } else { 0 };
+            if quiet_rounds == 2 {
+                return Ok(round);
+            }
+        }
+        Err(format!("still moving changes after {MAX_SETTLE_ROUNDS} rounds"))
+    }
+}
+
+fn strings(node: &Node, sql: &str) -> Vec<String> {
+    node.document()
+        .read(|c| {
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+fn count(node: &Node, sql: &str) -> i64 {
+    node.document().read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+}
+
+/// The notes of the test (in the order they were made) that are alive, or deleted, on `node`.
+fn test_notes(node: &Node, record: &Record, deleted: bool) -> Vec<String> {
+    let there: BTreeSet<String> =
+        strings(node, &format!("SELECT noteId FROM notes WHERE isDeleted = {}", i32::from(deleted))).into_iter().collect();
+    record.notes.iter().filter(|id| there.contains(*id)).cloned().collect()
+}
+
+/// A note's title and text on `node`, deleted or not.
+fn version_of(node: &Node, note_id: &str) -> Option<(String, String)> {
+    let note = node.note(note_id)?;
+    Some((note.title, node.content(note_id).unwrap_or_default()))
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    etapi_calls: usize,
+    refused: usize,
+    server_errors: Vec<String>,
+    syncs: usize,
+    sync_errors: Vec<String>,
+}
+
+/// One random operation; returns what it did, for the log of operations.
+async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
+    use reqwest::Method;
+    let on = rng.below(3);
+    let node = &cluster.nodes[on];
+    let who = NAMES[on];
+    let roll = rng.below(100);
+    let live = test_notes(node, record, false);
+    // Parents for new notes and placements: the root or any live note of the test.
+    let mut parents = vec!["root".to_owned()];
+    parents.extend(live.iter().cloned());
+    let answer = match roll {
+        // sync a client (also from the hub's turn, so syncs are as frequent whoever was picked)
+        0..16 => {
+            let client = 1 + rng.below(2);
+            tally.syncs += 1;
+            return match cluster.sync(client).await {
+                Ok(s) => format!("{op}: sync {} (pushed {}, pulled {})", NAMES[client], s.pushed, s.pulled),
+                Err(e) => {
+                    tally.sync_errors.push(format!("op {op}: {e}"));
+                    format!("{op}: sync {} FAILED: {e}", NAMES[client])
+                }
+            };
+        }
+        16..30 => {
+            let parent = rng.pick(&parents).unwrap().clone();
+            let (title, content) = (format!("n{op}"), format!("<p>c{op}</p>"));
+            let body = json!({ "parentNoteId": parent, "title": title, "type": "text", "content": content });
+            let answer = cluster.etapi(on, Method::POST, "/create-note", Some(body)).await;
+            if answer.status == 201 {
+                let note_id = answer.body["note"]["noteId"].as_str().unwrap().to_owned();
+                record.notes.push(note_id.clone());
+                record.add(&note_id, version_of(node, &note_id).unwrap());
+                tally.etapi_calls += 1;
+                return format!("{op}: {who} creates {note_id} under {parent}");
+            }
+            (format!("{who} creates under {parent}"), answer)
+        }
+        30..40 | 40..58 => {
+            let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to edit") };
+            let before = version_of(node, &note_id);
+            let (what, answer) = if roll < 40 {
+                let title = format!("t{op}");
+                let body = json!({ "title": title });
+                (format!("{who} retitles {note_id} to {title}"), cluster.etapi(on, Method::PATCH, &format!("/notes/{note_id}"), Some(body)).await)
+            } else {
+                let content = format!("<p>c{op}</p>");
+                let path = format!("/notes/{note_id}/content");
+                (format!("{who} writes {content} into {note_id}"), cluster.etapi(on, Method::PUT, &path, Some(Value::String(content))).await)
+            };
+            record.edited(&note_id, before, version_of(node, &note_id));
+            (what, answer)
+        }
+        58..64 => {
+            let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to delete") };
+            if let Some((title, content)) = version_of(node, &note_id) {
+                if let Some(v) = record.find(&note_id, &title, &content) {
+                    v.deleted = true;
+                }
+            }
+            (format!("{who} deletes note {note_id}"), cluster.etapi(on, Method::DELETE, &format!("/notes/{note_id}"), None).await)
+        }
+        64..70 => {
+            let branches = test_branches(node, record);
+            let Some((branch_id, _, _)) = rng.pick(&branches).cloned() else { return format!("{op}: {who} has no branch to delete") };
+            (format!("{who} deletes branch {branch_id}"), cluster.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await)
+        }
+        70..78 | 78..84 => {
+            let branches = test_branches(node, record);
+            let Some((branch_id, note_id, _)) = rng.pick(&branches).cloned() else { return format!("{op}: {who} has no note to place") };
+            let parent = rng.pick(&parents).unwrap().clone();
+            let body = json!({ "noteId": note_id, "parentNoteId": parent });
+            let cloned = cluster.etapi(on, Method::POST, "/branches", Some(body)).await;
+            if roll < 78 || !(200..300).contains(&cloned.status) {
+                (format!("{who} clones {note_id} under {parent}"), cloned)
+            } else {
+                tally.etapi_calls += 1;
+                let answer = cluster.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await;
+                (format!("{who} moves {note_id} from branch {branch_id} under {parent}"), answer)
+            }
+        }
+        84..92 => {
+            let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to label") };
+            let body = json!({ "noteId": note_id, "type": "label", "name": "torture", "value": format!("v{op}") });
+            (format!("{who} labels {note_id}"), cluster.etapi(on, Method::POST, "/attributes", Some(body)).await)
+        }
+        92..96 => {
+            let labels = strings(node, "SELECT attributeId FROM attributes WHERE isDeleted = 0 AND name = 'torture' ORDER BY attributeId");
+            let Some(attribute_id) = rng.pick(&labels).cloned() else { return format!("{op}: {who} has no label to remove") };
+            (format!("{who} removes label {attribute_id}"), cluster.etapi(on, Method::DELETE, &format!("/attributes/{attribute_id}"), None).await)
+        }
+        _ => {
+            // ETAPI has no undelete; the UI's (recent changes) is the one way.
+            let deleted = test_notes(node, record, true);
+            let Some(note_id) = rng.pick(&deleted).cloned() else { return format!("{op}: {who} has no note to undelete") };
+            let outcome = node
+                .document()
+                .write(&ChangeSource::new(node.instance_id()), |tx| Ok(canopy::domain::recent_changes::undelete_note(tx, &note_id)));
+            return match outcome.unwrap() {
+                Ok(parents) => format!("{op}: {who} undeletes {note_id} (back under {parents:?})"),
+                Err(e) => format!("{op}: {who} cannot undelete {note_id}: {e}"),
+            };
+        }
+    };
+    let (what, answer) = answer;
+    tally.etapi_calls += 1;
+    if answer.status >= 500 {
+        tally.server_errors.push(format!("op {op}: {what}: {} {}", answer.status, answer.body));
+    } else if answer.status >= 400 {
+        tally.refused += 1;
+        return format!("{op}: {what}: refused {} {}", answer.status, answer.body["message"]);
+    }
+    format!("{op}: {what}: {}", answer.status)
+}
+
+/// Live branches of the test's notes on `node`: (branchId, noteId, parentNoteId).
+fn test_branches(node: &Node, record: &Record) -> Vec<(String, String, String)> {
+    let ours: BTreeSet<&String> = record.notes.iter().collect();
+    node.document()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT branchId, noteId, parentNoteId FROM branches WHERE isDeleted = 0 ORDER BY branchId")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|(_, note_id, _): &(String, String, String)| ours.contains(note_id))
+        .collect()
+}
+
+/// The synced tables, as the rows Trilium and Canopy exchange.
+const SYNCED_TABLES: [(&str, &str); 8] = [
+    ("notes", "SELECT * FROM notes ORDER BY noteId"),
+    ("branches", "SELECT * FROM branches ORDER BY branchId"),
+    ("attributes", "SELECT * FROM attributes ORDER BY attributeId"),
+    ("revisions", "SELECT * FROM revisions ORDER BY revisionId"),
+    ("attachments", "SELECT * FROM attachments ORDER BY attachmentId"),
+    ("blobs", "SELECT * FROM blobs ORDER BY blobId"),
+    ("options", "SELECT * FROM options WHERE isSynced = 1 ORDER BY name"),
+    ("etapi_tokens", "SELECT * FROM etapi_tokens ORDER BY etapiTokenId"),
+];
+const SYNCED_CHANGES: &str = "SELECT entityName, entityId, hash, isErased FROM entity_changes WHERE isSynced = 1 ORDER BY entityName, entityId";
+
+fn rows(node: &Node, sql: &str) -> BTreeSet<String> {
+    node.document()
+        .read(|c| {
+            let mut stmt = c.prepare(sql)?;
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let values = (0..columns).map(|i| Ok(format!("{:?}", r.get_ref(i)?))).collect::<Result<Vec<_>, rusqlite::Error>>()?;
+                    Ok(values.join(" | "))
+                })?
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+/// Rows of the synced tables that `other` does not hold exactly as `first` does (both ways).
+fn differing_rows(first: &Node, other: &Node) -> BTreeMap<&'static str, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (table, sql) in SYNCED_TABLES.iter().copied().chain([("entity_changes", SYNCED_CHANGES)]) {
+        let (a, b) = (rows(first, sql), rows(other, sql));
+        let differing: Vec<String> = a.symmetric_difference(&b).cloned().collect();
+        if !differing.is_empty() {
+            out.insert(table, differing);
+        }
+    }
+    out
+}
+
+/// Live notes (not the root) without a live branch, and live branches whose note or parent is
+/// deleted or missing.
+fn broken_tree(node: &Node) -> (i64, i64) {
+    let orphans = count(
+        node,
+        "SELECT COUNT(*) FROM notes n WHERE n.isDeleted = 0 AND n.noteId <> 'root'
+           AND NOT EXISTS (SELECT 1 FROM branches b WHERE b.noteId = n.noteId AND b.isDeleted = 0)",
+    );
+    let dangling = count(
+        node,
+        "SELECT COUNT(*) FROM branches b WHERE b.isDeleted = 0
+           AND (NOT EXISTS (SELECT 1 FROM notes n WHERE n.noteId = b.noteId AND n.isDeleted = 0)
+                OR (b.parentNoteId <> 'none'
+                    AND NOT EXISTS (SELECT 1 FROM notes p WHERE p.noteId = b.parentNoteId AND p.isDeleted = 0)))",
+    );
+    (orphans, dangling)
+}
+
+/// Live attributes of deleted notes (Trilium's consistency checks delete them).
+fn attributes_of_deleted_notes(node: &Node) -> i64 {
+    count(
+        node,
+        "SELECT COUNT(*) FROM attributes a WHERE a.isDeleted = 0
+           AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.noteId = a.noteId AND n.isDeleted = 0)",
+    )
+}
+
+/// Every revision on `node` as (revisionId, noteId, title, text).
+fn revisions(node: &Node) -> Vec<(String, String, String, String)> {
+    node.document()
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let text = match r.get_ref(3)? {
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                        _ => String::new(),
+                    };
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+/// What one instance shows after settling.
+#[derive(Debug, Default)]
+struct Findings {
+    orphan_notes: i64,
+    dangling_branches: i64,
+    attributes_of_deleted_notes: i64,
+    /// Revisions keeping a version an edit was made from (nothing of it was lost).
+    needless_revisions: usize,
+    /// … of which the version was also the one a delete took away (a delete lost to an edit).
+    needless_after_delete: usize,
+    /// Conflicts this instance logged whose kept version was needless.
+    needless_conflicts_logged: usize,
+    /// Conflicts logged whose losing content was not there to keep.
+    losers_missing: usize,
+    /// Versions nobody replaced that are neither current nor in a revision here.
+    lost_texts: Vec<String>,
+}
+
+fn inspect(node: &Node, record: &mut Record) -> Findings {
+    let mut f = Findings::default();
+    (f.orphan_notes, f.dangling_branches) = broken_tree(node);
+    f.attributes_of_deleted_notes = attributes_of_deleted_notes(node);
+    let revisions = revisions(node);
+    let mut needless_ids = BTreeSet::new();
+    for (revision_id, note_id, title, text) in &revisions {
+        if let Some(v) = record.find(note_id, title, text) {
+            if v.replaced {
+                f.needless_revisions += 1;
+                f.needless_after_delete += usize::from(v.deleted);
+                needless_ids.insert(revision_id.clone());
+            }
+        }
+    }
+    let conflicts = node.document().read(|c| canopy::sync::apply::recorded_conflicts(c, i64::MAX)).unwrap();
+    for conflict in &conflicts {
+        match &conflict.revision_id {
+            None => f.losers_missing += 1,
+            Some(id) if needless_ids.contains(id) => f.needless_conflicts_logged += 1,
+            Some(_) => {}
+        }
+    }
+    for (note_id, versions) in &record.versions {
+        let current = version_of(node, note_id);
+        for v in versions.iter().filter(|v| !v.replaced) {
+            let here = current.as_ref().is_some_and(|(t, c)| *t == v.title && *c == v.content)
+                || revisions.iter().any(|(_, n, t, c)| n == note_id && *t == v.title && *c == v.content);
+            if !here {
+                f.lost_texts.push(format!("{note_id}: {:?} / {:?}", v.title, v.content));
+            }
+        }
+    }
+    f
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{name}={text} is not a number")),
+        Err(_) => default,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn torture_concurrent_deletes_clones_and_edits_converge() {
+    let seed: u64 = env_number("CANOPY_TORTURE_SEED", DEFAULT_SEED);
+    let ops: usize = env_number("CANOPY_TORTURE_OPS", DEFAULT_OPS);
+    let started = Instant::now();
+    let cluster = Cluster::start().await;
+    let mut rng = Rng(seed);
+    let mut record = Record::default();
+    let mut tally = Tally::default();
+    let mut log = Vec::with_capacity(ops);
+    for op in 0..ops {
+        log.push(step(&cluster, &mut record, &mut rng, op, &mut tally).await);
+    }
+    let settled = cluster.settle().await;
+
+    let [hub, client1, client2] = &cluster.nodes;
+    let hashes: Vec<_> = cluster.nodes.iter().map(Node::sector_hashes).collect();
+    let hashes_equal = hashes.iter().all(|h| *h == hashes[0]);
+    let deep_findings: Vec<String> = cluster
+        .nodes
+        .iter()
+        .zip(NAMES)
+        .flat_map(|(node, name)| {
+            let found = canopy::sync::check::deep_check(node.document()).unwrap();
+            found.into_iter().map(move |f| format!("{name}: {f:?}"))
+        })
+        .collect();
+    let differing: Vec<(&str, BTreeMap<&str, Vec<String>>)> = [("client1", client1), ("client2", client2)]
+        .into_iter()
+        .map(|(name, node)| (name, differing_rows(hub, node)))
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    let findings: Vec<Findings> = cluster.nodes.iter().map(|node| inspect(node, &mut record)).collect();
+    let hash_checks_failed: Vec<String> = [1, 2]
+        .into_iter()
+        .filter_map(|i| {
+            let check = cluster.nodes[i].running().sync.status().hash_check;
+            match check {
+                Some(c) if c.passed => None,
+                other => Some(format!("{}: {other:?}", NAMES[i])),
+            }
+        })
+        .collect();
+
+    let total = |f: fn(&Findings) -> usize| findings.iter().map(f).sum::<usize>();
+    let broken = findings.iter().map(|f| f.orphan_notes + f.dangling_branches).sum::<i64>();
+    let attributes_dangling = findings.iter().map(|f| f.attributes_of_deleted_notes).sum::<i64>();
+    let needless = total(|f| f.needless_revisions);
+    let needless_after_delete = total(|f| f.needless_after_delete);
+    let needless_logged = total(|f| f.needless_conflicts_logged);
+    let losers_missing = total(|f| f.losers_missing);
+    let lost = total(|f| f.lost_texts.len());
+    let rows_differing: usize = differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum();
+    println!(
+        "torture: seed={seed} ops={ops} instances=3 syncs={} etapi_calls={} refused={} server_errors={} sync_errors={} settle={} \
+         rows_differing={rows_differing} hashes_equal={hashes_equal} deep_check_findings={} broken_tree={broken} \
+         (orphan notes {}, dangling branches {}) attributes_of_deleted_notes={attributes_dangling} \
+         needless_conflict_revisions={needless} (after a delete: {needless_after_delete}) needless_conflicts_logged={needless_logged} \
+         losers_missing={losers_missing} lost_texts={lost} in {:.1} s",
+        tally.syncs,
+        tally.etapi_calls,
+        tally.refused,
+        tally.server_errors.len(),
+        tally.sync_errors.len(),
+        match &settled {
+            Ok(rounds) => format!("{rounds} rounds"),
+            Err(e) => e.clone(),
+        },
+        deep_findings.len(),
+        findings.iter().map(|f| f.orphan_notes).sum::<i64>(),
+        findings.iter().map(|f| f.dangling_branches).sum::<i64>(),
+        started.elapsed().as_secs_f64(),
+    );
+    for (name, f) in NAMES.iter().zip(&findings) {
+        println!("  {name}: {f:?}");
+    }
+
+    let mut failures = Vec::new();
+    let mut fail = |ok: bool, what: String| {
+        if !ok {
+            failures.push(what);
+        }
+    };
+    fail(tally.server_errors.is_empty(), format!("ETAPI answered 5xx: {:#?}", tally.server_errors));
+    fail(tally.sync_errors.is_empty(), format!("sync cycles failed: {:#?}", tally.sync_errors));
+    fail(settled.is_ok(), format!("settling: {settled:?}"));
+    fail(differing.is_empty(), format!("rows differ from the hub's: {differing:#?}"));
+    fail(hashes_equal, format!("sector hashes differ: {hashes:#?}"));
+    fail(deep_findings.is_empty(), format!("deep check: {deep_findings:#?}"));
+    fail(hash_checks_failed.is_empty(), format!("sync hash checks: {hash_checks_failed:#?}"));
+    fail(broken == 0, format!("{broken} tree breakages (live notes without a live branch, live branches of deleted notes)"));
+    fail(attributes_dangling == 0, format!("{attributes_dangling} live attributes of deleted notes"));
+    fail(needless == 0, format!("{needless} needless conflict revisions ({needless_after_delete} after a delete)"));
+    fail(needless_logged == 0, format!("{needless_logged} needless conflicts logged"));
+    fail(losers_missing == 0, format!("{losers_missing} conflicts whose losing content was gone"));
+    fail(lost == 0, format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
+    if !failures.is_empty() {
+        eprintln!("torture seed={seed} ops={ops}: the operations were:\n{}", log.join("\n"));
+        panic!("torture seed={seed} ops={ops} failed:\n{}", failures.join("\n"));
+    }
+}
