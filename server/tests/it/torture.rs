@@ -283,11 +283,11 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
         }
         16..30 => {
             let parent = rng.pick(&parents).unwrap().clone();
-            let (title, content) = (format!("n{op}"), format!("<p>c{op}</p>"));
-            let body = json!({ "parentNoteId": parent, "title": title, "type": "text", "content": content });
+            // Ids from the operation's number, so that a run replays exactly (the ids order the choices).
+            let (note_id, title, content) = (format!("tortureNote{op:05}"), format!("n{op}"), format!("<p>c{op}</p>"));
+            let body = json!({ "noteId": note_id, "parentNoteId": parent, "title": title, "type": "text", "content": content });
             let answer = cluster.etapi(on, Method::POST, "/create-note", Some(body)).await;
             if answer.status == 201 {
-                let note_id = answer.body["note"]["noteId"].as_str().unwrap().to_owned();
                 record.notes.push(note_id.clone());
                 record.add(&note_id, version_of(node, &note_id).unwrap());
                 tally.etapi_calls += 1;
@@ -340,7 +340,8 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
         }
         84..92 => {
             let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to label") };
-            let body = json!({ "noteId": note_id, "type": "label", "name": "torture", "value": format!("v{op}") });
+            let attribute_id = format!("tortureLabel{op:05}");
+            let body = json!({ "attributeId": attribute_id, "noteId": note_id, "type": "label", "name": "torture", "value": format!("v{op}") });
             (format!("{who} labels {note_id}"), cluster.etapi(on, Method::POST, "/attributes", Some(body)).await)
         }
         92..96 => {
@@ -484,7 +485,7 @@ struct Findings {
     dangling_branches: i64,
     attributes_of_deleted_notes: i64,
     /// Revisions keeping a version an edit was made from (nothing of it was lost).
-    needless_revisions: usize,
+    needless_revisions: Vec<String>,
     /// … of which the version was also the one a delete took away (a delete lost to an edit).
     needless_after_delete: usize,
     /// Conflicts this instance logged whose kept version was needless.
@@ -504,7 +505,7 @@ fn inspect(node: &Node, record: &mut Record) -> Findings {
     for (revision_id, note_id, title, text) in &revisions {
         if let Some(v) = record.find(note_id, title, text) {
             if v.replaced {
-                f.needless_revisions += 1;
+                f.needless_revisions.push(format!("{revision_id} of {note_id}: {title:?} / {text:?}"));
                 f.needless_after_delete += usize::from(v.deleted);
                 needless_ids.insert(revision_id.clone());
             }
@@ -585,7 +586,7 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let total = |f: fn(&Findings) -> usize| findings.iter().map(f).sum::<usize>();
     let broken = findings.iter().map(|f| f.orphan_notes + f.dangling_branches).sum::<i64>();
     let attributes_dangling = findings.iter().map(|f| f.attributes_of_deleted_notes).sum::<i64>();
-    let needless = total(|f| f.needless_revisions);
+    let needless = total(|f| f.needless_revisions.len());
     let needless_after_delete = total(|f| f.needless_after_delete);
     let needless_logged = total(|f| f.needless_conflicts_logged);
     let losers_missing = total(|f| f.losers_missing);
