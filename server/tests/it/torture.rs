@@ -563,7 +563,9 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     for op in 0..ops {
         log.push(step(&cluster, &mut record, &mut rng, op, &mut tally).await);
     }
+    let settle_started = Instant::now();
     let settled = cluster.settle().await;
+    let settle_time = settle_started.elapsed();
 
     let [hub, client1, client2] = &cluster.nodes;
     let hashes: Vec<_> = cluster.nodes.iter().map(Node::sector_hashes).collect();
@@ -615,7 +617,7 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
         tally.server_errors.len(),
         tally.sync_errors.len(),
         match &settled {
-            Ok(rounds) => format!("{rounds} rounds"),
+            Ok(rounds) => format!("{rounds} rounds in {:.1} s", settle_time.as_secs_f64()),
             Err(e) => e.clone(),
         },
         deep_findings.len(),
