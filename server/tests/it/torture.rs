@@ -8,7 +8,7 @@
 //! `CANOPY_TORTURE_SEED` and `CANOPY_TORTURE_OPS` choose the run (`make torture SEED=… OPS=…`); the
 //! default is the small run of `make test`. The same seed and a smaller count replay a prefix of the
 //! same operations, which is how `scripts/torture.sh` finds the shortest failing prefix.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -93,50 +93,101 @@ impl Drop for Link {
     }
 }
 
-/// One version of a note's title and text, as an operation of the test made it.
+/// One version of a note's row (a `utcDateModified`), as an operation of the test, or something it
+/// did not do (a sync repair), made it.
 #[derive(Debug, Clone)]
 struct Version {
+    date: String,
     title: String,
     content: String,
-    /// An operation saw this version and replaced it (an edit made from it): a revision of it is
-    /// needless, and it may be gone.
-    replaced: bool,
-    /// A delete took the note away while this was its version on the deleting instance.
     deleted: bool,
+    /// The version the instance held when it made this one (`None`: a new note, or a version the
+    /// test saw but did not make).
+    parent: Option<usize>,
 }
 
-/// The test's own record: every version of every note it made, and which ones it saw replaced.
+/// A note row as an instance holds it: (utcDateModified, title, text, isDeleted).
+type Row = (String, String, String, bool);
+
+/// The test's own record: every version of every note it made, what each was made from, and
+/// which titles and texts an edit replaced (seen, then overwritten: they may be gone).
 #[derive(Default)]
 struct Record {
     notes: Vec<String>,
     versions: HashMap<String, Vec<Version>>,
+    /// (noteId, title, text) that an operation saw and replaced.
+    replaced: HashSet<(String, String, String)>,
 }
 
 impl Record {
-    fn find(&mut self, note_id: &str, title: &str, content: &str) -> Option<&mut Version> {
-        self.versions.get_mut(note_id)?.iter_mut().find(|v| v.title == title && v.content == content)
+    fn index(&self, note_id: &str, date: &str) -> Option<usize> {
+        self.versions.get(note_id)?.iter().position(|v| v.date == date)
     }
 
-    fn add(&mut self, note_id: &str, (title, content): (String, String)) {
-        if self.find(note_id, &title, &content).is_none() {
-            let version = Version { title, content, replaced: false, deleted: false };
-            self.versions.entry(note_id.to_owned()).or_default().push(version);
+    /// The version of this row, added (without a parent) if the test had not seen it.
+    fn known(&mut self, note_id: &str, (date, title, content, deleted): &Row) -> usize {
+        if let Some(i) = self.index(note_id, date) {
+            return i;
+        }
+        let versions = self.versions.entry(note_id.to_owned()).or_default();
+        versions.push(Version { date: date.clone(), title: title.clone(), content: content.clone(), deleted: *deleted, parent: None });
+        versions.len() - 1
+    }
+
+    /// An operation on one instance turned the rows `before` into `after`.
+    fn operated(&mut self, before: &BTreeMap<String, Row>, after: &BTreeMap<String, Row>) {
+        for (note_id, row) in after {
+            let parent = match before.get(note_id) {
+                Some(old) if old.0 == row.0 => continue,
+                Some(old) => {
+                    if (&old.1, &old.2) != (&row.1, &row.2) {
+                        self.replaced.insert((note_id.clone(), old.1.clone(), old.2.clone()));
+                    }
+                    Some(self.known(note_id, old))
+                }
+                None => None,
+            };
+            let i = self.known(note_id, row);
+            let version = &mut self.versions.get_mut(note_id).unwrap()[i];
+            version.parent = version.parent.or(parent);
         }
     }
 
-    /// An edit on an instance that held `before` made `after`.
-    fn edited(&mut self, note_id: &str, before: Option<(String, String)>, after: Option<(String, String)>) {
-        if before == after {
-            return;
-        }
-        if let Some((title, content)) = before {
-            if let Some(v) = self.find(note_id, &title, &content) {
-                v.replaced = true;
+    /// Whether `ancestor` is `version` or one it was made from.
+    fn descends(&self, note_id: &str, version: usize, ancestor: usize) -> bool {
+        let versions = &self.versions[note_id];
+        let mut at = Some(version);
+        for _ in 0..=versions.len() {
+            match at {
+                Some(i) if i == ancestor => return true,
+                Some(i) => at = versions[i].parent,
+                None => return false,
             }
         }
-        if let Some(after) = after {
-            self.add(note_id, after);
-        }
+        false
+    }
+}
+
+/// Every note row of the test on `node`, by note id.
+fn note_rows(node: &Node) -> BTreeMap<String, Row> {
+    node.document()
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted FROM notes n
+                 LEFT JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId LIKE 'tortureNote%'",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?), r.get(4)?))))?
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            Ok(rows)
+        })
+        .unwrap()
+}
+
+fn text_of(value: rusqlite::types::ValueRef<'_>) -> String {
+    match value {
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        _ => String::new(),
     }
 }
 
@@ -242,12 +293,6 @@ fn test_notes(node: &Node, record: &Record, deleted: bool) -> Vec<String> {
     record.notes.iter().filter(|id| there.contains(*id)).cloned().collect()
 }
 
-/// A note's title and text on `node`, deleted or not.
-fn version_of(node: &Node, note_id: &str) -> Option<(String, String)> {
-    let note = node.note(note_id)?;
-    Some((note.title, node.content(note_id).unwrap_or_default()))
-}
-
 #[derive(Default, Debug)]
 struct Tally {
     etapi_calls: usize,
@@ -257,10 +302,21 @@ struct Tally {
     sync_errors: Vec<String>,
 }
 
-/// One random operation; returns what it did, for the log of operations.
+/// One random operation on a random instance, recorded; returns what it did, for the log of operations.
 async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
-    use reqwest::Method;
     let on = rng.below(3);
+    let before = note_rows(&cluster.nodes[on]);
+    let syncs = tally.syncs;
+    let line = act(cluster, on, record, rng, op, tally).await;
+    // What a sync brought is the other instances' work, recorded when they did it.
+    if tally.syncs == syncs {
+        record.operated(&before, &note_rows(&cluster.nodes[on]));
+    }
+    line
+}
+
+async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
+    use reqwest::Method;
     let node = &cluster.nodes[on];
     let who = NAMES[on];
     let roll = rng.below(100);
@@ -289,7 +345,6 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
             let answer = cluster.etapi(on, Method::POST, "/create-note", Some(body)).await;
             if answer.status == 201 {
                 record.notes.push(note_id.clone());
-                record.add(&note_id, version_of(node, &note_id).unwrap());
                 tally.etapi_calls += 1;
                 return format!("{op}: {who} creates {note_id} under {parent}");
             }
@@ -297,7 +352,6 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
         }
         30..40 | 40..58 => {
             let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to edit") };
-            let before = version_of(node, &note_id);
             let (what, answer) = if roll < 40 {
                 let title = format!("t{op}");
                 let body = json!({ "title": title });
@@ -307,7 +361,6 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
                 let path = format!("/notes/{note_id}/content");
                 (format!("{who} writes {content} into {note_id}"), cluster.etapi(on, Method::PUT, &path, Some(Value::String(content))).await)
             };
-            record.edited(&note_id, before, version_of(node, &note_id));
             (what, answer)
         }
         58..64 => {
@@ -359,15 +412,6 @@ async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, 
     };
     let (what, answer) = answer;
     tally.etapi_calls += 1;
-    // Whatever this took away (a note, its last branch, a subtree), at the version it had here.
-    let still_live: BTreeSet<String> = test_notes(node, record, false).into_iter().collect();
-    for note_id in live.iter().filter(|id| !still_live.contains(*id)) {
-        if let Some((title, content)) = version_of(node, note_id) {
-            if let Some(v) = record.find(note_id, &title, &content) {
-                v.deleted = true;
-            }
-        }
-    }
     if answer.status >= 500 {
         tally.server_errors.push(format!("op {op}: {what}: {} {}", answer.status, answer.body));
     } else if answer.status >= 400 {
@@ -470,11 +514,7 @@ fn revisions(node: &Node) -> Vec<(String, String, String, String)> {
             )?;
             let rows = stmt
                 .query_map([], |r| {
-                    let text = match r.get_ref(3)? {
-                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
-                        _ => String::new(),
-                    };
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, text))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?)))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -488,54 +528,69 @@ struct Findings {
     orphan_notes: i64,
     dangling_branches: i64,
     attributes_of_deleted_notes: i64,
-    /// Revisions keeping a version that an edit was made from, one after another (nothing of it was
-    /// lost): needless.
-    needless_revisions: Vec<String>,
-    /// Revisions keeping a version an edit was made from that a delete on another instance also
-    /// took away (the delete lost to the edit): the text is not lost either, but a delete did lose,
-    /// so these are counted apart and left to the tree rule.
-    revisions_after_delete: Vec<String>,
-    /// Conflicts this instance logged whose kept version was needless.
-    needless_conflicts_logged: usize,
-    /// Conflicts logged whose losing content was not there to keep.
+    /// Conflicts logged here whose loser was a version the winner was made from (one edit after
+    /// another, not concurrent): each kept a needless revision.
+    needless_conflicts: Vec<String>,
+    /// The revisions those needless conflicts point to, and the ones the other conflicts point to.
+    needless_revision_ids: BTreeSet<String>,
+    needed_revision_ids: BTreeSet<String>,
+    /// Conflicts logged here between concurrent versions where one side was a delete (counted apart:
+    /// what such a conflict keeps is the tree rule's to decide).
+    delete_conflicts: usize,
+    /// Conflicts logged here between versions the record does not know (made by a repair).
+    unclassified_conflicts: usize,
+    /// Conflicts logged here whose losing content was not there to keep.
     losers_missing: usize,
-    /// Versions nobody replaced that are neither current nor in a revision here.
+    /// Titles and texts nobody replaced that are neither a note's current ones nor in a revision here.
     lost_texts: Vec<String>,
 }
 
-fn inspect(node: &Node, record: &mut Record) -> Findings {
+fn inspect(node: &Node, record: &Record) -> Findings {
     let mut f = Findings::default();
     (f.orphan_notes, f.dangling_branches) = broken_tree(node);
     f.attributes_of_deleted_notes = attributes_of_deleted_notes(node);
-    let revisions = revisions(node);
-    let mut needless_ids = BTreeSet::new();
-    for (revision_id, note_id, title, text) in &revisions {
-        if let Some(v) = record.find(note_id, title, text) {
-            let named = format!("{revision_id} of {note_id}: {title:?} / {text:?}");
-            match (v.replaced, v.deleted) {
-                (true, false) => {
-                    f.needless_revisions.push(named);
-                    needless_ids.insert(revision_id.clone());
-                }
-                (true, true) => f.revisions_after_delete.push(named),
-                (false, _) => {}
-            }
-        }
-    }
     let conflicts = node.document().read(|c| canopy::sync::apply::recorded_conflicts(c, i64::MAX)).unwrap();
     for conflict in &conflicts {
-        match &conflict.revision_id {
-            None => f.losers_missing += 1,
-            Some(id) if needless_ids.contains(id) => f.needless_conflicts_logged += 1,
-            Some(_) => {}
+        if conflict.revision_id.is_none() {
+            f.losers_missing += 1;
+        }
+        let note_id = conflict.note_id.as_str();
+        let needless = match (record.index(note_id, &conflict.winner_date), record.index(note_id, &conflict.loser_date)) {
+            (Some(winner), Some(loser)) => record.descends(note_id, winner, loser),
+            _ => false,
+        };
+        let revision = conflict.revision_id.iter().cloned();
+        if needless {
+            f.needless_revision_ids.extend(revision);
+        } else {
+            f.needed_revision_ids.extend(revision);
+        }
+        match (record.index(note_id, &conflict.winner_date), record.index(note_id, &conflict.loser_date)) {
+            _ if needless => f.needless_conflicts.push(format!(
+                "{note_id}: {:?} won over {:?}, which it was made from (revision {:?})",
+                conflict.winner_date, conflict.loser_date, conflict.revision_id
+            )),
+            (Some(winner), Some(loser)) => {
+                let versions = &record.versions[note_id];
+                if versions[winner].deleted || versions[loser].deleted {
+                    f.delete_conflicts += 1;
+                }
+            }
+            _ => f.unclassified_conflicts += 1,
         }
     }
+    let rows = note_rows(node);
+    let revisions = revisions(node);
+    let mut checked = HashSet::new();
     for (note_id, versions) in &record.versions {
-        let current = version_of(node, note_id);
-        for v in versions.iter().filter(|v| !v.replaced) {
-            let here = current.as_ref().is_some_and(|(t, c)| *t == v.title && *c == v.content)
-                || revisions.iter().any(|(_, n, t, c)| n == note_id && *t == v.title && *c == v.content);
-            if !here {
+        for v in versions {
+            let text = (note_id.clone(), v.title.clone(), v.content.clone());
+            if record.replaced.contains(&text) || !checked.insert(text) {
+                continue;
+            }
+            let current = rows.get(note_id).is_some_and(|(_, t, c, _)| *t == v.title && *c == v.content);
+            let kept = revisions.iter().any(|(_, n, t, c)| n == note_id && *t == v.title && *c == v.content);
+            if !current && !kept {
                 f.lost_texts.push(format!("{note_id}: {:?} / {:?}", v.title, v.content));
             }
         }
@@ -584,7 +639,13 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
         .map(|(name, node)| (name, differing_rows(hub, node)))
         .filter(|(_, d)| !d.is_empty())
         .collect();
-    let findings: Vec<Findings> = cluster.nodes.iter().map(|node| inspect(node, &mut record)).collect();
+    // Versions a repair made after the last operation are versions too (without a known parent).
+    for node in &cluster.nodes {
+        for (note_id, row) in note_rows(node) {
+            record.known(&note_id, &row);
+        }
+    }
+    let findings: Vec<Findings> = cluster.nodes.iter().map(|node| inspect(node, &record)).collect();
     let hash_checks_failed: Vec<String> = [1, 2]
         .into_iter()
         .filter_map(|i| {
@@ -599,9 +660,14 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let total = |f: fn(&Findings) -> usize| findings.iter().map(f).sum::<usize>();
     let broken = findings.iter().map(|f| f.orphan_notes + f.dangling_branches).sum::<i64>();
     let attributes_dangling = findings.iter().map(|f| f.attributes_of_deleted_notes).sum::<i64>();
-    let needless = total(|f| f.needless_revisions.len());
-    let after_delete = total(|f| f.revisions_after_delete.len());
-    let needless_logged = total(|f| f.needless_conflicts_logged);
+    // A revision that some instance's conflict needed is needed, whatever another instance logged.
+    let needed: BTreeSet<&String> = findings.iter().flat_map(|f| &f.needed_revision_ids).collect();
+    let needless_revisions: BTreeSet<&String> =
+        findings.iter().flat_map(|f| &f.needless_revision_ids).filter(|id| !needed.contains(id)).collect();
+    let needless = needless_revisions.len();
+    let needless_logged = total(|f| f.needless_conflicts.len());
+    let delete_conflicts = total(|f| f.delete_conflicts);
+    let unclassified = total(|f| f.unclassified_conflicts);
     let losers_missing = total(|f| f.losers_missing);
     let lost = total(|f| f.lost_texts.len());
     let rows_differing: usize = differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum();
@@ -609,7 +675,8 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
         "torture: seed={seed} ops={ops} instances=3 syncs={} etapi_calls={} refused={} server_errors={} sync_errors={} settle={} \
          rows_differing={rows_differing} hashes_equal={hashes_equal} deep_check_findings={} broken_tree={broken} \
          (orphan notes {}, dangling branches {}) attributes_of_deleted_notes={attributes_dangling} \
-         needless_conflict_revisions={needless} revisions_after_delete_lost={after_delete} needless_conflicts_logged={needless_logged} \
+         needless_conflict_revisions={needless} needless_conflicts_logged={needless_logged} \
+         conflicts_with_a_delete={delete_conflicts} unclassified_conflicts={unclassified} \
          losers_missing={losers_missing} lost_texts={lost} in {:.1} s",
         tally.syncs,
         tally.etapi_calls,
@@ -644,7 +711,7 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     fail(hash_checks_failed.is_empty(), format!("sync hash checks: {hash_checks_failed:#?}"));
     fail(broken == 0, format!("{broken} tree breakages (live notes without a live branch, live branches of deleted notes)"));
     fail(attributes_dangling == 0, format!("{attributes_dangling} live attributes of deleted notes"));
-    fail(needless == 0, format!("{needless} needless conflict revisions"));
+    fail(needless == 0, format!("{needless} needless conflict revisions: {needless_revisions:?}"));
     fail(needless_logged == 0, format!("{needless_logged} needless conflicts logged"));
     fail(losers_missing == 0, format!("{losers_missing} conflicts whose losing content was gone"));
     fail(lost == 0, format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
