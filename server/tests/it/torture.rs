@@ -1,13 +1,14 @@
 //! A seeded torture test of sync: a hub and two clients (real instances, HTTP on 127.0.0.1), random
 //! operations through ETAPI on all three (create, edit title and content, delete a note or a branch,
 //! clone, move, labels, undelete), the clients reaching the hub only through links the test opens
-//! for a sync and cuts again, so edits and deletes race. After settling, the three must hold the same
-//! rows, pass the hash and deep checks, have a whole tree, no needless conflict revision and no lost
-//! text.
+//! for a sync cycle and cuts again, or leaves open for a while (the client then syncs by itself, as
+//! it does in use), so edits and deletes race. After settling, the three must hold the same rows,
+//! pass the hash and deep checks, have a whole tree, no needless conflict revision and no lost text.
 //!
 //! `CANOPY_TORTURE_SEED` and `CANOPY_TORTURE_OPS` choose the run (`make torture SEED=… OPS=…`); the
 //! default is the small run of `make test`. The same seed and a smaller count replay a prefix of the
-//! same operations, which is how `scripts/torture.sh` finds the shortest failing prefix.
+//! same operations, which is how `scripts/torture.sh` finds the shortest failing prefix; exactly so
+//! with `CANOPY_TORTURE_ONLINE=0` (no online windows: the clients' own cycles make timing matter).
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -85,6 +86,10 @@ impl Link {
     fn set_open(&self, open: bool) {
         self.open.send_replace(open);
     }
+
+    fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
 }
 
 impl Drop for Link {
@@ -137,6 +142,10 @@ impl Record {
     /// An operation on one instance turned the rows `before` into `after`.
     fn operated(&mut self, before: &BTreeMap<String, Row>, after: &BTreeMap<String, Row>) {
         for (note_id, row) in after {
+            // A version known already arrived by sync meanwhile (a client online): not this operation's.
+            if self.index(note_id, &row.0).is_some() {
+                continue;
+            }
             let parent = match before.get(note_id) {
                 Some(old) if old.0 == row.0 => continue,
                 Some(old) => {
@@ -148,8 +157,7 @@ impl Record {
                 None => None,
             };
             let i = self.known(note_id, row);
-            let version = &mut self.versions.get_mut(note_id).unwrap()[i];
-            version.parent = version.parent.or(parent);
+            self.versions.get_mut(note_id).unwrap()[i].parent = parent;
         }
     }
 
@@ -198,6 +206,9 @@ struct Cluster {
     links: [Link; 2],
     tokens: [String; 3],
     http: reqwest::Client,
+    /// Clients may stay online for a while, syncing by themselves (`CANOPY_TORTURE_ONLINE=0`: only
+    /// the test's own sync cycles, so that a seed replays exactly).
+    online_windows: bool,
 }
 
 const NAMES: [&str; 3] = ["hub", "client1", "client2"];
@@ -209,7 +220,7 @@ struct Answer {
 }
 
 impl Cluster {
-    async fn start() -> Cluster {
+    async fn start(online_windows: bool) -> Cluster {
         let hub = Node::hub().await;
         hub.document()
             .write(&ChangeSource::new(hub.instance_id()), |tx| canopy::db::password::set_password(tx, PASSWORD))
@@ -223,7 +234,7 @@ impl Cluster {
         for (token, node) in tokens.iter_mut().zip(&nodes) {
             *token = crate::common::etapi_token(&node.url(), PASSWORD).await;
         }
-        Cluster { nodes, links, tokens, http: reqwest::Client::new() }
+        Cluster { nodes, links, tokens, http: reqwest::Client::new(), online_windows }
     }
 
     async fn etapi(&self, on: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
@@ -244,10 +255,13 @@ impl Cluster {
     }
 
     /// One sync cycle of a client with its link open; the link is cut again afterwards.
+    /// One sync cycle of a client with its link open; an offline client's link is cut again afterwards.
     async fn sync(&self, client: usize) -> Result<canopy::sync::CycleSummary, String> {
-        self.links[client - 1].set_open(true);
+        let link = &self.links[client - 1];
+        let was_open = link.is_open();
+        link.set_open(true);
         let result = self.nodes[client].running().client().expect("a client").sync_now().await;
-        self.links[client - 1].set_open(false);
+        link.set_open(was_open);
         result
     }
 
@@ -326,7 +340,18 @@ async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, o
     parents.extend(live.iter().cloned());
     let answer = match roll {
         // sync a client (also from the hub's turn, so syncs are as frequent whoever was picked)
-        0..16 => {
+        // a client goes online for a while (its engine syncs by itself, racing the operations) or off
+        0..4 => {
+            let client = 1 + rng.below(2);
+            if !cluster.online_windows {
+                return format!("{op}: (no online windows)");
+            }
+            let link = &cluster.links[client - 1];
+            let online = !link.is_open();
+            link.set_open(online);
+            return format!("{op}: {} goes {}", NAMES[client], if online { "online" } else { "offline" });
+        }
+        4..16 => {
             let client = 1 + rng.below(2);
             tally.syncs += 1;
             return match cluster.sync(client).await {
@@ -610,7 +635,8 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let seed: u64 = env_number("CANOPY_TORTURE_SEED", DEFAULT_SEED);
     let ops: usize = env_number("CANOPY_TORTURE_OPS", DEFAULT_OPS);
     let started = Instant::now();
-    let cluster = Cluster::start().await;
+    let online_windows = env_number("CANOPY_TORTURE_ONLINE", 1u8) != 0;
+    let cluster = Cluster::start(online_windows).await;
     let mut rng = Rng(seed);
     let mut record = Record::default();
     let mut tally = Tally::default();
@@ -672,7 +698,7 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let lost = total(|f| f.lost_texts.len());
     let rows_differing: usize = differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum();
     println!(
-        "torture: seed={seed} ops={ops} instances=3 syncs={} etapi_calls={} refused={} server_errors={} sync_errors={} settle={} \
+        "torture: seed={seed} ops={ops} online_windows={online_windows} instances=3 syncs={} etapi_calls={} refused={} server_errors={} sync_errors={} settle={} \
          rows_differing={rows_differing} hashes_equal={hashes_equal} deep_check_findings={} broken_tree={broken} \
          (orphan notes {}, dangling branches {}) attributes_of_deleted_notes={attributes_dangling} \
          needless_conflict_revisions={needless} needless_conflicts_logged={needless_logged} \
