@@ -192,6 +192,18 @@ fn note_rows(node: &Node) -> BTreeMap<String, Row> {
         .unwrap()
 }
 
+/// A column's value as a person reads it in a failure message.
+fn shown(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("blob {:?}", String::from_utf8_lossy(b)),
+    }
+}
+
 fn text_of(value: rusqlite::types::ValueRef<'_>) -> String {
     match value {
         rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
@@ -265,21 +277,26 @@ impl Cluster {
         result
     }
 
-    /// Both links open, both clients sync until two rounds in a row move nothing.
+    /// Both clients offline, then sync cycles of both until two rounds in a row move nothing, then
+    /// no cycle running (a client's own cycle, started while its link was open, ends first).
     async fn settle(&self) -> Result<usize, String> {
         for link in &self.links {
-            link.set_open(true);
+            link.set_open(false);
         }
         let mut quiet_rounds = 0;
         for round in 1..=MAX_SETTLE_ROUNDS {
             let mut moved = 0;
             for client in [1, 2] {
-                let summary = self.nodes[client].running().client().unwrap().sync_now().await?;
+                let summary = self.sync(client).await?;
                 moved += summary.pushed + summary.pulled;
             }
             quiet_rounds = if moved == 0 { quiet_rounds + 1 } else { 0 };
             if quiet_rounds == 2 {
-                return Ok(round);
+                let idle = crate::cluster::eventually(std::time::Duration::from_secs(30), || {
+                    [1, 2].iter().all(|&c| !self.nodes[c].running().sync.status().in_progress)
+                })
+                .await;
+                return if idle { Ok(round) } else { Err("a client's cycle still runs 30 s after settling".into()) };
             }
         }
         Err(format!("still moving changes after {MAX_SETTLE_ROUNDS} rounds"))
@@ -481,7 +498,7 @@ fn rows(node: &Node, sql: &str) -> BTreeSet<String> {
             let columns = stmt.column_count();
             let rows = stmt
                 .query_map([], |r| {
-                    let values = (0..columns).map(|i| Ok(format!("{:?}", r.get_ref(i)?))).collect::<Result<Vec<_>, rusqlite::Error>>()?;
+                    let values = (0..columns).map(|i| Ok(shown(r.get_ref(i)?))).collect::<Result<Vec<_>, rusqlite::Error>>()?;
                     Ok(values.join(" | "))
                 })?
                 .collect::<Result<BTreeSet<_>, _>>()?;
@@ -642,7 +659,11 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let mut tally = Tally::default();
     let mut log = Vec::with_capacity(ops);
     for op in 0..ops {
-        log.push(step(&cluster, &mut record, &mut rng, op, &mut tally).await);
+        let op_started = Instant::now();
+        let line = step(&cluster, &mut record, &mut rng, op, &mut tally).await;
+        let took = op_started.elapsed();
+        // Slow steps are named in the log: a stall is a finding too.
+        log.push(if took.as_millis() >= 500 { format!("{line} [{} ms]", took.as_millis()) } else { line });
     }
     let settle_started = Instant::now();
     let settled = cluster.settle().await;
