@@ -1,6 +1,6 @@
 # The two commands of the README: `make run` and `make test`. Both set up whatever is missing first.
 .DEFAULT_GOAL := run
-.PHONY: run test build build-release bench setup setup-test clean
+.PHONY: run test build build-release bench torture setup setup-test clean
 
 # Users run this daily as their notes server: the optimized build.
 run: build-release
@@ -19,6 +19,13 @@ build-release: setup
 # Speed and memory at scale (release build): NOTES=100000 by default.
 bench: setup-test
 	scripts/bench.sh $(NOTES)
+
+# The large seeded torture run of sync (a hub, two clients, concurrent deletes, clones and edits);
+# on failure, the shortest failing prefix of its operations. `make torture SEED=7 OPS=5000`.
+SEED ?= 14
+OPS ?= 3000
+torture: setup
+	scripts/torture.sh $(SEED) $(OPS)
 
 setup:
 	@scripts/bootstrap.sh

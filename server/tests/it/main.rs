@@ -18,6 +18,7 @@ mod setup;
 mod stop_and_reconnect;
 mod sync;
 mod syncstore;
+mod torture;
 mod sync_engine;
 mod transcript;
 mod tree_rule;
