@@ -236,8 +236,10 @@ fn concurrent_note_edit(
     let sequential = match &record.canopy_parent_hash {
         // The incoming version was edited from ours.
         Some(parent) if *parent == local.hash => true,
-        // Ours was edited from the incoming one (it is an old version coming back).
-        _ if ancestry::parent_of(conn, &local.entity_id, &local.hash)?.as_deref() == Some(remote.hash.as_str()) => true,
+        // Ours was edited from the incoming one (it is an old version coming back). Only an older
+        // change can be that: a hash names a state, not a version, and a newer change may return to
+        // an earlier state (an undelete brings back the hash from before the delete) from elsewhere.
+        _ if !remote_wins && ancestry::parent_of(conn, &local.entity_id, &local.hash)?.as_deref() == Some(remote.hash.as_str()) => true,
         Some(_) => false,
         // A Trilium peer does not say what it edited from. Only proof that it held our version (it
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.

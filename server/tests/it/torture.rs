@@ -653,6 +653,10 @@ async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let ops: usize = env_number("CANOPY_TORTURE_OPS", DEFAULT_OPS);
     let started = Instant::now();
     let online_windows = env_number("CANOPY_TORTURE_ONLINE", 0u8) != 0;
+    // The instances' own log, for a failing run: `RUST_LOG=canopy=info make torture …`.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    }
     let cluster = Cluster::start(online_windows).await;
     let mut rng = Rng(seed);
     let mut record = Record::default();
