@@ -25,7 +25,9 @@ pub fn run_all(tx: &mut WriteTx<'_>) -> SqlResult<Vec<String>> {
     fixed.extend(duplicate_branches(tx)?);
     fixed.extend(children_of_search_notes(tx)?);
     fixed.extend(tree_cycles(tx)?);
-    fixed.extend(tree_rule::keep_whole(tx, TreeScope::All)?.into_iter().map(|r| format!("note {}: {}", r.note_id, r.what)));
+    // The tree rule logs its own repairs.
+    let tree_repairs: Vec<String> =
+        tree_rule::keep_whole(tx, TreeScope::All)?.into_iter().map(|r| format!("note {}: {}", r.note_id, r.what)).collect();
     fixed.extend(parts_of_deleted_notes(tx)?);
     fixed.extend(logic_issues(tx)?);
     fixed.extend(attribute_names(tx)?);
@@ -35,6 +37,7 @@ pub fn run_all(tx: &mut WriteTx<'_>) -> SqlResult<Vec<String>> {
     for fix in &fixed {
         tracing::warn!("consistency issue fixed: {fix}");
     }
+    fixed.extend(tree_repairs);
     Ok(fixed)
 }
 

@@ -2,6 +2,7 @@
 //! (paths, bodies, status codes, messages, the `trilium-max-entity-change-id` header).
 //! Every instance serves them; a client is simply an instance that also runs [`super::client`].
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ pub struct HubState {
     pull_progress: Arc<Mutex<HashMap<String, (i64, i64)>>>,
     /// The seed needs the password: guessing it is limited like every login.
     login_limiter: Arc<crate::login_limit::LoginLimiter>,
+    /// A push changed rows since the consistency checks last ran.
+    checks_due: Arc<AtomicBool>,
 }
 
 impl HubState {
@@ -60,6 +63,7 @@ impl HubState {
             seed_token: Arc::new(Mutex::new(seed_token)),
             pull_progress: Default::default(),
             login_limiter,
+            checks_due: Default::default(),
         }
     }
 }
@@ -336,6 +340,9 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
         outcome.conflicts.len()
     );
     state.sync.record_conflicts(&outcome.conflicts);
+    if outcome.updated + outcome.erased > 0 {
+        state.checks_due.store(true, Ordering::Relaxed);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -350,6 +357,17 @@ async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResul
         }
         Ok(())
     })?;
+    // A push, fine alone, may break the tree together with what the hub had (the tree rule repairs
+    // what it can within a batch). Run as a client runs them after a pull, but never while another
+    // push is open: its next batch may bring what completes it. The client's hash check that follows
+    // sees the fixes and pulls them.
+    if state.sync.unused_blobs(None) == db::UnusedBlobs::Erase && state.checks_due.swap(false, Ordering::Relaxed) {
+        let (document, instance_id) = (state.document.clone(), state.instance_id.clone());
+        if let Err(e) = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id)).await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            state.checks_due.store(true, Ordering::Relaxed);
+            tracing::error!("consistency checks after a push failed: {e}");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
