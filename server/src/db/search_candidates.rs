@@ -76,6 +76,28 @@ fn attribute_rows(conn: &Connection, sql: &str, param: Option<&str>) -> SqlResul
     Ok(rows)
 }
 
+/// Live attributes of `attr_type` ("label" or "relation") whose name, lowercased, is `lowercase_name`:
+/// those SQLite's ASCII `lower()` finds, plus every name outside printable ASCII (a few non-ASCII
+/// letters lowercase to ASCII ones), which the caller compares itself.
+pub fn attributes_named(conn: &Connection, attr_type: &str, lowercase_name: &str) -> SqlResult<Vec<AttributeRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT noteId, type, name, value, isInheritable FROM attributes
+          WHERE isDeleted = 0 AND type = ?1 AND (lower(name) = ?2 OR name GLOB '*[^ -~]*')",
+    )?;
+    let rows = stmt
+        .query_map([attr_type, lowercase_name], |r| {
+            Ok(AttributeRow {
+                note_id: r.get(0)?,
+                attr_type: r.get(1)?,
+                name: r.get(2)?,
+                value: r.get(3)?,
+                is_inheritable: r.get::<_, i64>(4)? != 0,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows.into_iter().filter(|a| a.name.to_lowercase() == lowercase_name).collect())
+}
+
 /// Every live relation (the index holds labels only).
 pub fn relations(conn: &Connection) -> SqlResult<Vec<AttributeRow>> {
     attribute_rows(

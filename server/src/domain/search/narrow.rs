@@ -1,15 +1,17 @@
 //! Narrowing a search to candidates before evaluating it: the parts of a parsed query that the
-//! full-text index can answer for give a set of notes that holds every match (a superset, never a
-//! guess), and only those are evaluated, over a lazily read tree instead of the whole document.
+//! full-text index (or the attributes table) can answer for give a set of notes that holds every match
+//! (a superset, never a guess), and only those are evaluated, over a lazily read tree instead of the
+//! whole document.
 //!
-//! Only full-text words narrow. A word matches a note when it is in the note's "flat text" (id, type,
+//! A label or relation (`#name`, `~name`, with or without a comparison) narrows to the owners of
+//! attributes of that name. A word matches a note when it is in the note's "flat text" (id, type,
 //! mime, branch prefixes, title, attributes in effect) or, unless `fastSearch`, when every word is in
 //! its content. The index holds titles, own labels and content, folded as the evaluator folds; the
 //! rest is read from the document ([`crate::db::search_candidates`]). The whole tree is evaluated
-//! instead when narrowing could miss a match or would not pay: `not(…)`, labels, relations and
-//! `note.*` properties (nothing to narrow by), a word shorter than the index's trigram or holding a
-//! space, a matching attribute that other notes inherit (inheritable, or on a template), an index not
-//! current with the document, or more than [`MAX_CANDIDATES`] candidates.
+//! instead when narrowing could miss a match or would not pay: `not(…)` and `note.*` properties
+//! (nothing to narrow by), a word shorter than the index's trigram or holding a space, a matching
+//! attribute that other notes inherit (inheritable, or on a template), an index not current with the
+//! document, or more than [`MAX_CANDIDATES`] candidates.
 use std::collections::HashSet;
 
 use rusqlite::Connection;
@@ -80,7 +82,9 @@ impl Narrower<'_> {
                 Ok(Some(all))
             }
             Expr::FullText(words) => self.full_text(words),
-            Expr::Not(_) | Expr::Label { .. } | Expr::Relation { .. } | Expr::Property { .. } => Ok(None),
+            Expr::Label { name, .. } => self.owners("label", name),
+            Expr::Relation { name, .. } => self.owners("relation", name),
+            Expr::Not(_) | Expr::Property { .. } => Ok(None),
         }
     }
 
@@ -194,6 +198,23 @@ impl Narrower<'_> {
         }
         notes.extend(self.cache.prefixes.iter().flatten().filter(|(_, p)| normalize(p).contains(word)).map(|(n, _)| n.clone()));
         Ok(Some(notes))
+    }
+
+    /// The notes an attribute named `name` is in effect on, when that is only its owners: `None` when
+    /// one is inheritable or on a template (then it is in effect on notes found only by walking the tree).
+    fn owners(&mut self, attr_type: &str, name: &str) -> SqlResult<Option<HashSet<String>>> {
+        let attributes = sql::attributes_named(self.conn, attr_type, &name.to_lowercase())?;
+        if attributes.len() > MAX_CANDIDATES || attributes.iter().any(|a| a.is_inheritable) {
+            return Ok(None);
+        }
+        let mut owners = HashSet::new();
+        for attribute in attributes {
+            if self.templates()?.contains(&attribute.note_id) {
+                return Ok(None);
+            }
+            owners.insert(attribute.note_id);
+        }
+        Ok(Some(owners))
     }
 
     fn templates(&mut self) -> SqlResult<&HashSet<String>> {
