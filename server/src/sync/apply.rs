@@ -234,8 +234,10 @@ fn concurrent_note_edit(
         }
     }
     let sequential = match &record.canopy_parent_hash {
-        // The incoming version was edited from ours.
-        Some(parent) if *parent == local.hash => true,
+        // The incoming version was edited from ours. Only a newer change can be: if ours is newer,
+        // it is a later version that returned to the state the incoming one was edited from (a
+        // delete after a delete and an undelete), and the incoming edit is concurrent with it.
+        Some(parent) if *parent == local.hash && remote_wins => true,
         // Ours was edited from the incoming one (it is an old version coming back). Only an older
         // change can be that: a hash names a state, not a version, and a newer change may return to
         // an earlier state (an undelete brings back the hash from before the delete) from elsewhere.
