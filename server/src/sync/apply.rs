@@ -222,6 +222,11 @@ fn concurrent_note_edit(
         && record.canopy_parent_hash.is_some()
         && ancestry::synced_hash(conn, &local.entity_id)?.as_deref() == Some(local.hash.as_str())
     {
+        // A version the hub sent (not one we made) has no edit of ours to lose: nothing to see,
+        // even if a revision of the same title and text exists from another conflict.
+        if local.instance_id == peer_instance_id {
+            return Ok((None, None));
+        }
         let ours_kept = match entities::load::<Note>(conn, &local.entity_id)? {
             Some(ours) => {
                 let id = conflict_revision_id(&ours.note_id, ours.blob_id.as_deref(), &ours.title);
