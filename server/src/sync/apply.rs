@@ -5,6 +5,8 @@
 //! ([`super::ancestry`]), the losing title and content are kept as a revision of the note, whichever
 //! side loses; the revision's id and dates derive from the losing version, so every instance that
 //! discovers the same conflict writes the same revision.
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
@@ -73,10 +75,13 @@ pub fn apply_records(
     let mut columns = records::TableColumns::default();
     // The revisions this batch brings: a hub that resolved a conflict against our version sends the
     // revision keeping it along with the winner.
-    let batch_revisions: std::collections::HashSet<&str> = records
+    let batch_revisions: HashMap<&str, Option<&str>> = records
         .iter()
         .filter(|r| r.entity_change.entity_name == "revisions")
-        .map(|r| r.entity_change.entity_id.as_str())
+        .map(|r| {
+            let modified = r.entity.as_ref().and_then(|row| row.get("utcDateModified")).and_then(|v| v.as_str());
+            (r.entity_change.entity_id.as_str(), modified)
+        })
         .collect();
     for record in records {
         let remote = &record.entity_change;
@@ -205,7 +210,7 @@ fn concurrent_note_edit(
     remote_wins: bool,
     peer_instance_id: &str,
     memory: PeerMemory,
-    batch_revisions: &std::collections::HashSet<&str>,
+    batch_revisions: &HashMap<&str, Option<&str>>,
 ) -> SqlResult<(Option<(Note, Note)>, Option<String>)> {
     let remote = &record.entity_change;
     if remote.entity_name != "notes" || local.is_erased || remote.is_erased || local.hash == remote.hash {
@@ -229,8 +234,14 @@ fn concurrent_note_edit(
         }
         let ours_kept = match entities::load::<Note>(conn, &local.entity_id)? {
             Some(ours) => {
+                // The conflict revision of our version, not of another with the same title and text
+                // (its id says only those): it carries our version's date.
                 let id = conflict_revision_id(&ours.note_id, ours.blob_id.as_deref(), &ours.title);
-                batch_revisions.contains(id.as_str()) || entities::load::<Revision>(conn, &id)?.is_some()
+                let ours_date = Some(ours.utc_date_modified.as_str());
+                match batch_revisions.get(id.as_str()) {
+                    Some(date) => *date == ours_date,
+                    None => entities::load::<Revision>(conn, &id)?.is_some_and(|r| Some(r.utc_date_modified.as_str()) == ours_date),
+                }
             }
             None => false,
         };
