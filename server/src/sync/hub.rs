@@ -363,8 +363,14 @@ async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResul
     // sees the fixes and pulls them.
     if state.sync.unused_blobs(None) == db::UnusedBlobs::Erase && state.checks_due.swap(false, Ordering::Relaxed) {
         let (document, instance_id) = (state.document.clone(), state.instance_id.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id)).await.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-            state.checks_due.store(true, Ordering::Relaxed);
+        let ran = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id)).await;
+        let failure = match ran {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
+            state.checks_due.store(true, Ordering::Relaxed); // tried again at the end of the next cycle
             tracing::error!("consistency checks after a push failed: {e}");
         }
     }
