@@ -58,20 +58,22 @@ pub struct AttributeRow {
     pub is_inheritable: bool,
 }
 
+/// A row of `SELECT noteId, type, name, value, isInheritable FROM attributes`.
+fn attribute_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttributeRow> {
+    Ok(AttributeRow {
+        note_id: r.get(0)?,
+        attr_type: r.get(1)?,
+        name: r.get(2)?,
+        value: r.get(3)?,
+        is_inheritable: r.get::<_, i64>(4)? != 0,
+    })
+}
+
 fn attribute_rows(conn: &Connection, sql: &str, param: Option<&str>) -> SqlResult<Vec<AttributeRow>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let map = |r: &rusqlite::Row<'_>| {
-        Ok(AttributeRow {
-            note_id: r.get(0)?,
-            attr_type: r.get(1)?,
-            name: r.get(2)?,
-            value: r.get(3)?,
-            is_inheritable: r.get::<_, i64>(4)? != 0,
-        })
-    };
     let rows = match param {
-        Some(p) => stmt.query_map([p], map)?.collect::<Result<Vec<_>, _>>()?,
-        None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+        Some(p) => stmt.query_map([p], attribute_row)?.collect::<Result<Vec<_>, _>>()?,
+        None => stmt.query_map([], attribute_row)?.collect::<Result<Vec<_>, _>>()?,
     };
     Ok(rows)
 }
@@ -84,17 +86,7 @@ pub fn attributes_named(conn: &Connection, attr_type: &str, lowercase_name: &str
         "SELECT noteId, type, name, value, isInheritable FROM attributes
           WHERE isDeleted = 0 AND type = ?1 AND (lower(name) = ?2 OR name GLOB '*[^ -~]*')",
     )?;
-    let rows = stmt
-        .query_map([attr_type, lowercase_name], |r| {
-            Ok(AttributeRow {
-                note_id: r.get(0)?,
-                attr_type: r.get(1)?,
-                name: r.get(2)?,
-                value: r.get(3)?,
-                is_inheritable: r.get::<_, i64>(4)? != 0,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map([attr_type, lowercase_name], attribute_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows.into_iter().filter(|a| a.name.to_lowercase() == lowercase_name).collect())
 }
 
