@@ -17,6 +17,16 @@ pub struct Node {
     https: bool,
 }
 
+/// A hub and two clients, both synced once.
+pub async fn cluster() -> (Node, Node, Node) {
+    let hub = Node::hub().await;
+    let a = Node::client_of(&hub).await;
+    let b = Node::client_of(&hub).await;
+    a.sync().await;
+    b.sync().await;
+    (hub, a, b)
+}
+
 impl Node {
     /// A hub with a new document.
     pub async fn hub() -> Node {

@@ -5,16 +5,7 @@ use std::time::Duration;
 use canopy::db::{deletion, tree, ChangeSource};
 use canopy::entities::{self, Attribute};
 
-use crate::cluster::{eventually, Node};
-
-async fn cluster() -> (Node, Node, Node) {
-    let hub = Node::hub().await;
-    let a = Node::client_of(&hub).await;
-    let b = Node::client_of(&hub).await;
-    a.sync().await;
-    b.sync().await;
-    (hub, a, b)
-}
+use crate::cluster::{cluster, eventually, Node};
 
 /// a → hub → b, by explicit cycles (the automatic triggers are tested separately).
 async fn relay(a: &Node, b: &Node) {

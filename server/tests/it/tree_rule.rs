@@ -7,16 +7,7 @@ use std::time::Duration;
 use canopy::db::{deletion, ChangeSource, Document};
 use canopy::entities::{self, Attribute, Blob, BlobContent, Branch, Note, Revision};
 
-use crate::cluster::Node;
-
-async fn cluster() -> (Node, Node, Node) {
-    let hub = Node::hub().await;
-    let a = Node::client_of(&hub).await;
-    let b = Node::client_of(&hub).await;
-    a.sync().await;
-    b.sync().await;
-    (hub, a, b)
-}
+use crate::cluster::{cluster, Node};
 
 fn strings(document: &Document, sql: &str) -> Vec<String> {
     document
