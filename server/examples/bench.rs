@@ -11,11 +11,13 @@
 //! document, quick-search latency over typed prefixes (titles and text, as the box asks while typing)
 //! and the search page's full-text query, each through the UI's search port (server side, no HTTP).
 //!
+//! Last, the real binary started again on the hub's document: its first answer and memory then.
+//!
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part)
 use std::time::{Duration, Instant};
 
 use canopy::db::tree::{self, NewNote};
-use canopy::db::{entity_changes, options, password, ChangeSource, Document};
+use canopy::db::{entity_changes, password, ChangeSource};
 use canopy::entities::BlobContent;
 
 #[tokio::main]
@@ -81,9 +83,10 @@ async fn main() -> anyhow::Result<()> {
         .spawn()?;
     let pid = child.id();
     let mut peak_kib = 0u64;
+    let mut probe = None;
     let initialized = loop {
         peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-        if is_initialized(&client_dir) {
+        if is_initialized(&client_dir, &mut probe) {
             break true;
         }
         if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(600) {
@@ -121,6 +124,42 @@ async fn main() -> anyhow::Result<()> {
     );
     ui(&hub.url(), &wide, &parents[1]).await?;
     hub.stop().await?;
+    start_up(&hub_dir).await?;
+    Ok(())
+}
+
+/// The real binary started again on the hub's document, as a user restarts it: the time to its
+/// first answer (the login page) and its resident memory at that moment.
+async fn start_up(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let binary = std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("canopy")).expect("target dir");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&binary)
+        .env("TRILIUM_DATA_DIR", data_dir)
+        .env("TRILIUM_PORT", port.to_string())
+        .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/login");
+    let answered = loop {
+        if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            break Some(started.elapsed());
+        }
+        if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let resident_kib = proc_status_kib(child.id(), "VmRSS:").unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let answered = answered.ok_or_else(|| anyhow::anyhow!("the restarted instance did not answer"))?;
+    println!(
+        "start-up on this document: first answer after {:.3} s, {:.0} MiB resident then",
+        answered.as_secs_f64(),
+        resident_kib as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -260,13 +299,25 @@ fn summary(times: &mut [Duration]) -> String {
     format!("median {:.1} ms, p95 {:.1} ms ({} rounds)", ms(times[times.len() / 2]), ms(p95), times.len())
 }
 
-fn is_initialized(data_dir: &std::path::Path) -> bool {
-    let Ok(document) = Document::open_existing(&data_dir.join("document.db")) else { return false };
-    document.read(|c| Ok(options::get(c, "initialized")?.as_deref() == Some("true"))).unwrap_or(false)
+/// Whether the client's first sync has finished, asked of its document through one read-only
+/// connection (opening the document as an instance does, 50 times a second, would slow the client).
+fn is_initialized(data_dir: &std::path::Path, probe: &mut Option<rusqlite::Connection>) -> bool {
+    let path = data_dir.join("document.db");
+    if probe.is_none() && path.exists() {
+        *probe = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
+    }
+    let Some(conn) = probe else { return false };
+    conn.query_row("SELECT value FROM options WHERE name = 'initialized'", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|v| v == "true")
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmHWM:` the peak resident memory, `VmRSS:` the current).
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

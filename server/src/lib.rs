@@ -391,22 +391,9 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     if config.no_authentication {
         tracing::warn!("[General] noAuthentication is on: anybody who reaches this instance can read and change every note");
     }
-    // Before any local write: what a copied document's notes were when the copy was made.
-    let adopted =
-        document.write(&db::ChangeSource::new(&instance_id), |tx| sync::ancestry::adopt_versions_of_others(tx.conn(), &instance_id))?;
-    if adopted > 0 {
-        tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
-    }
-    {
-        // Before anything syncs: what a crash, an older version or another tool left broken is fixed now.
-        let (document, instance_id) = (document.clone(), db::InstanceId::from(&instance_id));
-        if let Err(e) = tokio::task::spawn_blocking(move || sync::check::run_consistency_checks(&document, &instance_id)).await? {
-            tracing::error!("consistency checks failed: {e}");
-        }
-    }
     let client_config = sync_client_config(&config.sync, &document)?;
     let sync_state = Arc::new(sync::SyncState::new(client_config.as_ref().map(|c| c.sync_server_host.clone())));
-    let mut background = Vec::new();
+    let mut background = vec![spawn_start_up_maintenance(&document, &instance_id, &sync_state)];
     let sync_engine = sync::engine::SyncEngine::new(document.clone(), db::InstanceId::from(&instance_id), config.sync.clone(), sync_state.clone());
     let is_client = sync_engine.reconfigure().await?.is_some();
     let seed_token = awaited_seed_token(&document, is_client)?;
@@ -473,6 +460,8 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     }
     let Listening { addr, https, shutdown, task, .. } = server;
     tracing::info!("listening on {}://{addr}", if https { "https" } else { "http" });
+    // Pages are served meanwhile; whoever started the instance gets it repaired.
+    sync_state.until_maintained().await;
     Ok(RunningInstance {
         addr,
         https,
@@ -486,6 +475,36 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
         background,
         shutdown,
         task,
+    })
+}
+
+/// Repairs before anything syncs, beside serving: at 100,000 notes they take seconds, and the pages
+/// need none of them. Sync in both roles waits for them ([`sync::SyncState::until_maintained`]), and
+/// so does [`start`]'s return.
+/// First what a copied document's notes were when the copy was made (before this instance's own
+/// edits make them its versions), then what a crash, an older version or another tool left broken.
+fn spawn_start_up_maintenance(document: &Document, instance_id: &str, sync_state: &Arc<sync::SyncState>) -> tokio::task::JoinHandle<()> {
+    sync_state.maintenance_started();
+    let (document, instance_id, sync_state) = (document.clone(), db::InstanceId::from(instance_id), sync_state.clone());
+    tokio::spawn(async move {
+        let work = {
+            let (document, instance_id) = (document.clone(), instance_id.clone());
+            tokio::task::spawn_blocking(move || {
+                let adopted = document.write(&db::ChangeSource::new(&instance_id), |tx| {
+                    sync::ancestry::adopt_versions_of_others(tx.conn(), instance_id.as_str())
+                })?;
+                if adopted > 0 {
+                    tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
+                }
+                sync::check::run_consistency_checks(&document, &instance_id).map(|_| ())
+            })
+        };
+        match work.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("start-up maintenance failed: {e}"),
+            Err(e) => tracing::error!("start-up maintenance stopped: {e}"),
+        }
+        sync_state.maintenance_done();
     })
 }
 

@@ -235,6 +235,17 @@ impl Document {
         Ok(busy == 0)
     }
 
+    /// While a new client's first sync fills the document, the log is not folded after commits (each
+    /// fold would write most of the growing indexes again); ending it folds the log once.
+    pub fn set_bulk_load(&self, on: bool) -> SqlResult<()> {
+        let conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        conn.pragma_update(None, "wal_autocheckpoint", if on { 0 } else { WAL_AUTOCHECKPOINT_PAGES })?;
+        if !on {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedChanges> {
         self.inner.events.subscribe()
     }
@@ -371,6 +382,9 @@ impl<'c> WriteTx<'c> {
 /// Opens a plain connection with Canopy's per-connection settings.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // rusqlite keeps 16 prepared statements; the write path and the sync apply use more than that,
+    // and a statement prepared again costs more than running it.
+    conn.set_prepared_statement_cache_capacity(128);
     // SQLite's default page cache is 2 MB; a 100,000-note document is hundreds of MB, and B-tree
     // work per row grows with every page that has to come back from the OS. 16 MB per connection
     // is allocated only as it is used.
@@ -378,6 +392,19 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
+
+/// The writer's own settings: every write goes through it, and each new row lands at a random place
+/// in Trilium's indexes (ids are random), so its cache holds the pages those indexes are made of.
+pub(crate) fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -32768)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    Ok(())
+}
+
+/// Pages in the write-ahead log before a commit folds it into the document (SQLite's default is
+/// 1,000): each fold writes every page changed since the last one, and with random ids most index
+/// pages change between two folds, so fewer folds write the same pages fewer times.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 pub(crate) fn read_only_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI

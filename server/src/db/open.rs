@@ -58,6 +58,8 @@ pub fn open_existing(path: &Path) -> SqlResult<Document> {
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     }
     schema::migrate_existing(&mut conn)?;
+    schema::ensure_canopy_indexes(&conn)?;
+    super::configure_writer(&conn)?;
     super::sector_cache::install(&conn)?;
     Ok(Document::from_parts(path.to_owned(), conn, db_version))
 }

@@ -23,6 +23,16 @@ pub const SYNCED_TABLES: &[(&str, &str)] = &[
     ("etapi_tokens", "etapiTokenId"),
 ];
 
+/// Indexes Canopy adds beside Trilium's, for questions Trilium's own indexes answer only by reading
+/// every matching row: the last position among a parent's children (each new note asks it) would
+/// read all of them. Trilium ignores extra indexes; they are made on every open if missing.
+pub const CANOPY_INDEXES: &str =
+    "CREATE INDEX IF NOT EXISTS IDX_canopy_branches_parent_position ON branches (parentNoteId, isDeleted, notePosition);";
+
+pub fn ensure_canopy_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(CANOPY_INDEXES)
+}
+
 /// Migrations in order; the first is Trilium's v228 schema.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(include_str!("migrations/0001_trilium_v228.sql"))])

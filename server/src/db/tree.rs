@@ -64,8 +64,9 @@ pub fn create_note(tx: &mut WriteTx<'_>, p: NewNote) -> SqlResult<(Note, Branch)
         utc_date_created: now_utc.clone(),
         utc_date_modified: now_utc,
     };
+    // The content first, so the note row and its change are written once, with their blob.
+    note.blob_id = Some(super::protected::save_blob(tx, p.content, false, ("notes", &note.note_id))?);
     entities::save(tx, &note)?;
-    set_note_content(tx, &mut note, p.content)?;
     let position = match p.note_position {
         Some(pos) => pos,
         None => next_child_position(tx.conn(), &parent.note_id)?,
@@ -94,15 +95,17 @@ pub fn next_child_position(conn: &Connection, parent_note_id: &str) -> SqlResult
         .into_iter()
         .find(|a| a.attr_type == "label" && a.name == "newNotesOnTop")
         .is_some_and(|l| l.value != "false");
-    let agg = if on_top { "MIN" } else { "MAX" };
-    let edge: i64 = conn.query_row(
-        &format!(
-            "SELECT COALESCE({agg}(notePosition), 0) FROM branches
-             WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'"
-        ),
-        [parent_note_id],
-        |r| r.get(0),
-    )?;
+    // Read from the end of `schema::CANOPY_INDEXES`'s position index: one row, however many children.
+    let order = if on_top { "ASC" } else { "DESC" };
+    let edge: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT notePosition FROM branches
+             WHERE parentNoteId = ?1 AND isDeleted = 0 AND noteId != '_hidden'
+             ORDER BY notePosition {order} LIMIT 1"
+        ))?
+        .query_row([parent_note_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
     // Trilium folds 0 into the min/max, so positions never cross 0 from the wrong side.
     Ok(if on_top { edge.min(0) - 10 } else { edge.max(0) + 10 })
 }

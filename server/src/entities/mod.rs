@@ -68,7 +68,7 @@ pub fn get<E: Entity>(conn: &Connection, id: &str) -> SqlResult<E> {
 /// Loads all rows matching a `WHERE` clause (trusted SQL, bound parameters).
 pub fn load_where<E: Entity>(conn: &Connection, where_sql: &str, params: impl rusqlite::Params) -> SqlResult<Vec<E>> {
     let sql = format!("SELECT {} FROM {} WHERE {}", E::COLUMNS.join(", "), E::ENTITY_NAME, where_sql);
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, E::from_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

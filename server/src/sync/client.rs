@@ -44,6 +44,10 @@ const MAX_PASSES: u32 = 10;
 /// waits this long and looks again, up to `MAX_POSTPONES` times, then leaves it to the next cycle.
 const POSTPONE_WAIT: Duration = Duration::from_millis(250);
 const MAX_POSTPONES: u32 = 40;
+/// Pages fetched ahead of the one being applied while pulling.
+const PULL_AHEAD_PAGES: usize = 6;
+/// Pulled rows applied in one transaction at most (more when one page is larger).
+const GROUP_ROWS: usize = 8_000;
 /// Trilium pages request bodies at 1,000,000 characters.
 const PAGE_CHARS: usize = 1_000_000;
 
@@ -391,6 +395,7 @@ impl SyncClient {
     /// One cycle under the lock, its outcome in the status and, once per change of the connection's
     /// state, in the log.
     async fn logged_cycle(&self) -> Result<CycleSummary, (super::FailureKind, String)> {
+        self.state.until_maintained().await;
         let mut session = self.lock.lock().await;
         self.state.update(|s| s.in_progress = true);
         let mut result = self.cycle(&mut session).await;
@@ -716,48 +721,113 @@ impl SyncClient {
         }
     }
 
-    /// Applies the hub's changes batch by batch, each batch and its cursor in one transaction. The
-    /// next page is already being fetched while one is applied (the cursor it asks from is known).
+    /// Applies the hub's changes, pages and their cursor in one transaction. Fetching runs ahead of
+    /// applying by up to [`PULL_AHEAD_PAGES`] pages (the cursor each asks from is in the page before),
+    /// and the pages already fetched when a transaction starts go into it, up to [`GROUP_ROWS`] rows:
+    /// each commit writes every B-tree page it touched to the log, so fewer, larger commits write far
+    /// less. Nothing acknowledged is at stake: a crash loses only pulled changes, which the hub sends
+    /// again from the cursor that was committed with the last applied ones.
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
-        let mut pulled = 0;
         self.state.pull_started();
         let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
-        let mut next = self.fetch_page(session, first);
-        loop {
-            let asked = Instant::now();
-            let response = next.await.map_err(|e| SyncError::Refused(e.to_string()))??;
-            let fetched_ms = asked.elapsed().as_millis();
-            let count = response.entity_changes.len();
-            next = self.fetch_page(session, response.last_entity_change_id);
-            let outstanding = response.outstanding_pull_count;
-            let applying = Instant::now();
-            let document = self.document.clone();
-            let source = ChangeSource::new(&self.instance_id).with_component("sync");
-            let hub = hub_instance_id.to_owned();
-            let outcome = tokio::task::spawn_blocking(move || {
-                document.write(&source, |tx| {
-                    let outcome = apply_records(tx, &response.entity_changes, &hub, PeerMemory::OnlyPeer)?;
-                    set_cursor(tx.conn(), "lastSyncedPull", response.last_entity_change_id)?;
-                    Ok(outcome)
-                })
-            })
-            .await
-            .map_err(|e| SyncError::Refused(e.to_string()))??;
-            self.state.record_conflicts(&outcome.conflicts);
-            self.state.update(|s| s.outstanding_pull_count = outstanding);
-            self.state.record_pulled_page(count, outstanding);
-            if count > 0 {
-                tracing::info!(
-                    "pulled {count} changes in {fetched_ms} ms, applied them in {} ms, {outstanding} outstanding",
-                    applying.elapsed().as_millis()
-                );
-            }
-            pulled += outcome.updated + outcome.erased;
-            if count == 0 {
-                next.abort();
-                return Ok(pulled);
-            }
+        let first_sync = self.document.read(|conn| options::get(conn, "initialized"))?.as_deref() == Some("false");
+        if first_sync {
+            self.document.set_bulk_load(true)?;
         }
+        let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Result<(ChangedResponse, u128), SyncError>>(PULL_AHEAD_PAGES);
+        let fetching = async move {
+            let mut after = first;
+            loop {
+                let asked = Instant::now();
+                let page = tokio::select! {
+                    page = self.fetch_page(session, after) => page.map_err(|e| SyncError::Refused(e.to_string())).and_then(|r| r),
+                    () = pages_tx.closed() => return,
+                };
+                let last = page.as_ref().map_or(true, |r| r.entity_changes.is_empty());
+                if let Ok(r) = &page {
+                    after = r.last_entity_change_id;
+                }
+                if pages_tx.send(page.map(|r| (r, asked.elapsed().as_millis()))).await.is_err() || last {
+                    return;
+                }
+            }
+        };
+        let applying = async move {
+            let mut pulled = 0;
+            loop {
+                let Some(page) = pages.recv().await else {
+                    return Err(SyncError::Refused("the pull ended without its last page".into()));
+                };
+                let mut group = vec![page?];
+                let mut rows = group[0].0.entity_changes.len();
+                let mut failed = None;
+                while rows > 0 && rows < GROUP_ROWS {
+                    match pages.try_recv() {
+                        Ok(Ok(page)) => {
+                            let count = page.0.entity_changes.len();
+                            group.push(page);
+                            if count == 0 {
+                                break;
+                            }
+                            rows += count;
+                        }
+                        Ok(Err(e)) => {
+                            failed = Some(e);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let counts: Vec<(usize, i64)> =
+                    group.iter().map(|(r, _)| (r.entity_changes.len(), r.outstanding_pull_count)).collect();
+                let fetched_ms = group[0].1;
+                let finished = counts.last().is_some_and(|(count, _)| *count == 0);
+                let applying = Instant::now();
+                let document = self.document.clone();
+                let source = ChangeSource::new(&self.instance_id).with_component("sync");
+                let hub = hub_instance_id.to_owned();
+                let outcomes = tokio::task::spawn_blocking(move || {
+                    document.write(&source, |tx| {
+                        let mut outcomes = Vec::with_capacity(group.len());
+                        for (response, _) in &group {
+                            outcomes.push(apply_records(tx, &response.entity_changes, &hub, PeerMemory::OnlyPeer)?);
+                        }
+                        if let Some((response, _)) = group.last() {
+                            set_cursor(tx.conn(), "lastSyncedPull", response.last_entity_change_id)?;
+                        }
+                        Ok(outcomes)
+                    })
+                })
+                .await
+                .map_err(|e| SyncError::Refused(e.to_string()))??;
+                for (outcome, (count, outstanding)) in outcomes.iter().zip(&counts) {
+                    self.state.record_conflicts(&outcome.conflicts);
+                    self.state.update(|s| s.outstanding_pull_count = *outstanding);
+                    self.state.record_pulled_page(*count, *outstanding);
+                    pulled += outcome.updated + outcome.erased;
+                }
+                if rows > 0 {
+                    tracing::info!(
+                        "pulled {rows} changes ({} pages, the first in {fetched_ms} ms), applied them in {} ms, {} outstanding",
+                        counts.len(),
+                        applying.elapsed().as_millis(),
+                        counts.last().map_or(0, |(_, outstanding)| *outstanding)
+                    );
+                }
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                if finished {
+                    return Ok(pulled);
+                }
+            }
+        };
+        let ((), pulled) = tokio::join!(fetching, applying);
+        if first_sync {
+            let document = self.document.clone();
+            tokio::task::spawn_blocking(move || document.set_bulk_load(false)).await.map_err(|e| SyncError::Refused(e.to_string()))??;
+        }
+        pulled
     }
 
     /// Starts fetching the page of changes after `after`.

@@ -120,7 +120,14 @@ pub fn router(state: HubState) -> Router {
         .route("/api/sync/stats", get(stats))
         .merge(authenticated)
         .layer(middleware::from_fn_with_state(state.clone(), max_change_id_header))
+        .layer(middleware::from_fn_with_state(state.clone(), after_maintenance))
         .with_state(state)
+}
+
+/// Peers wait while the start-up maintenance repairs the document (seconds at most, once).
+async fn after_maintenance(State(state): State<HubState>, request: Request, next: Next) -> Response {
+    state.sync.until_maintained().await;
+    next.run(request).await
 }
 
 /// Every answer carries the newest change id, as Trilium's `apiResultHandler` adds it.

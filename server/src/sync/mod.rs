@@ -180,6 +180,9 @@ pub struct SyncState {
     open_pushes: Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>,
     /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
     change_checks: std::sync::atomic::AtomicU64,
+    /// False while the start-up maintenance (ancestry adoption, consistency checks) runs: no sync,
+    /// in either role, starts before what it repairs has been repaired.
+    maintained: watch::Sender<bool>,
 }
 
 /// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
@@ -216,7 +219,23 @@ impl SyncState {
             stopping: watch::channel(false).0,
             open_pushes: Mutex::new(Default::default()),
             change_checks: Default::default(),
+            maintained: watch::channel(true).0,
         }
+    }
+
+    /// The start-up maintenance runs from now until [`maintenance_done`](Self::maintenance_done).
+    pub(crate) fn maintenance_started(&self) {
+        self.maintained.send_replace(false);
+    }
+
+    pub(crate) fn maintenance_done(&self) {
+        self.maintained.send_replace(true);
+    }
+
+    /// Returns once no start-up maintenance is running.
+    pub(crate) async fn until_maintained(&self) {
+        let mut maintained = self.maintained.subscribe();
+        let _ = maintained.wait_for(|done| *done).await;
     }
 
     /// A batch of the push of sync session `session` is about to be applied: its push is open.

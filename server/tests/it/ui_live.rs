@@ -214,13 +214,14 @@ async fn a_page_write_names_the_page_and_bursts_are_coalesced() {
     let named: std::collections::HashSet<String> = events.iter().flat_map(|e| list(e, "notes")).collect();
     assert!(made.iter().all(|id| named.contains(id)), "every new note is named");
 
-    // A burst too large to name note by note is one "reload everything".
+    // A burst too large to name note by note is one "reload everything": each new note writes at
+    // least two changes (its row and its branch), so this many notes are past the limit.
     let writer = node.document().clone();
     let instance_id = node.instance_id();
     tokio::task::spawn_blocking(move || {
         writer
             .write(&canopy::db::ChangeSource::new(instance_id), |tx| {
-                for i in 0..2000 {
+                for i in 0..canopy::ui::live::MAX_BATCH_IDS / 2 + 1 {
                     canopy::db::tree::create_note(tx, canopy::db::tree::NewNote::text("root", &format!("bulk {i}"), ""))?;
                 }
                 Ok(())
