@@ -120,7 +120,7 @@ pub fn router(state: HubState) -> Router {
         .route("/api/sync/stats", get(stats))
         .merge(authenticated)
         .layer(middleware::from_fn_with_state(state.clone(), max_change_id_header))
-        .layer(middleware::from_fn_with_state(state.clone(), after_maintenance))
+        .route_layer(middleware::from_fn_with_state(state.clone(), after_maintenance))
         .with_state(state)
 }
 
