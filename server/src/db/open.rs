@@ -58,7 +58,10 @@ pub fn open_existing(path: &Path) -> SqlResult<Document> {
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     }
     schema::migrate_existing(&mut conn)?;
-    schema::ensure_canopy_indexes(&conn)?;
+    if let Err(e) = schema::ensure_canopy_indexes(&conn) {
+        // They only make answers faster (a read-only file, say, has to do without them).
+        tracing::warn!("{}: Canopy's extra indexes could not be made: {e}", path.display());
+    }
     super::configure_writer(&conn)?;
     super::sector_cache::install(&conn)?;
     Ok(Document::from_parts(path.to_owned(), conn, db_version))
