@@ -235,17 +235,6 @@ impl Document {
         Ok(busy == 0)
     }
 
-    /// While a new client's first sync fills the document, the log is not folded after commits (each
-    /// fold would write most of the growing indexes again); ending it folds the log once.
-    pub fn set_bulk_load(&self, on: bool) -> SqlResult<()> {
-        let conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-        conn.pragma_update(None, "wal_autocheckpoint", if on { 0 } else { WAL_AUTOCHECKPOINT_PAGES })?;
-        if !on {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        }
-        Ok(())
-    }
-
     pub fn subscribe(&self) -> broadcast::Receiver<CommittedChanges> {
         self.inner.events.subscribe()
     }

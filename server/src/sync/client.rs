@@ -730,10 +730,6 @@ impl SyncClient {
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
         self.state.pull_started();
         let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
-        let first_sync = self.document.read(|conn| options::get(conn, "initialized"))?.as_deref() == Some("false");
-        if first_sync {
-            self.document.set_bulk_load(true)?;
-        }
         let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Result<(ChangedResponse, u128), SyncError>>(PULL_AHEAD_PAGES);
         let fetching = async move {
             let mut after = first;
@@ -823,10 +819,6 @@ impl SyncClient {
             }
         };
         let ((), pulled) = tokio::join!(fetching, applying);
-        if first_sync {
-            let document = self.document.clone();
-            tokio::task::spawn_blocking(move || document.set_bulk_load(false)).await.map_err(|e| SyncError::Refused(e.to_string()))??;
-        }
         pulled
     }
 
