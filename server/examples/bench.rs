@@ -11,7 +11,8 @@
 //! document, quick-search latency over typed prefixes (titles and text, as the box asks while typing)
 //! and the search page's full-text query, each through the UI's search port (server side, no HTTP).
 //!
-//! Last, the real binary started again on the hub's document: its first answer and memory then.
+//! ETAPI create: notes per second from one client over keep-alive. Last, the real binary started
+//! again on the hub's document: its first answer and memory then.
 //!
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part)
 use std::time::{Duration, Instant};
@@ -122,9 +123,34 @@ async fn main() -> anyhow::Result<()> {
         incremental.as_secs_f64() * 1000.0,
         recomputed.as_secs_f64() * 1000.0
     );
+    etapi_create(&hub.url(), &parents[2]).await?;
     ui(&hub.url(), &wide, &parents[1]).await?;
     hub.stop().await?;
     start_up(&hub_dir).await?;
+    Ok(())
+}
+
+/// ETAPI create, as a script would: one client, sequential requests over one keep-alive connection,
+/// into a folder that already has its share of the document's notes.
+async fn etapi_create(url: &str, parent: &str) -> anyhow::Result<()> {
+    const CREATES: usize = 2_000;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value =
+        http.post(format!("{url}/etapi/auth/login")).json(&serde_json::json!({ "password": "bench" })).send().await?.json().await?;
+    let token = login["authToken"].as_str().ok_or_else(|| anyhow::anyhow!("ETAPI login gave no token: {login}"))?.to_owned();
+    let started = Instant::now();
+    for i in 0..CREATES {
+        let body = serde_json::json!({ "parentNoteId": parent, "title": format!("ETAPI {i}"), "type": "text", "content": format!("<p>created {i}</p>") });
+        let response = http.post(format!("{url}/etapi/create-note")).header("Authorization", &token).json(&body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "create-note answered {}", response.status());
+        response.bytes().await?;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "ETAPI create, one client, sequential over keep-alive: {:.0} notes/s ({CREATES} notes in {:.2} s)",
+        CREATES as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
     Ok(())
 }
 
