@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     // First full sync of a new client: the real binary, as a user runs it.
     let client_dir = work.path().join("client");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let binary = std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("canopy")).expect("target dir");
+    let binary = canopy_binary()?;
     let started = Instant::now();
     let mut child = std::process::Command::new(&binary)
         .arg("--sync-from-server")
@@ -158,7 +158,7 @@ async fn etapi_create(url: &str, parent: &str) -> anyhow::Result<()> {
 /// first answer (the login page) and its resident memory at that moment.
 async fn start_up(data_dir: &std::path::Path) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let binary = std::env::current_exe()?.parent().and_then(|p| p.parent()).map(|p| p.join("canopy")).expect("target dir");
+    let binary = canopy_binary()?;
     let started = Instant::now();
     let mut child = std::process::Command::new(&binary)
         .env("TRILIUM_DATA_DIR", data_dir)
@@ -335,6 +335,13 @@ fn is_initialized(data_dir: &std::path::Path, probe: &mut Option<rusqlite::Conne
     let Some(conn) = probe else { return false };
     conn.query_row("SELECT value FROM options WHERE name = 'initialized'", [], |r| r.get::<_, String>(0))
         .is_ok_and(|v| v == "true")
+}
+
+/// The `canopy` binary built beside this benchmark (`target/release/canopy`).
+fn canopy_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.parent().and_then(|p| p.parent()).ok_or_else(|| anyhow::anyhow!("{} has no target directory", exe.display()))?;
+    Ok(target.join("canopy"))
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
