@@ -1,20 +1,24 @@
-//! `make bench`: the first full sync, the hash check and the web UI on a large document, measured.
+//! `make bench`: Canopy at scale, measured, with one table at the end (and JSON beside the binary).
 //!
 //! A hub (this process) gets N notes (default 100,000: about 320,000 entity changes with their
-//! blobs and branches) and one folder of 1,000 children; the real `canopy` binary is then started as a
-//! new client with `--sync-from-server` and timed until its first sync has finished; its peak memory is
-//! read from /proc. Then the hub's hash check is timed after one edit, kept incrementally and
-//! recomputed in full. Then the UI, logged in over HTTP: the server render of `/` with a note open and
-//! the server function that lists the 1,000 children; and in Chromium (`end2end/bench/`): drawing
-//! that level when it is expanded, and the time from the last keystroke in a note to "saved".
-//! Search, right after the hub is filled: the full-text index built from scratch for the whole
-//! document, quick-search latency over typed prefixes (titles and text, as the box asks while typing)
-//! and the search page's full-text query, each through the UI's search port (server side, no HTTP).
+//! blobs and branches) and one folder of 1,000 children. On it, in this process: the search index
+//! built from scratch and searches as the quick-search box and the search page ask them; the hash
+//! check after one edit, kept incrementally and recomputed in full; ETAPI create from one client over
+//! keep-alive; the UI logged in over HTTP (the server render of `/` with a note open, the server
+//! function that lists the 1,000 children) and in Chromium (`end2end/bench/`: drawing that level,
+//! the time from the last keystroke in a note to "saved").
 //!
-//! ETAPI create: notes per second from one client over keep-alive. Last, the real binary started
-//! again on the hub's document: its first answer and memory then.
+//! Then the cluster as users run it, every instance the real `canopy` binary with its own data
+//! directory: the hub restarted on its document (first answer, memory then); two new clients set up
+//! with `--sync-from-server` (the first full sync: its time, the client's peak memory, the hub's);
+//! new notes written on client 1 while it was stopped, timed from its start until the hub and then
+//! client 2 (by itself, through its long poll) have them; single edits on client 1 through ETAPI
+//! until client 2 shows each. Last, the three documents' hash checks must be equal, or the benchmark
+//! fails.
 //!
-//! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part)
+//! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part;
+//! BENCH_JSON: where the JSON goes, by default `bench.json` beside this binary, with each
+//! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium)
 use std::time::{Duration, Instant};
 
 use canopy::db::tree::{self, NewNote};
@@ -64,47 +68,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Ok(folder)
     })?;
+    let made = started.elapsed();
     let changes: i64 = hub.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get(0))?))?;
-    println!("hub: {notes} notes, {changes} entity changes, made in {:.1} s", started.elapsed().as_secs_f64());
-    search(&hub, work.path()).await?;
-
-    // First full sync of a new client: the real binary, as a user runs it.
-    let client_dir = work.path().join("client");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let binary = canopy_binary()?;
-    let started = Instant::now();
-    let mut child = std::process::Command::new(&binary)
-        .arg("--sync-from-server")
-        .arg(hub.url())
-        .env("CANOPY_SYNC_PASSWORD", "bench")
-        .env("TRILIUM_DATA_DIR", &client_dir)
-        .env("TRILIUM_PORT", port.to_string())
-        .env("CANOPY_SITE_ROOT", "/nonexistent-site")
-        .env("RUST_LOG", std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()))
-        .spawn()?;
-    let pid = child.id();
-    let mut peak_kib = 0u64;
-    let mut probe = None;
-    let initialized = loop {
-        peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-        if is_initialized(&client_dir, &mut probe) {
-            break true;
-        }
-        if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(600) {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let first_sync = started.elapsed();
-    peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-    let _ = child.kill();
-    let _ = child.wait();
-    anyhow::ensure!(initialized, "the client did not finish its first sync");
-    println!(
-        "first full sync to an empty client: {:.2} s, client peak memory {:.0} MiB",
-        first_sync.as_secs_f64(),
-        peak_kib as f64 / 1024.0
+    let mut report = Report::default();
+    report.add(
+        &format!("creating {} notes through the write path ({changes} entity changes)", thousands(notes)),
+        made.as_secs_f64(),
+        "s",
+        "≤ 10 s",
     );
+    search(&hub, work.path(), &mut report).await?;
 
     // The hash check each cycle runs, after one edit: kept current vs recomputed from every row.
     let checker = ChangeSource::new("benchChecker");
@@ -118,26 +91,55 @@ async fn main() -> anyhow::Result<()> {
     let full = hub.document.read(|c| entity_changes::sector_hashes(c))?;
     let recomputed = t.elapsed();
     anyhow::ensure!(kept == full, "kept sector hashes differ from a full recomputation");
-    println!(
-        "hash check after one edit: {:.1} ms kept current, {:.1} ms recomputed from all rows",
-        incremental.as_secs_f64() * 1000.0,
-        recomputed.as_secs_f64() * 1000.0
-    );
-    etapi_create(&hub.url(), &parents[2]).await?;
-    ui(&hub.url(), &wide, &parents[1]).await?;
+    report.add("hash check after one edit, kept current", incremental.as_secs_f64() * 1000.0, "ms", "≤ 2 ms");
+    report.add("hash check recomputed from every row", recomputed.as_secs_f64() * 1000.0, "ms", "");
+    etapi_create(&hub.url(), &parents[2], &mut report).await?;
+    ui(&hub.url(), &wide, &parents[1], &mut report).await?;
     hub.stop().await?;
-    start_up(&hub_dir).await?;
-    Ok(())
+
+    let outcome = cluster(&hub_dir, work.path(), notes, &mut report).await;
+    report.finish()?;
+    outcome
+}
+
+/// The hub and two clients as real processes: start-up, first full syncs, new notes and single edits
+/// travelling client 1 → hub → client 2, and the three hash checks compared at the end.
+async fn cluster(hub_dir: &std::path::Path, work: &std::path::Path, notes: usize, report: &mut Report) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(std::env::current_exe()?.with_file_name("bench-logs"));
+    let mut hub = Instance::spawn(hub_dir, None)?;
+    let answered = hub.wait_answering(Duration::from_secs(60)).await?;
+    let resident_kib = proc_status_kib(hub.pid(), "VmRSS:").unwrap_or(0);
+    report.add("start-up on this document: first answer", answered.as_secs_f64(), "s", "keep ≤ 0.03 s");
+    report.add("start-up: resident memory then", resident_kib as f64 / 1024.0, "MiB", "");
+
+    let client1 = first_sync(&hub, &work.join("client1"), report, true).await?;
+    let hub_peak = proc_status_kib(hub.pid(), "VmHWM:").unwrap_or(0);
+    report.add(
+        &format!("hub peak resident memory, serving {} notes to a new client", thousands(notes)),
+        hub_peak as f64 / 1024.0,
+        "MiB",
+        "≤ 100 MiB",
+    );
+    let client2 = first_sync(&hub, &work.join("client2"), report, false).await?;
+
+    let client1 = new_notes_travel(&hub, client1, &client2, (notes / 10).max(100), report).await?;
+    let edited = edits_travel(&client1, &client2, report).await;
+
+    let instances = [("hub", hub), ("client 1", client1), ("client 2", client2)];
+    let equal = settle(&instances).await;
+    for (_, instance) in instances {
+        instance.stop();
+    }
+    edited?;
+    equal
 }
 
 /// ETAPI create, as a script would: one client, sequential requests over one keep-alive connection,
 /// into a folder that already has its share of the document's notes.
-async fn etapi_create(url: &str, parent: &str) -> anyhow::Result<()> {
+async fn etapi_create(url: &str, parent: &str, report: &mut Report) -> anyhow::Result<()> {
     const CREATES: usize = 2_000;
     let http = reqwest::Client::new();
-    let login: serde_json::Value =
-        http.post(format!("{url}/etapi/auth/login")).json(&serde_json::json!({ "password": "bench" })).send().await?.json().await?;
-    let token = login["authToken"].as_str().ok_or_else(|| anyhow::anyhow!("ETAPI login gave no token: {login}"))?.to_owned();
+    let token = etapi_login(&http, url).await?;
     let started = Instant::now();
     for i in 0..CREATES {
         let body = serde_json::json!({ "parentNoteId": parent, "title": format!("ETAPI {i}"), "type": "text", "content": format!("<p>created {i}</p>") });
@@ -146,52 +148,25 @@ async fn etapi_create(url: &str, parent: &str) -> anyhow::Result<()> {
         response.bytes().await?;
     }
     let elapsed = started.elapsed();
-    println!(
-        "ETAPI create, one client, sequential over keep-alive: {:.0} notes/s ({CREATES} notes in {:.2} s)",
+    report.add(
+        &format!("ETAPI create, one client, sequential over keep-alive ({CREATES} notes)"),
         CREATES as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        "notes/s",
+        "≥ 5,000 notes/s",
     );
     Ok(())
 }
 
-/// The real binary started again on the hub's document, as a user restarts it: the time to its
-/// first answer (the login page) and its resident memory at that moment.
-async fn start_up(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let binary = canopy_binary()?;
-    let started = Instant::now();
-    let mut child = std::process::Command::new(&binary)
-        .env("TRILIUM_DATA_DIR", data_dir)
-        .env("TRILIUM_PORT", port.to_string())
-        .env("CANOPY_SITE_ROOT", "/nonexistent-site")
-        .env("RUST_LOG", "warn")
-        .spawn()?;
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/login");
-    let answered = loop {
-        if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-            break Some(started.elapsed());
-        }
-        if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(60) {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    let resident_kib = proc_status_kib(child.id(), "VmRSS:").unwrap_or(0);
-    let _ = child.kill();
-    let _ = child.wait();
-    let answered = answered.ok_or_else(|| anyhow::anyhow!("the restarted instance did not answer"))?;
-    println!(
-        "start-up on this document: first answer after {:.3} s, {:.0} MiB resident then",
-        answered.as_secs_f64(),
-        resident_kib as f64 / 1024.0
-    );
-    Ok(())
+/// An ETAPI token from the instance's password.
+async fn etapi_login(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value =
+        http.post(format!("{url}/etapi/auth/login")).json(&serde_json::json!({ "password": "bench" })).send().await?.json().await?;
+    Ok(login["authToken"].as_str().ok_or_else(|| anyhow::anyhow!("ETAPI login at {url} gave no token: {login}"))?.to_owned())
 }
 
 /// The index built from scratch beside a copy of nothing (the hub's own follows its writes), then
 /// the hub's index asked what the quick-search box and the search page ask.
-async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow::Result<()> {
+async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &mut Report) -> anyhow::Result<()> {
     use app::search::api::ssr::SearchPort;
     let fresh_dir = work.join("fresh-index");
     std::fs::create_dir(&fresh_dir)?;
@@ -205,7 +180,8 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
     let built = t.elapsed();
     task.abort();
     let size = std::fs::metadata(fresh.path())?.len();
-    println!("search index built from scratch: {:.1} s, {:.0} MiB", built.as_secs_f64(), size as f64 / (1024.0 * 1024.0));
+    report.add("search index built from scratch", built.as_secs_f64(), "s", "");
+    report.add("search index: its file", size as f64 / (1024.0 * 1024.0), "MiB", "");
 
     let t = Instant::now();
     while !hub.search.is_current() {
@@ -217,7 +193,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("the hub's own index current {:.1} s after the last write", t.elapsed().as_secs_f64());
+    report.add("the hub's own index current after the last write", t.elapsed().as_secs_f64(), "s", "");
     let port = canopy::ui::search::DocumentSearch {
         document: hub.document.clone(),
         instance_id: canopy::db::InstanceId::from("benchSearch0"),
@@ -238,7 +214,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
             }
         }
     }
-    println!("quick search while typing (titles, then text with snippets): {}", summary(&mut quick));
+    report.add_times("quick search while typing (titles, then text with snippets)", &mut quick, "");
     let found = port.quick("Note 4242", app::search::api::QUICK_LIMIT).map_err(|e| anyhow::anyhow!("{e}"))?;
     anyhow::ensure!(found.titles.first().is_some_and(|h| h.title == "Note 4242") || found.titles.is_empty(), "quick search ranks titles wrong");
     let mut full = Vec::new();
@@ -248,7 +224,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path) -> anyhow
         full.push(t.elapsed());
         println!("  search page `{query}`: {} notes in {:.0} ms", results.total, full.last().unwrap().as_secs_f64() * 1000.0);
     }
-    println!("search page, full text with the language (narrowed by the index where it can): {}", summary(&mut full));
+    report.add_times("search page, full text with the language (narrowed by the index where it can)", &mut full, "");
     Ok(())
 }
 
@@ -256,7 +232,7 @@ const WIDE_CHILDREN: usize = 1_000;
 const ROUNDS: usize = 20;
 
 /// The UI as a person meets it: logged in, a page with a note open, a wide level, an edit saved.
-async fn ui(url: &str, wide_folder: &str, open_note: &str) -> anyhow::Result<()> {
+async fn ui(url: &str, wide_folder: &str, open_note: &str, report: &mut Report) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let login = http.post(format!("{url}/login")).header("Origin", url).form(&[("password", "bench")]).send().await?;
     let cookie = login
@@ -300,9 +276,13 @@ async fn ui(url: &str, wide_folder: &str, open_note: &str) -> anyhow::Result<()>
         anyhow::ensure!(children.len() == WIDE_CHILDREN, "{} children listed", children.len());
         levels.push(t.elapsed());
     }
-    println!("server render of / with a note open: {}", summary(&mut renders));
-    println!("listing a level of {WIDE_CHILDREN} children (/ui/children): {}", summary(&mut levels));
+    report.add_times("server render of / with a note open", &mut renders, "");
+    report.add_times(&format!("listing a level of {WIDE_CHILDREN} children (/ui/children)"), &mut levels, "");
 
+    if std::env::var("BENCH_BROWSER").is_ok_and(|v| v == "0") {
+        println!("the browser part was skipped (BENCH_BROWSER=0)");
+        return Ok(());
+    }
     let end2end = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
     let status = std::process::Command::new("npx")
         .args(["playwright", "test", "--config", "bench/bench.config.ts"])
@@ -315,14 +295,6 @@ async fn ui(url: &str, wide_folder: &str, open_note: &str) -> anyhow::Result<()>
         .status()?;
     anyhow::ensure!(status.success(), "the browser part of the benchmark failed");
     Ok(())
-}
-
-/// Median and 95th percentile, in milliseconds.
-fn summary(times: &mut [Duration]) -> String {
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p95 = times[((times.len() * 95).div_ceil(100)).saturating_sub(1)];
-    format!("median {:.1} ms, p95 {:.1} ms ({} rounds)", ms(times[times.len() / 2]), ms(p95), times.len())
 }
 
 /// Whether the client's first sync has finished, asked of its document through one read-only
@@ -344,13 +316,318 @@ fn canopy_binary() -> anyhow::Result<std::path::PathBuf> {
     Ok(target.join("canopy"))
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    proc_status_kib(pid, "VmHWM:")
-}
-
 /// A `/proc/<pid>/status` figure in KiB (`VmHWM:` the peak resident memory, `VmRSS:` the current).
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A real `canopy` process of the cluster, with its own data directory and port.
+struct Instance {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Instance {
+    /// Starts the binary on `dir`; with `sync_from`, as a new client of that hub (`--sync-from-server`).
+    fn spawn(dir: &std::path::Path, sync_from: Option<&str>) -> anyhow::Result<Instance> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut command = std::process::Command::new(canopy_binary()?);
+        if let Some(hub) = sync_from {
+            command.arg("--sync-from-server").arg(hub).env("CANOPY_SYNC_PASSWORD", "bench");
+        }
+        // Each instance logs to `bench-logs/<its directory's name>.log` beside this binary (warnings by
+        // default; BENCH_CLIENT_LOG sets RUST_LOG), kept after the run.
+        let logs = std::env::current_exe()?.with_file_name("bench-logs");
+        std::fs::create_dir_all(&logs)?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "instance".into());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{name}.log")))?;
+        let child = command
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("TRILIUM_DATA_DIR", dir)
+            .env("TRILIUM_PORT", port.to_string())
+            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+            .env("RUST_LOG", std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()))
+            .spawn()?;
+        Ok(Instance { child, dir: dir.to_owned(), url: format!("http://127.0.0.1:{port}") })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn ensure_running(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => anyhow::bail!("the instance in {} ended: {status}", self.dir.display()),
+        }
+    }
+
+    /// The time until it answers its login page.
+    async fn wait_answering(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let http = reqwest::Client::new();
+        let url = format!("{}/login", self.url);
+        loop {
+            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(started.elapsed());
+            }
+            self.ensure_running()?;
+            anyhow::ensure!(started.elapsed() < timeout, "{} did not answer in {timeout:?}", self.url);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stops it as a service manager does (SIGTERM), and waits for it.
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let asked = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new client set up from the hub, as a user does it, until its first sync has finished.
+async fn first_sync(hub: &Instance, dir: &std::path::Path, report: &mut Report, reported: bool) -> anyhow::Result<Instance> {
+    let started = Instant::now();
+    let mut client = Instance::spawn(dir, Some(&hub.url))?;
+    let mut probe = None;
+    while !is_initialized(dir, &mut probe) {
+        client.ensure_running()?;
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the client did not finish its first sync in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    let peak_kib = proc_status_kib(client.pid(), "VmHWM:").unwrap_or(0);
+    if reported {
+        report.add("first full sync to an empty client", took.as_secs_f64(), "s", "≤ 3 s");
+        report.add("its client peak resident memory", peak_kib as f64 / 1024.0, "MiB", "≤ 100 MiB");
+    }
+    client.wait_answering(Duration::from_secs(60)).await?;
+    Ok(client)
+}
+
+/// `count` new notes, 100 per parent, written on client 1 while it was stopped: the time from its
+/// start until the hub has them all, and until client 2 has them (told by the hub's long poll).
+async fn new_notes_travel(
+    hub: &Instance,
+    client1: Instance,
+    client2: &Instance,
+    count: usize,
+    report: &mut Report,
+) -> anyhow::Result<Instance> {
+    let dir = client1.dir.clone();
+    client1.stop();
+    let instance_id = std::fs::read_to_string(dir.join("instance-id"))?.trim().to_owned();
+    let document = canopy::Document::open_existing(&dir.join("document.db"))?;
+    let last = document.write(&ChangeSource::new(instance_id), |tx| {
+        let batch = tree::create_note(tx, NewNote::text("root", "Batch", ""))?.0.note_id;
+        let mut last = String::new();
+        for first in (0..count).step_by(100) {
+            let folder = tree::create_note(tx, NewNote::text(&batch, &format!("Batch folder {}", first / 100), ""))?.0.note_id;
+            for n in first..count.min(first + 100) {
+                last = tree::create_note(tx, NewNote::text(&folder, &format!("Batch note {n}"), "<p>batch</p>"))?.0.note_id;
+            }
+        }
+        Ok(last)
+    })?;
+    document.checkpoint()?;
+    drop(document);
+
+    let started = Instant::now();
+    let mut client1 = Instance::spawn(&dir, None)?;
+    let mut at_hub = None;
+    let mut at_client2 = None;
+    let (mut hub_probe, mut client2_probe) = (None, None);
+    while at_client2.is_none() {
+        if at_hub.is_none() && has_note(&hub.dir, &last, &mut hub_probe) {
+            at_hub = Some(started.elapsed());
+        }
+        if has_note(&client2.dir, &last, &mut client2_probe) {
+            at_client2 = Some(started.elapsed());
+            at_hub.get_or_insert(started.elapsed());
+        }
+        client1.ensure_running()?;
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "the new notes did not reach the hub and client 2 in 5 minutes");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (at_hub, at_client2) = (at_hub.unwrap_or_default(), at_client2.unwrap_or_default());
+    let work = format!("{} new notes (100 per parent), from client 1's start", thousands(count));
+    report.add(&format!("{work}: at the hub"), at_hub.as_secs_f64(), "s", "≤ 0.2 s");
+    report.add(&format!("{work}: at client 2, by itself"), at_client2.as_secs_f64(), "s", "≤ 0.4 s");
+    client1.wait_answering(Duration::from_secs(60)).await?;
+    Ok(client1)
+}
+
+const EDITS: usize = 100;
+
+/// One edit at a time on client 1 (ETAPI), each timed until client 2's document holds it.
+async fn edits_travel(client1: &Instance, client2: &Instance, report: &mut Report) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let token = etapi_login(&http, &client1.url).await?;
+    let body = serde_json::json!({ "parentNoteId": "root", "title": "Edited on client 1", "type": "text", "content": "<p>edit 0</p>" });
+    let created: serde_json::Value =
+        http.post(format!("{}/etapi/create-note", client1.url)).header("Authorization", &token).json(&body).send().await?.json().await?;
+    let note_id = created["note"]["noteId"].as_str().ok_or_else(|| anyhow::anyhow!("create-note gave no note: {created}"))?.to_owned();
+    let mut probe = None;
+    let mut times = Vec::new();
+    for i in 0..=EDITS {
+        let text = format!("<p>edit {i}</p>");
+        let t = Instant::now();
+        if i > 0 {
+            let response = http
+                .put(format!("{}/etapi/notes/{note_id}/content", client1.url))
+                .header("Authorization", &token)
+                .header("Content-Type", "text/plain")
+                .body(text.clone())
+                .send()
+                .await?;
+            anyhow::ensure!(response.status().is_success(), "PUT content answered {}", response.status());
+        }
+        while note_content(&client2.dir, &note_id, &mut probe).as_deref() != Some(text.as_bytes()) {
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "edit {i} did not reach client 2 in a minute");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if i > 0 {
+            times.push(t.elapsed());
+        }
+    }
+    report.add_times("one edit on client 1 (ETAPI) visible on client 2, Canopy hub, no trigger", &mut times, "p95 ≤ 250 ms");
+    Ok(())
+}
+
+/// Waits (a minute at most) until the instances' hash checks are equal; an error names the sectors
+/// that still differ.
+async fn settle(instances: &[(&str, Instance)]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let hashes = instances
+            .iter()
+            .map(|(_, i)| {
+                let conn = rusqlite::Connection::open_with_flags(i.dir.join("document.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                Ok(entity_changes::sector_hashes(&conn)?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if hashes.windows(2).all(|w| w[0] == w[1]) {
+            println!("hash checks of the hub and both clients: equal");
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let mut differing = Vec::new();
+            for (entity, sectors) in &hashes[0] {
+                for (sector, hash) in sectors {
+                    if hashes.iter().any(|h| h.get(entity).and_then(|s| s.get(sector)) != Some(hash)) {
+                        differing.push(format!("{entity}/{sector}"));
+                    }
+                }
+            }
+            let names: Vec<&str> = instances.iter().map(|(n, _)| *n).collect();
+            anyhow::bail!("the hash checks of {} still differ after a minute, at {}", names.join(", "), differing.join(" "));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A read-only connection to an instance's document, opened on first use.
+fn probe_of<'a>(data_dir: &std::path::Path, probe: &'a mut Option<rusqlite::Connection>) -> Option<&'a rusqlite::Connection> {
+    if probe.is_none() {
+        let path = data_dir.join("document.db");
+        if path.exists() {
+            *probe = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
+        }
+    }
+    probe.as_ref()
+}
+
+fn has_note(data_dir: &std::path::Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> bool {
+    probe_of(data_dir, probe)
+        .is_some_and(|c| c.query_row("SELECT 1 FROM notes WHERE noteId = ?1", [note_id], |_| Ok(())).is_ok())
+}
+
+fn note_content(data_dir: &std::path::Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> Option<Vec<u8>> {
+    let conn = probe_of(data_dir, probe)?;
+    let value: rusqlite::types::Value = conn
+        .query_row("SELECT b.content FROM notes n JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId = ?1", [note_id], |r| r.get(0))
+        .ok()?;
+    match value {
+        rusqlite::types::Value::Text(t) => Some(t.into_bytes()),
+        rusqlite::types::Value::Blob(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every figure as it is measured, then one table and a JSON file.
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String, String)>,
+    json: Vec<serde_json::Value>,
+}
+
+impl Report {
+    fn add(&mut self, work: &str, value: f64, unit: &str, target: &str) {
+        let figure = match unit {
+            "ms" => format!("{value:.1} ms"),
+            "s" => format!("{value:.2} s"),
+            _ => format!("{value:.0} {unit}"),
+        };
+        println!("{work}: {figure}");
+        self.json.push(serde_json::json!({ "work": work, "value": value, "unit": unit, "target": target }));
+        self.rows.push((work.to_owned(), figure, target.to_owned()));
+    }
+
+    /// Median and 95th percentile, in milliseconds.
+    fn add_times(&mut self, work: &str, times: &mut [Duration], target: &str) {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (median, p95) = (ms(times[times.len() / 2]), ms(times[((times.len() * 95).div_ceil(100)).saturating_sub(1)]));
+        let figure = format!("median {median:.1} ms, p95 {p95:.1} ms ({} rounds)", times.len());
+        println!("{work}: {figure}");
+        self.json.push(serde_json::json!({
+            "work": work, "median_ms": median, "p95_ms": p95, "rounds": times.len(), "target": target
+        }));
+        self.rows.push((work.to_owned(), figure, target.to_owned()));
+    }
+
+    /// Prints the table and writes the JSON (`BENCH_JSON`, or `bench.json` beside this binary).
+    fn finish(&self) -> anyhow::Result<()> {
+        let machine = format!(
+            "{} cores, {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::fs::read_to_string("/proc/cpuinfo")
+                .ok()
+                .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+                .unwrap_or_else(|| "unknown processor".into())
+        );
+        let width = self.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        let figure_width = self.rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        println!("\nCanopy, release build, on {machine}");
+        for (work, figure, target) in &self.rows {
+            println!("{work:<width$}  {figure:>figure_width$}  {target}");
+        }
+        let path = match std::env::var_os("BENCH_JSON") {
+            Some(p) => std::path::PathBuf::from(p),
+            None => std::env::current_exe()?.with_file_name("bench.json"),
+        };
+        std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::json!({ "machine": machine, "rows": self.json }))?)?;
+        println!("written to {}", path.display());
+        Ok(())
+    }
 }

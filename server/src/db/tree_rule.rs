@@ -14,7 +14,8 @@
 //!   consistency check does. Undeleting a branch also undeletes what its delete took from the note
 //!   (owned attributes and attachments with the same `deleteId`).
 //! * A live branch whose note or parent is deleted or missing (and which the first part did not
-//!   need) is deleted.
+//!   need) is deleted; missing counts only on the whole document, since within a batch the note may
+//!   still be on its way.
 //!
 //! Every instance that sees the same rows makes the same repair: no random ids, and each repaired
 //! row's `utcDateModified` is derived from the rows involved (1 ms after the newest of them), so the
@@ -358,6 +359,11 @@ fn settle_dead_branch(tx: &mut WriteTx<'_>, branch_id: &str, evidence: Evidence,
         }
     }
     let parent = entities::load::<Note>(tx.conn(), &branch.parent_note_id)?;
+    if evidence == Evidence::NewerThanTheDelete && (note.is_none() || parent.is_none()) {
+        // Within a pull or a push, a branch can come a batch before its note or its parent (a note
+        // changed after its children were made comes later in the log): missing is not yet broken.
+        return Ok(());
+    }
     let (cause, why) = match (&note, &parent) {
         (None, _) => (None, "its note is missing"),
         (Some(n), _) if n.is_deleted => (Some(n), "its note is deleted"),

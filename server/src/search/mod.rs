@@ -30,6 +30,9 @@ const REBUILD_AFTER_CHANGES: i64 = 200_000;
 const CATCH_UP_BATCH: usize = 5_000;
 /// Notes written per transaction of a rebuild, and how often it logs progress.
 const BUILD_BATCH: usize = 10_000;
+/// The least time between two catch-ups, so a burst of writes waits this long at most for the index
+/// (a change after a quiet time is taken in at once).
+const FOLLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why the index could not do its work. Logged; searches fall back to the document meanwhile.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,10 @@ impl SearchIndex {
                 if prepared {
                     let step = index.clone();
                     let _ = tokio::task::spawn_blocking(move || step.follow()).await;
+                    // A burst of writes (a script over ETAPI, an import) is taken in a few catch-ups
+                    // instead of one per commit: each costs an index transaction and an FTS flush,
+                    // which on two cores came out of the writes' own time.
+                    tokio::time::sleep(FOLLOW_PAUSE).await;
                 }
             }
         })

@@ -175,6 +175,9 @@ struct Session {
     cookie: Option<String>,
     hub_instance_id: Option<String>,
     announced: bool,
+    /// Changes pulled that the consistency checks have not seen yet (a cycle that ended before it
+    /// caught up with the hub leaves them to the next).
+    unchecked: usize,
 }
 
 impl SyncClient {
@@ -481,13 +484,7 @@ impl SyncClient {
             passes += 1;
             pushed += self.push(session, &hub_instance_id).await?;
             let got = self.pull(session, &hub_instance_id).await?;
-            if got > 0 {
-                // What arrived may be damaged by the peer, or fine alone and broken together with ours.
-                let (document, instance_id) = (self.document.clone(), self.instance_id.clone());
-                tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id))
-                    .await
-                    .map_err(|e| SyncError::Refused(e.to_string()))??;
-            }
+            session.unchecked += got;
             pulled += got;
             pushed += self.push(session, &hub_instance_id).await?;
             self.request::<()>(session, Method::POST, "/api/sync/finished", None).await?;
@@ -503,14 +500,34 @@ impl SyncClient {
                 continue;
             }
             let (last_pull, outstanding_push) = self.outstanding(&hub_instance_id)?;
-            if (last_pull < remote.max_entity_change_id || outstanding_push) && passes < MAX_PASSES {
+            let caught_up = last_pull >= remote.max_entity_change_id && !outstanding_push;
+            if !caught_up && passes < MAX_PASSES {
                 continue; // changes arrived meanwhile; check once both sides are quiet
+            }
+            if session.unchecked > 0 && caught_up {
+                // What arrived may be damaged by the peer, or fine alone and broken together with ours.
+                // Checked only now, holding all the hub holds with no push half-way through on it: a
+                // state in the middle of another instance's push looks broken (a note whose branch is in
+                // its next batch), and a fix made from it would be a real change everywhere.
+                session.unchecked = 0;
+                let (document, instance_id) = (self.document.clone(), self.instance_id.clone());
+                let fixed = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id))
+                    .await
+                    .map_err(|e| SyncError::Refused(e.to_string()))??;
+                if !fixed.is_empty() && passes < MAX_PASSES {
+                    continue; // the fixes go to the hub before the hash check
+                }
             }
             let (local, _) = check::local_hashes(&self.document, &self.instance_id)?;
             let failed = differing_sectors(&local, &remote.entity_hashes);
             if failed.is_empty() {
                 tracing::info!("Content hash checks PASSED");
                 break Some(HashCheckResult { checked_at: now(), passed: true, repair_rounds, failed_sectors: Vec::new() });
+            }
+            if passes < MAX_PASSES && self.outstanding(&hub_instance_id)?.1 {
+                // A local write landed between the question and our own hashes: it is in ours and not
+                // yet at the hub. It goes there first; this was no difference.
+                continue;
             }
             for (entity, sector) in &failed {
                 tracing::warn!(
