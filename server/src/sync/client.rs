@@ -176,8 +176,9 @@ struct Session {
     hub_instance_id: Option<String>,
     announced: bool,
     /// Changes pulled that the consistency checks have not seen yet (a cycle that ended before it
-    /// caught up with the hub leaves them to the next).
+    /// caught up with the hub, or found them not ready, leaves them to a later one).
     unchecked: usize,
+    checks_pace: check::ChecksPace,
 }
 
 impl SyncClient {
@@ -504,16 +505,19 @@ impl SyncClient {
             if !caught_up && passes < MAX_PASSES {
                 continue; // changes arrived meanwhile; check once both sides are quiet
             }
-            if session.unchecked > 0 && caught_up {
+            if session.unchecked > 0 && caught_up && session.checks_pace.ready() {
                 // What arrived may be damaged by the peer, or fine alone and broken together with ours.
                 // Checked only now, holding all the hub holds with no push half-way through on it: a
                 // state in the middle of another instance's push looks broken (a note whose branch is in
                 // its next batch), and a fix made from it would be a real change everywhere.
                 session.unchecked = 0;
                 let (document, instance_id) = (self.document.clone(), self.instance_id.clone());
-                let fixed = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id))
+                let pace = std::mem::take(&mut session.checks_pace);
+                let (fixed, pace) = tokio::task::spawn_blocking(move || (pace.run(&document, &instance_id), pace))
                     .await
-                    .map_err(|e| SyncError::Refused(e.to_string()))??;
+                    .map_err(|e| SyncError::Refused(e.to_string()))?;
+                session.checks_pace = pace;
+                let fixed = fixed?;
                 if !fixed.is_empty() && passes < MAX_PASSES {
                     continue; // the fixes go to the hub before the hash check
                 }

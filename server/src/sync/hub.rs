@@ -44,6 +44,7 @@ pub struct HubState {
     login_limiter: Arc<crate::login_limit::LoginLimiter>,
     /// A push changed rows since the consistency checks last ran.
     checks_due: Arc<AtomicBool>,
+    checks_pace: Arc<check::ChecksPace>,
 }
 
 impl HubState {
@@ -64,6 +65,7 @@ impl HubState {
             pull_progress: Default::default(),
             login_limiter,
             checks_due: Default::default(),
+            checks_pace: Default::default(),
         }
     }
 }
@@ -368,9 +370,9 @@ async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResul
     // what it can within a batch). Run as a client runs them after a pull, but never while another
     // push is open: its next batch may bring what completes it. The client's hash check that follows
     // sees the fixes and pulls them.
-    if state.sync.unused_blobs(None) == db::UnusedBlobs::Erase && state.checks_due.swap(false, Ordering::Relaxed) {
-        let (document, instance_id) = (state.document.clone(), state.instance_id.clone());
-        let ran = tokio::task::spawn_blocking(move || check::run_consistency_checks(&document, &instance_id)).await;
+    if state.sync.unused_blobs(None) == db::UnusedBlobs::Erase && state.checks_pace.ready() && state.checks_due.swap(false, Ordering::Relaxed) {
+        let (document, instance_id, pace) = (state.document.clone(), state.instance_id.clone(), state.checks_pace.clone());
+        let ran = tokio::task::spawn_blocking(move || pace.run(&document, &instance_id)).await;
         let failure = match ran {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),
