@@ -693,3 +693,59 @@ async fn the_outstanding_count_counts_down_to_zero_page_by_page() {
     assert!(pages > 3, "several pages: {pages}");
     assert_eq!(seen, total);
 }
+
+/// A peer's push arrives in batches, and between two of them the hub holds a note whose branch is
+/// still on its way. A client syncing meanwhile must not take that for damage: before, its
+/// consistency checks put the note under root as `recovered`, a change that then went everywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_syncing_during_another_peers_push_repairs_nothing() {
+    let hub = Node::hub().await;
+    let b = Node::client_of(&hub).await;
+    b.sync().await;
+    let source_hub = Node::hub().await;
+    let note = source_hub.create_note("root", "Pushed in two batches", "<p>halves</p>");
+    let changed = HubSession::login(&source_hub).await.changed("halfway", 0).await;
+    let (branches, rest): (Vec<serde_json::Value>, Vec<serde_json::Value>) = changed["entityChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["entity"]["noteId"] == note.as_str() || r["entity"]["blobId"].is_string())
+        .cloned()
+        .partition(|r| r["entityChange"]["entityName"] == "branches");
+    assert!(!branches.is_empty() && !rest.is_empty());
+
+    let session = HubSession::login(&hub).await;
+    let push = |session: &HubSession, records: Vec<serde_json::Value>| {
+        session
+            .http
+            .put(format!("{}/api/sync/update", session.base))
+            .header("Cookie", &session.cookie)
+            .json(&serde_json::json!({ "entities": records, "instanceId": "halfway" }))
+            .send()
+    };
+    assert_eq!(push(&session, rest).await.unwrap().status(), 204);
+    assert!(hub.note(&note).is_some(), "the first batch is in");
+    let second_batch = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(push(&session, branches).await.unwrap().status(), 204);
+        let finished = session.http.post(format!("{}/api/sync/finished", session.base)).header("Cookie", &session.cookie).send();
+        assert_eq!(finished.await.unwrap().status(), 204);
+    });
+    b.sync().await; // pulls the half-way state, and waits for the push to end before any check
+    second_batch.await.unwrap();
+    b.sync().await;
+
+    let branches_of = |node: &Node| -> Vec<(String, Option<String>, bool)> {
+        node.document()
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT parentNoteId, prefix, isDeleted FROM branches WHERE noteId = ?1")?;
+                let rows = stmt.query_map([&note], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    };
+    for (name, node) in [("client", &b), ("hub", &hub)] {
+        assert_eq!(branches_of(node), vec![("root".to_owned(), None, false)], "{name}: the note's one branch, as pushed");
+    }
+    assert_eq!(b.sector_hashes(), hub.sector_hashes());
+}

@@ -418,6 +418,46 @@ fn a_batch_ending_inside_a_delete_repairs_nothing() {
     assert!(observer.read(|c| entities::get::<Note>(c, &child)).unwrap().is_deleted);
 }
 
+/// A note edited after its children were made comes later in the log than their branches (and its
+/// own): a batch can hold branches whose note or parent has not arrived yet. They are left alone.
+#[test]
+fn a_batch_bringing_branches_before_their_notes_deletes_nothing() {
+    use canopy::db::tree::{self, NewNote};
+    use canopy::sync::apply::{apply_records, PeerMemory};
+    let dir = tempfile::tempdir().unwrap();
+    let observer = crate::common::new_document(dir.path());
+    let writer_dir = tempfile::tempdir().unwrap();
+    let writer = crate::common::new_document(writer_dir.path());
+    let base = writer.read(canopy::db::entity_changes::max_id).unwrap();
+    let (parent, child) = writer
+        .write(&ChangeSource::new("writerInstance"), |tx| {
+            let parent = tree::create_note(tx, NewNote::text("root", "Parent", "<p>p</p>"))?.0.note_id;
+            let child = tree::create_note(tx, NewNote::text(&parent, "Child", "<p>c</p>"))?.0.note_id;
+            Ok((parent, child))
+        })
+        .unwrap();
+    writer
+        .write(&ChangeSource::new("writerInstance"), |tx| {
+            tree::update_note_content(tx, &parent, canopy::entities::BlobContent::Text("<p>edited</p>".into())).map(|_| ())
+        })
+        .unwrap();
+    let (batch, _) = writer.read(|c| canopy::sync::records::batch_after(c, base, "")).unwrap();
+    let child_branch = Branch::id_for(&parent, &child);
+    let split = batch.iter().position(|r| r.entity_change.entity_id == child_branch).unwrap() + 1;
+    assert!(
+        batch[split..].iter().any(|r| r.entity_change.entity_name == "notes" && r.entity_change.entity_id == parent),
+        "the parent's row comes after its child's branch"
+    );
+    for part in [&batch[..split], &batch[split..]] {
+        let outcome = observer.write(&ChangeSource::new("observerInstance"), |tx| apply_records(tx, part, "writerInstance", PeerMemory::PerPeer)).unwrap();
+        assert_eq!(outcome.tree_repairs, vec![], "nothing to repair in a batch whose notes are still arriving");
+    }
+    assert_eq!(broken_tree(&observer), (vec![], vec![]));
+    for branch in [Branch::id_for("root", &parent), child_branch] {
+        assert!(!observer.read(|c| entities::get::<Branch>(c, &branch)).unwrap().is_deleted, "{branch} is live");
+    }
+}
+
 /// What the checks cost: `CANOPY_CHECK_NOTES=100000 cargo test -p canopy-server --test it --release --
 /// --ignored consistency_checks_cost --nocapture` (a debug build measures SQLite unoptimized).
 #[test]
