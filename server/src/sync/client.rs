@@ -178,7 +178,7 @@ struct Session {
     /// Changes pulled that the consistency checks have not seen yet (a cycle that ended before it
     /// caught up with the hub, or found them not ready, leaves them to a later one).
     unchecked: usize,
-    checks_pace: check::ChecksPace,
+    checks_pace: Arc<check::ChecksPace>,
 }
 
 impl SyncClient {
@@ -510,14 +510,11 @@ impl SyncClient {
                 // Checked only now, holding all the hub holds with no push half-way through on it: a
                 // state in the middle of another instance's push looks broken (a note whose branch is in
                 // its next batch), and a fix made from it would be a real change everywhere.
-                session.unchecked = 0;
-                let (document, instance_id) = (self.document.clone(), self.instance_id.clone());
-                let pace = std::mem::take(&mut session.checks_pace);
-                let (fixed, pace) = tokio::task::spawn_blocking(move || (pace.run(&document, &instance_id), pace))
+                let (document, instance_id, pace) = (self.document.clone(), self.instance_id.clone(), session.checks_pace.clone());
+                let fixed = tokio::task::spawn_blocking(move || pace.run(&document, &instance_id))
                     .await
-                    .map_err(|e| SyncError::Refused(e.to_string()))?;
-                session.checks_pace = pace;
-                let fixed = fixed?;
+                    .map_err(|e| SyncError::Refused(e.to_string()))??;
+                session.unchecked = 0;
                 if !fixed.is_empty() && passes < MAX_PASSES {
                     continue; // the fixes go to the hub before the hash check
                 }
