@@ -381,13 +381,19 @@ impl Instance {
         }
     }
 
-    /// Stops it as a service manager does (SIGTERM), and waits for it.
+    /// Stops it as a service manager does (SIGTERM), and waits for it (killed after 30 s).
     fn stop(mut self) {
         let _ = std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
         let asked = Instant::now();
         while matches!(self.child.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+impl Drop for Instance {
+    /// A benchmark that fails half-way leaves no instance running.
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
