@@ -300,13 +300,9 @@ async fn ui(url: &str, wide_folder: &str, open_note: &str, report: &mut Report) 
 /// Whether the client's first sync has finished, asked of its document through one read-only
 /// connection (opening the document as an instance does, 50 times a second, would slow the client).
 fn is_initialized(data_dir: &std::path::Path, probe: &mut Option<rusqlite::Connection>) -> bool {
-    let path = data_dir.join("document.db");
-    if probe.is_none() && path.exists() {
-        *probe = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
-    }
-    let Some(conn) = probe else { return false };
-    conn.query_row("SELECT value FROM options WHERE name = 'initialized'", [], |r| r.get::<_, String>(0))
-        .is_ok_and(|v| v == "true")
+    probe_of(data_dir, probe).is_some_and(|c| {
+        c.query_row("SELECT value FROM options WHERE name = 'initialized'", [], |r| r.get::<_, String>(0)).is_ok_and(|v| v == "true")
+    })
 }
 
 /// The `canopy` binary built beside this benchmark (`target/release/canopy`).
