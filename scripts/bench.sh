@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release build of the server, the front end and the benchmark, then the benchmark (server/examples/bench.rs).
+# Release build of the server, the front end and the benchmark, then the benchmark (server/examples/bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091

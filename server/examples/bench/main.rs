@@ -19,6 +19,10 @@
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part;
 //! BENCH_JSON: where the JSON goes, by default `bench.json` beside this binary, with each
 //! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium)
+mod limits;
+mod trilium;
+
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use canopy::db::tree::{self, NewNote};
@@ -41,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let source = ChangeSource::new("benchHub0000");
     let started = Instant::now();
-    hub.document.write(&source, |tx| password::set_password(tx, "bench"))?;
+    hub.document.write(&source, |tx| password::set_password(tx, PASSWORD))?;
     // A tree like a real one: 100 folders of notes, each note ~1 KB of HTML.
     let text = "<p>".to_string() + &"Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(18) + "</p>";
     let folders = 100.min(notes.max(1));
@@ -72,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let changes: i64 = hub.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get(0))?))?;
     let mut report = Report::default();
     report.add(
+        "write_path",
         &format!("creating {} notes through the write path ({changes} entity changes)", thousands(notes)),
         made.as_secs_f64(),
         "s",
@@ -91,30 +96,59 @@ async fn main() -> anyhow::Result<()> {
     let full = hub.document.read(|c| entity_changes::sector_hashes(c))?;
     let recomputed = t.elapsed();
     anyhow::ensure!(kept == full, "kept sector hashes differ from a full recomputation");
-    report.add("hash check after one edit, kept current", incremental.as_secs_f64() * 1000.0, "ms", "≤ 2 ms");
-    report.add("hash check recomputed from every row", recomputed.as_secs_f64() * 1000.0, "ms", "");
-    etapi_create(&hub.url(), &parents[2], &mut report).await?;
+    report.add("hash_check", "hash check after one edit, kept current", incremental.as_secs_f64() * 1000.0, "ms", "≤ 2 ms");
+    report.add("hash_check_full", "hash check recomputed from every row", recomputed.as_secs_f64() * 1000.0, "ms", "");
+    report.add(
+        "etapi_create",
+        &format!("ETAPI create, one client, sequential over keep-alive ({ETAPI_CREATES} notes)"),
+        etapi_create(&hub.url(), &parents[2]).await?,
+        "notes/s",
+        "≥ 5,000 notes/s",
+    );
     ui(&hub.url(), &wide, &parents[1], &mut report).await?;
     hub.stop().await?;
 
-    let outcome = cluster(&hub_dir, work.path(), notes, &mut report).await;
+    // The document as the cluster starts with it, for Trilium's hub and the physical limits.
+    let document = work.path().join("document-before-cluster.db");
+    rusqlite::Connection::open_with_flags(hub_dir.join("document.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?.backup(
+        rusqlite::MAIN_DB,
+        &document,
+        None,
+    )?;
+    limits::run(&document, work.path(), &mut report)?;
+
+    let new_notes = (notes / 10).max(100);
+    let mut outcome = cluster(&hub_dir, work.path(), notes, new_notes, &mut report).await;
+    match std::env::var_os("TRILIUM_DIR") {
+        Some(trilium_dir) => {
+            let compared = trilium::run(Path::new(&trilium_dir), &document, work.path(), &parents[2], new_notes, &mut report).await;
+            if let Err(e) = &compared {
+                report.note(&format!("the run on Trilium failed: {e:#}"));
+            }
+            outcome = outcome.and(compared);
+        }
+        None => report.note("the comparison with Trilium was skipped: TRILIUM_DIR does not name a Trilium 0.63.7 install (../shared/tools/trilium/)"),
+    }
     report.finish()?;
     outcome
 }
 
+const PASSWORD: &str = "bench";
+
 /// The hub and two clients as real processes: start-up, first full syncs, new notes and single edits
 /// travelling client 1 → hub → client 2, and the three hash checks compared at the end.
-async fn cluster(hub_dir: &std::path::Path, work: &std::path::Path, notes: usize, report: &mut Report) -> anyhow::Result<()> {
+async fn cluster(hub_dir: &Path, work: &Path, notes: usize, new_notes: usize, report: &mut Report) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(std::env::current_exe()?.with_file_name("bench-logs"));
-    let mut hub = Instance::spawn(hub_dir, None)?;
+    let mut hub = Instance::canopy(hub_dir, None)?;
     let answered = hub.wait_answering(Duration::from_secs(60)).await?;
     let resident_kib = proc_status_kib(hub.pid(), "VmRSS:").unwrap_or(0);
-    report.add("start-up on this document: first answer", answered.as_secs_f64(), "s", "keep ≤ 0.03 s");
-    report.add("start-up: resident memory then", resident_kib as f64 / 1024.0, "MiB", "");
+    report.add("startup", "start-up on this document: first answer", answered.as_secs_f64(), "s", "keep ≤ 0.03 s");
+    report.add("startup_memory", "start-up: resident memory then", resident_kib as f64 / 1024.0, "MiB", "");
 
     let client1 = first_sync(&hub, &work.join("client1"), report, true).await?;
     let hub_peak = proc_status_kib(hub.pid(), "VmHWM:").unwrap_or(0);
     report.add(
+        "hub_peak_memory",
         &format!("hub peak resident memory, serving {} notes to a new client", thousands(notes)),
         hub_peak as f64 / 1024.0,
         "MiB",
@@ -122,51 +156,44 @@ async fn cluster(hub_dir: &std::path::Path, work: &std::path::Path, notes: usize
     );
     let client2 = first_sync(&hub, &work.join("client2"), report, false).await?;
 
-    let client1 = new_notes_travel(&hub, client1, &client2, (notes / 10).max(100), report).await?;
+    let client1 = new_notes_travel(&hub, client1, &client2, new_notes, report).await?;
     let edited = edits_travel(&client1, &client2, report).await;
 
-    let instances = [("hub", hub), ("client 1", client1), ("client 2", client2)];
-    let equal = settle(&instances).await;
-    for (_, instance) in instances {
+    let equal = settle(&[("hub", &hub.dir), ("client 1", &client1.dir), ("client 2", &client2.dir)]).await;
+    for instance in [hub, client1, client2] {
         instance.stop();
     }
     edited?;
     equal
 }
 
+const ETAPI_CREATES: usize = 2_000;
+
 /// ETAPI create, as a script would: one client, sequential requests over one keep-alive connection,
-/// into a folder that already has its share of the document's notes.
-async fn etapi_create(url: &str, parent: &str, report: &mut Report) -> anyhow::Result<()> {
-    const CREATES: usize = 2_000;
+/// into a folder that already has its share of the document's notes. Notes per second.
+async fn etapi_create(url: &str, parent: &str) -> anyhow::Result<f64> {
     let http = reqwest::Client::new();
     let token = etapi_login(&http, url).await?;
     let started = Instant::now();
-    for i in 0..CREATES {
+    for i in 0..ETAPI_CREATES {
         let body = serde_json::json!({ "parentNoteId": parent, "title": format!("ETAPI {i}"), "type": "text", "content": format!("<p>created {i}</p>") });
         let response = http.post(format!("{url}/etapi/create-note")).header("Authorization", &token).json(&body).send().await?;
         anyhow::ensure!(response.status().is_success(), "create-note answered {}", response.status());
         response.bytes().await?;
     }
-    let elapsed = started.elapsed();
-    report.add(
-        &format!("ETAPI create, one client, sequential over keep-alive ({CREATES} notes)"),
-        CREATES as f64 / elapsed.as_secs_f64(),
-        "notes/s",
-        "≥ 5,000 notes/s",
-    );
-    Ok(())
+    Ok(ETAPI_CREATES as f64 / started.elapsed().as_secs_f64())
 }
 
 /// An ETAPI token from the instance's password.
 async fn etapi_login(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let login: serde_json::Value =
-        http.post(format!("{url}/etapi/auth/login")).json(&serde_json::json!({ "password": "bench" })).send().await?.json().await?;
+        http.post(format!("{url}/etapi/auth/login")).json(&serde_json::json!({ "password": PASSWORD })).send().await?.json().await?;
     Ok(login["authToken"].as_str().ok_or_else(|| anyhow::anyhow!("ETAPI login at {url} gave no token: {login}"))?.to_owned())
 }
 
 /// The index built from scratch beside a copy of nothing (the hub's own follows its writes), then
 /// the hub's index asked what the quick-search box and the search page ask.
-async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &mut Report) -> anyhow::Result<()> {
+async fn search(hub: &canopy::RunningInstance, work: &Path, report: &mut Report) -> anyhow::Result<()> {
     use app::search::api::ssr::SearchPort;
     let fresh_dir = work.join("fresh-index");
     std::fs::create_dir(&fresh_dir)?;
@@ -180,8 +207,8 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &
     let built = t.elapsed();
     task.abort();
     let size = std::fs::metadata(fresh.path())?.len();
-    report.add("search index built from scratch", built.as_secs_f64(), "s", "");
-    report.add("search index: its file", size as f64 / (1024.0 * 1024.0), "MiB", "");
+    report.add("index_build", "search index built from scratch", built.as_secs_f64(), "s", "");
+    report.add("index_file", "search index: its file", size as f64 / (1024.0 * 1024.0), "MiB", "");
 
     let t = Instant::now();
     while !hub.search.is_current() {
@@ -193,7 +220,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    report.add("the hub's own index current after the last write", t.elapsed().as_secs_f64(), "s", "");
+    report.add("index_follow", "the hub's own index current after the last write", t.elapsed().as_secs_f64(), "s", "");
     let port = canopy::ui::search::DocumentSearch {
         document: hub.document.clone(),
         instance_id: canopy::db::InstanceId::from("benchSearch0"),
@@ -214,7 +241,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &
             }
         }
     }
-    report.add_times("quick search while typing (titles, then text with snippets)", &mut quick, "");
+    report.add_times("quick_search", "quick search while typing (titles, then text with snippets)", &mut quick, "");
     let found = port.quick("Note 4242", app::search::api::QUICK_LIMIT).map_err(|e| anyhow::anyhow!("{e}"))?;
     anyhow::ensure!(found.titles.first().is_some_and(|h| h.title == "Note 4242") || found.titles.is_empty(), "quick search ranks titles wrong");
     let mut full = Vec::new();
@@ -224,7 +251,7 @@ async fn search(hub: &canopy::RunningInstance, work: &std::path::Path, report: &
         full.push(t.elapsed());
         println!("  search page `{query}`: {} notes in {:.0} ms", results.total, full.last().unwrap().as_secs_f64() * 1000.0);
     }
-    report.add_times("search page, full text with the language (narrowed by the index where it can)", &mut full, "");
+    report.add_times("search_page", "search page, full text with the language (narrowed by the index where it can)", &mut full, "");
     Ok(())
 }
 
@@ -234,7 +261,7 @@ const ROUNDS: usize = 20;
 /// The UI as a person meets it: logged in, a page with a note open, a wide level, an edit saved.
 async fn ui(url: &str, wide_folder: &str, open_note: &str, report: &mut Report) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let login = http.post(format!("{url}/login")).header("Origin", url).form(&[("password", "bench")]).send().await?;
+    let login = http.post(format!("{url}/login")).header("Origin", url).form(&[("password", PASSWORD)]).send().await?;
     let cookie = login
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -276,19 +303,19 @@ async fn ui(url: &str, wide_folder: &str, open_note: &str, report: &mut Report) 
         anyhow::ensure!(children.len() == WIDE_CHILDREN, "{} children listed", children.len());
         levels.push(t.elapsed());
     }
-    report.add_times("server render of / with a note open", &mut renders, "");
-    report.add_times(&format!("listing a level of {WIDE_CHILDREN} children (/ui/children)"), &mut levels, "");
+    report.add_times("render", "server render of / with a note open", &mut renders, "");
+    report.add_times("level", &format!("listing a level of {WIDE_CHILDREN} children (/ui/children)"), &mut levels, "");
 
     if std::env::var("BENCH_BROWSER").is_ok_and(|v| v == "0") {
         println!("the browser part was skipped (BENCH_BROWSER=0)");
         return Ok(());
     }
-    let end2end = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+    let end2end = Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
     let status = std::process::Command::new("npx")
         .args(["playwright", "test", "--config", "bench/bench.config.ts"])
         .current_dir(&end2end)
         .env("CANOPY_URL", url)
-        .env("CANOPY_E2E_PASSWORD", "bench")
+        .env("CANOPY_E2E_PASSWORD", PASSWORD)
         .env("BENCH_WIDE_NOTE", wide_folder)
         .env("BENCH_OPEN_NOTE", open_note)
         .env("BENCH_ROUNDS", "10")
@@ -299,14 +326,14 @@ async fn ui(url: &str, wide_folder: &str, open_note: &str, report: &mut Report) 
 
 /// Whether the client's first sync has finished, asked of its document through one read-only
 /// connection (opening the document as an instance does, 50 times a second, would slow the client).
-fn is_initialized(data_dir: &std::path::Path, probe: &mut Option<rusqlite::Connection>) -> bool {
+fn is_initialized(data_dir: &Path, probe: &mut Option<rusqlite::Connection>) -> bool {
     probe_of(data_dir, probe).is_some_and(|c| {
         c.query_row("SELECT value FROM options WHERE name = 'initialized'", [], |r| r.get::<_, String>(0)).is_ok_and(|v| v == "true")
     })
 }
 
 /// The `canopy` binary built beside this benchmark (`target/release/canopy`).
-fn canopy_binary() -> anyhow::Result<std::path::PathBuf> {
+fn canopy_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let target = exe.parent().and_then(|p| p.parent()).ok_or_else(|| anyhow::anyhow!("{} has no target directory", exe.display()))?;
     Ok(target.join("canopy"))
@@ -319,23 +346,45 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A real `canopy` process of the cluster, with its own data directory and port.
+/// A real process of a cluster (the `canopy` binary, or Trilium's), with its own data directory and port.
 struct Instance {
     child: std::process::Child,
-    dir: std::path::PathBuf,
+    dir: PathBuf,
     url: String,
 }
 
 impl Instance {
-    /// Starts the binary on `dir`; with `sync_from`, as a new client of that hub (`--sync-from-server`).
-    fn spawn(dir: &std::path::Path, sync_from: Option<&str>) -> anyhow::Result<Instance> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// Starts the `canopy` binary on `dir`; with `sync_from`, as a new client of that hub
+    /// (`--sync-from-server`).
+    fn canopy(dir: &Path, sync_from: Option<&str>) -> anyhow::Result<Instance> {
         let mut command = std::process::Command::new(canopy_binary()?);
         if let Some(hub) = sync_from {
-            command.arg("--sync-from-server").arg(hub).env("CANOPY_SYNC_PASSWORD", "bench");
+            command.arg("--sync-from-server").arg(hub).env("CANOPY_SYNC_PASSWORD", PASSWORD);
         }
-        // Each instance logs to `bench-logs/<its directory's name>.log` beside this binary (warnings by
-        // default; BENCH_CLIENT_LOG sets RUST_LOG), kept after the run.
+        command
+            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
+            .env("RUST_LOG", std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()));
+        Instance::launch(command, dir, free_port()?)
+    }
+
+    /// Starts Trilium (`node src/www.js` in `trilium_dir`) on `dir`, once `prepare` has readied that
+    /// directory for the port it gets.
+    fn trilium(trilium_dir: &Path, dir: &Path, prepare: impl FnOnce(&Path, u16) -> anyhow::Result<()>) -> anyhow::Result<Instance> {
+        let port = free_port()?;
+        prepare(dir, port)?;
+        let mut command = std::process::Command::new("node");
+        command
+            .arg("src/www.js")
+            .current_dir(trilium_dir)
+            .env("TRILIUM_HOST", "127.0.0.1")
+            .env_remove("TRILIUM_ENV")
+            .env_remove("TRILIUM_SYNC_SERVER_HOST");
+        Instance::launch(command, dir, port)
+    }
+
+    /// Each instance logs to `bench-logs/<its directory's name>.log` beside this binary, kept after
+    /// the run (Canopy: warnings, unless BENCH_CLIENT_LOG sets RUST_LOG).
+    fn launch(mut command: std::process::Command, dir: &Path, port: u16) -> anyhow::Result<Instance> {
         let logs = std::env::current_exe()?.with_file_name("bench-logs");
         std::fs::create_dir_all(&logs)?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "instance".into());
@@ -345,9 +394,8 @@ impl Instance {
             .stderr(log)
             .env("TRILIUM_DATA_DIR", dir)
             .env("TRILIUM_PORT", port.to_string())
-            .env("CANOPY_SITE_ROOT", "/nonexistent-site")
-            .env("RUST_LOG", std::env::var("BENCH_CLIENT_LOG").unwrap_or_else(|_| "warn".into()))
-            .spawn()?;
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("{:?} did not start: {e}", command.get_program()))?;
         Ok(Instance { child, dir: dir.to_owned(), url: format!("http://127.0.0.1:{port}") })
     }
 
@@ -395,21 +443,31 @@ impl Drop for Instance {
     }
 }
 
-/// A new client set up from the hub, as a user does it, until its first sync has finished.
-async fn first_sync(hub: &Instance, dir: &std::path::Path, report: &mut Report, reported: bool) -> anyhow::Result<Instance> {
-    let started = Instant::now();
-    let mut client = Instance::spawn(dir, Some(&hub.url))?;
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until a new client's first sync has finished (its document says it is initialized).
+async fn wait_initialized(client: &mut Instance, started: Instant, timeout: Duration) -> anyhow::Result<()> {
     let mut probe = None;
-    while !is_initialized(dir, &mut probe) {
+    while !is_initialized(&client.dir, &mut probe) {
         client.ensure_running()?;
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the client did not finish its first sync in 10 minutes");
+        anyhow::ensure!(started.elapsed() < timeout, "the client in {} did not finish its first sync in {timeout:?}", client.dir.display());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    Ok(())
+}
+
+/// A new client set up from the hub, as a user does it, until its first sync has finished.
+async fn first_sync(hub: &Instance, dir: &Path, report: &mut Report, reported: bool) -> anyhow::Result<Instance> {
+    let started = Instant::now();
+    let mut client = Instance::canopy(dir, Some(&hub.url))?;
+    wait_initialized(&mut client, started, Duration::from_secs(600)).await?;
     let took = started.elapsed();
     let peak_kib = proc_status_kib(client.pid(), "VmHWM:").unwrap_or(0);
     if reported {
-        report.add("first full sync to an empty client", took.as_secs_f64(), "s", "≤ 3 s");
-        report.add("its client peak resident memory", peak_kib as f64 / 1024.0, "MiB", "≤ 100 MiB");
+        report.add("first_sync", "first full sync to an empty client", took.as_secs_f64(), "s", "≤ 3 s");
+        report.add("first_sync_memory", "its client peak resident memory", peak_kib as f64 / 1024.0, "MiB", "≤ 100 MiB");
     }
     client.wait_answering(Duration::from_secs(60)).await?;
     Ok(client)
@@ -427,23 +485,10 @@ async fn new_notes_travel(
     let dir = client1.dir.clone();
     client1.stop();
     let instance_id = std::fs::read_to_string(dir.join("instance-id"))?.trim().to_owned();
-    let document = canopy::Document::open_existing(&dir.join("document.db"))?;
-    let last = document.write(&ChangeSource::new(instance_id), |tx| {
-        let batch = tree::create_note(tx, NewNote::text("root", "Batch", ""))?.0.note_id;
-        let mut last = String::new();
-        for first in (0..count).step_by(100) {
-            let folder = tree::create_note(tx, NewNote::text(&batch, &format!("Batch folder {}", first / 100), ""))?.0.note_id;
-            for n in first..count.min(first + 100) {
-                last = tree::create_note(tx, NewNote::text(&folder, &format!("Batch note {n}"), "<p>batch</p>"))?.0.note_id;
-            }
-        }
-        Ok(last)
-    })?;
-    document.checkpoint()?;
-    drop(document);
+    let last = write_offline(&dir, &instance_id, count)?;
 
     let started = Instant::now();
-    let mut client1 = Instance::spawn(&dir, None)?;
+    let mut client1 = Instance::canopy(&dir, None)?;
     let mut at_hub = None;
     let mut at_client2 = None;
     let (mut hub_probe, mut client2_probe) = (None, None);
@@ -461,10 +506,29 @@ async fn new_notes_travel(
     }
     let (at_hub, at_client2) = (at_hub.unwrap_or_default(), at_client2.unwrap_or_default());
     let work = format!("{} new notes (100 per parent), from client 1's start", thousands(count));
-    report.add(&format!("{work}: at the hub"), at_hub.as_secs_f64(), "s", "≤ 0.2 s");
-    report.add(&format!("{work}: at client 2, by itself"), at_client2.as_secs_f64(), "s", "≤ 0.4 s");
+    report.add("new_notes_hub", &format!("{work}: at the hub"), at_hub.as_secs_f64(), "s", "≤ 0.2 s");
+    report.add("new_notes_client2", &format!("{work}: at client 2, by itself"), at_client2.as_secs_f64(), "s", "≤ 0.4 s");
     client1.wait_answering(Duration::from_secs(60)).await?;
     Ok(client1)
+}
+
+/// `count` new notes, 100 per parent under one new folder, written as `instance_id` into the stopped
+/// instance's document in `dir`; the id of the last one.
+fn write_offline(dir: &Path, instance_id: &str, count: usize) -> anyhow::Result<String> {
+    let document = canopy::Document::open_existing(&dir.join("document.db"))?;
+    let last = document.write(&ChangeSource::new(instance_id), |tx| {
+        let batch = tree::create_note(tx, NewNote::text("root", "Batch", ""))?.0.note_id;
+        let mut last = String::new();
+        for first in (0..count).step_by(100) {
+            let folder = tree::create_note(tx, NewNote::text(&batch, &format!("Batch folder {}", first / 100), ""))?.0.note_id;
+            for n in first..count.min(first + 100) {
+                last = tree::create_note(tx, NewNote::text(&folder, &format!("Batch note {n}"), "<p>batch</p>"))?.0.note_id;
+            }
+        }
+        Ok(last)
+    })?;
+    document.checkpoint()?;
+    Ok(last)
 }
 
 const EDITS: usize = 100;
@@ -500,24 +564,25 @@ async fn edits_travel(client1: &Instance, client2: &Instance, report: &mut Repor
             times.push(t.elapsed());
         }
     }
-    report.add_times("one edit on client 1 (ETAPI) visible on client 2, Canopy hub, no trigger", &mut times, "p95 ≤ 250 ms");
+    report.add_times("edit_travel", "one edit on client 1 (ETAPI) visible on client 2, Canopy hub, no trigger", &mut times, "p95 ≤ 250 ms");
     Ok(())
 }
 
 /// Waits (a minute at most) until the instances' hash checks are equal; an error names the sectors
 /// that still differ.
-async fn settle(instances: &[(&str, Instance)]) -> anyhow::Result<()> {
+async fn settle(instances: &[(&str, &Path)]) -> anyhow::Result<()> {
+    let names: Vec<&str> = instances.iter().map(|(n, _)| *n).collect();
     let started = Instant::now();
     loop {
         let hashes = instances
             .iter()
-            .map(|(_, i)| {
-                let conn = rusqlite::Connection::open_with_flags(i.dir.join("document.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            .map(|(_, dir)| {
+                let conn = rusqlite::Connection::open_with_flags(dir.join("document.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
                 Ok(entity_changes::sector_hashes(&conn)?)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         if hashes.windows(2).all(|w| w[0] == w[1]) {
-            println!("hash checks of the hub and both clients: equal");
+            println!("hash checks of {}: equal", names.join(", "));
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(60) {
@@ -529,7 +594,6 @@ async fn settle(instances: &[(&str, Instance)]) -> anyhow::Result<()> {
                     }
                 }
             }
-            let names: Vec<&str> = instances.iter().map(|(n, _)| *n).collect();
             anyhow::bail!("the hash checks of {} still differ after a minute, at {}", names.join(", "), differing.join(" "));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -537,7 +601,7 @@ async fn settle(instances: &[(&str, Instance)]) -> anyhow::Result<()> {
 }
 
 /// A read-only connection to an instance's document, opened on first use.
-fn probe_of<'a>(data_dir: &std::path::Path, probe: &'a mut Option<rusqlite::Connection>) -> Option<&'a rusqlite::Connection> {
+fn probe_of<'a>(data_dir: &Path, probe: &'a mut Option<rusqlite::Connection>) -> Option<&'a rusqlite::Connection> {
     if probe.is_none() {
         let path = data_dir.join("document.db");
         if path.exists() {
@@ -547,12 +611,12 @@ fn probe_of<'a>(data_dir: &std::path::Path, probe: &'a mut Option<rusqlite::Conn
     probe.as_ref()
 }
 
-fn has_note(data_dir: &std::path::Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> bool {
+fn has_note(data_dir: &Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> bool {
     probe_of(data_dir, probe)
         .is_some_and(|c| c.query_row("SELECT 1 FROM notes WHERE noteId = ?1", [note_id], |_| Ok(())).is_ok())
 }
 
-fn note_content(data_dir: &std::path::Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> Option<Vec<u8>> {
+fn note_content(data_dir: &Path, note_id: &str, probe: &mut Option<rusqlite::Connection>) -> Option<Vec<u8>> {
     let conn = probe_of(data_dir, probe)?;
     let value: rusqlite::types::Value = conn
         .query_row("SELECT b.content FROM notes n JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId = ?1", [note_id], |r| r.get(0))
@@ -576,36 +640,114 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// Every figure as it is measured, then one table and a JSON file.
+/// Every figure as it is measured, Trilium's beside it where it was run, then one table and a JSON file.
 #[derive(Default)]
 struct Report {
-    rows: Vec<(String, String, String)>,
-    json: Vec<serde_json::Value>,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+struct Row {
+    /// What the JSON calls it, and what Trilium's figure for the same work is filed under.
+    key: &'static str,
+    work: String,
+    unit: &'static str,
+    canopy: Figure,
+    trilium: Option<Figure>,
+    target: String,
+}
+
+#[derive(Clone, Copy)]
+enum Figure {
+    Value(f64),
+    /// Median and 95th percentile of many rounds, in milliseconds.
+    Times { median: f64, p95: f64, rounds: usize },
+}
+
+impl Figure {
+    fn times(times: &mut [Duration]) -> Figure {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Figure::Times {
+            median: ms(times[times.len() / 2]),
+            p95: ms(times[((times.len() * 95).div_ceil(100)).saturating_sub(1)]),
+            rounds: times.len(),
+        }
+    }
+
+    fn text(self, unit: &str) -> String {
+        match self {
+            Figure::Value(value) => match unit {
+                "ms" => format!("{value:.1} ms"),
+                "s" => format!("{value:.2} s"),
+                _ => format!("{value:.0} {unit}"),
+            },
+            Figure::Times { median, p95, rounds } => format!("median {median:.1} ms, p95 {p95:.1} ms ({rounds} rounds)"),
+        }
+    }
+
+    /// The number compared: the value, or the median.
+    fn headline(self) -> f64 {
+        match self {
+            Figure::Value(value) => value,
+            Figure::Times { median, .. } => median,
+        }
+    }
+
+    fn json(self) -> serde_json::Value {
+        match self {
+            Figure::Value(value) => serde_json::json!({ "value": value }),
+            Figure::Times { median, p95, rounds } => serde_json::json!({ "median_ms": median, "p95_ms": p95, "rounds": rounds }),
+        }
+    }
+}
+
+impl Row {
+    /// How many times better Canopy's figure is than Trilium's (higher is better only for rates).
+    fn advantage(&self) -> Option<f64> {
+        let (canopy, trilium) = (self.canopy.headline(), self.trilium?.headline());
+        let ratio = if self.unit.ends_with("/s") { canopy / trilium } else { trilium / canopy };
+        ratio.is_finite().then_some(ratio)
+    }
 }
 
 impl Report {
-    fn add(&mut self, work: &str, value: f64, unit: &str, target: &str) {
-        let figure = match unit {
-            "ms" => format!("{value:.1} ms"),
-            "s" => format!("{value:.2} s"),
-            _ => format!("{value:.0} {unit}"),
-        };
-        println!("{work}: {figure}");
-        self.json.push(serde_json::json!({ "work": work, "value": value, "unit": unit, "target": target }));
-        self.rows.push((work.to_owned(), figure, target.to_owned()));
+    fn add(&mut self, key: &'static str, work: &str, value: f64, unit: &'static str, target: &str) {
+        self.push(key, work, unit, Figure::Value(value), target);
     }
 
-    /// Median and 95th percentile, in milliseconds.
-    fn add_times(&mut self, work: &str, times: &mut [Duration], target: &str) {
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let (median, p95) = (ms(times[times.len() / 2]), ms(times[((times.len() * 95).div_ceil(100)).saturating_sub(1)]));
-        let figure = format!("median {median:.1} ms, p95 {p95:.1} ms ({} rounds)", times.len());
-        println!("{work}: {figure}");
-        self.json.push(serde_json::json!({
-            "work": work, "median_ms": median, "p95_ms": p95, "rounds": times.len(), "target": target
-        }));
-        self.rows.push((work.to_owned(), figure, target.to_owned()));
+    fn add_times(&mut self, key: &'static str, work: &str, times: &mut [Duration], target: &str) {
+        self.push(key, work, "ms", Figure::times(times), target);
+    }
+
+    fn push(&mut self, key: &'static str, work: &str, unit: &'static str, canopy: Figure, target: &str) {
+        println!("{work}: {}", canopy.text(unit));
+        self.rows.push(Row { key, work: work.to_owned(), unit, canopy, trilium: None, target: target.to_owned() });
+    }
+
+    /// Trilium's figure for the work Canopy's row `key` measured, in the same unit.
+    fn trilium(&mut self, key: &str, value: f64) {
+        self.set_trilium(key, Figure::Value(value));
+    }
+
+    fn trilium_times(&mut self, key: &str, times: &mut [Duration]) {
+        self.set_trilium(key, Figure::times(times));
+    }
+
+    fn set_trilium(&mut self, key: &str, figure: Figure) {
+        let row = self.rows.iter_mut().find(|r| r.key == key).unwrap_or_else(|| panic!("no row `{key}` for Trilium's figure"));
+        println!("{} (Trilium): {}", row.work, figure.text(row.unit));
+        row.trilium = Some(figure);
+    }
+
+    /// A line printed under the table (and kept in the JSON).
+    fn note(&mut self, text: &str) {
+        println!("{text}");
+        self.notes.push(text.to_owned());
+    }
+
+    fn figure(&self, key: &str) -> Option<f64> {
+        self.rows.iter().find(|r| r.key == key).map(|r| r.canopy.headline())
     }
 
     /// Prints the table and writes the JSON (`BENCH_JSON`, or `bench.json` beside this binary).
@@ -618,18 +760,64 @@ impl Report {
                 .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
                 .unwrap_or_else(|| "unknown processor".into())
         );
-        let width = self.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-        let figure_width = self.rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        let columns: Vec<[String; 5]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.work.clone(),
+                    r.canopy.text(r.unit),
+                    r.trilium.map(|t| t.text(r.unit)).unwrap_or_default(),
+                    r.advantage().map(|a| format!("{a:.1}×")).unwrap_or_default(),
+                    r.target.clone(),
+                ]
+            })
+            .collect();
+        let header = ["work".to_owned(), "Canopy".to_owned(), "Trilium 0.63.7".to_owned(), "Canopy's lead".to_owned(), "target".to_owned()];
+        let widths: Vec<usize> =
+            (0..5).map(|i| columns.iter().chain([&header]).map(|c| c[i].chars().count()).max().unwrap_or(0)).collect();
         println!("\nCanopy, release build, on {machine}");
-        for (work, figure, target) in &self.rows {
-            println!("{work:<width$}  {figure:>figure_width$}  {target}");
+        for c in [&header].into_iter().chain(&columns) {
+            println!(
+                "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {}",
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3]
+            );
+        }
+        if let (Some(sync), Some(limit)) = (self.figure("first_sync"), self.limit_of_first_sync()) {
+            println!("the first full sync takes {:.1}× its physical limit (inserting, encoding and sending its rows: {limit:.2} s)", sync / limit);
+        }
+        for note in &self.notes {
+            println!("{note}");
         }
         let path = match std::env::var_os("BENCH_JSON") {
-            Some(p) => std::path::PathBuf::from(p),
+            Some(p) => PathBuf::from(p),
             None => std::env::current_exe()?.with_file_name("bench.json"),
         };
-        std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::json!({ "machine": machine, "rows": self.json }))?)?;
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "key": r.key, "work": r.work, "unit": r.unit, "target": r.target,
+                    "canopy": r.canopy.json(), "trilium": r.trilium.map(Figure::json), "canopy_lead": r.advantage(),
+                })
+            })
+            .collect();
+        std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::json!({ "machine": machine, "rows": rows, "notes": self.notes }))?)?;
         println!("written to {}", path.display());
         Ok(())
+    }
+
+    /// The physical limit of a first full sync: its rows inserted, encoded and sent, one after another.
+    fn limit_of_first_sync(&self) -> Option<f64> {
+        Some(self.figure("limit_insert")? + self.figure("limit_encode")? + self.figure("limit_loopback")?)
     }
 }
