@@ -1,5 +1,6 @@
 //! Canopy: a Trilium-compatible note server. The binary (`main.rs`) only parses flags and calls [`start`].
 pub mod auth;
+mod background;
 mod backups;
 pub mod config;
 pub mod data_dir;
@@ -478,9 +479,11 @@ async fn assemble(prepared: Prepared, server: Listening, document: Document) -> 
     })
 }
 
-/// Repairs before anything syncs, beside serving: at 100,000 notes they take seconds, and the pages
-/// need none of them. Sync in both roles waits for them ([`sync::SyncState::until_maintained`]), and
-/// so does [`start`]'s return.
+/// Repairs before anything syncs in, beside serving: at 100,000 notes they take seconds, and the pages
+/// need none of them. The hub's sync and a client's pull wait for them
+/// ([`sync::SyncState::until_maintained`]), and so does [`start`]'s return; a client's push waits only
+/// for the adoption ([`sync::SyncState::until_adopted`]), so what was written while it was stopped
+/// travels while the checks read (they take the writer only to fix something).
 /// First what a copied document's notes were when the copy was made (before this instance's own
 /// edits make them its versions), then what a crash, an older version or another tool left broken.
 fn spawn_start_up_maintenance(document: &Document, instance_id: &str, sync_state: &Arc<sync::SyncState>) -> tokio::task::JoinHandle<()> {
@@ -488,14 +491,15 @@ fn spawn_start_up_maintenance(document: &Document, instance_id: &str, sync_state
     let (document, instance_id, sync_state) = (document.clone(), db::InstanceId::from(instance_id), sync_state.clone());
     tokio::spawn(async move {
         let work = {
-            let (document, instance_id) = (document.clone(), instance_id.clone());
-            tokio::task::spawn_blocking(move || {
+            let (document, instance_id, sync_state) = (document.clone(), instance_id.clone(), sync_state.clone());
+            background::low_priority("start-up checks", move || {
                 let adopted = document.write(&db::ChangeSource::new(&instance_id), |tx| {
                     sync::ancestry::adopt_versions_of_others(tx.conn(), instance_id.as_str())
                 })?;
                 if adopted > 0 {
                     tracing::info!("sync ancestry: adopted the versions of {adopted} notes made by other instances");
                 }
+                sync_state.adoption_done();
                 sync::check::run_consistency_checks(&document, &instance_id).map(|_| ())
             })
         };

@@ -32,8 +32,11 @@ pub fn run_all(tx: &mut WriteTx<'_>) -> SqlResult<Vec<String>> {
     fixed.extend(logic_issues(tx)?);
     fixed.extend(attribute_names(tx)?);
     fixed.extend(sync_cursor(tx)?);
-    // The root branch is always expanded (not synced, not hashed).
-    tx.conn().execute("UPDATE branches SET isExpanded = 1 WHERE noteId = 'root' AND isExpanded = 0", [])?;
+    // The root branch is always expanded (not synced, not hashed). Asked first: on the read-only
+    // snapshot of `Document::write_if_needed`, even an update of no row would be refused.
+    if tx.conn().query_row("SELECT EXISTS (SELECT 1 FROM branches WHERE noteId = 'root' AND isExpanded = 0)", [], |r| r.get(0))? {
+        tx.conn().execute("UPDATE branches SET isExpanded = 1 WHERE noteId = 'root' AND isExpanded = 0", [])?;
+    }
     for fix in &fixed {
         tracing::warn!("consistency issue fixed: {fix}");
     }

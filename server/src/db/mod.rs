@@ -287,6 +287,38 @@ impl Document {
         self.write_at_with(source, None, f)
     }
 
+    /// Like [`write`](Self::write) for work that usually finds nothing to write (the consistency
+    /// checks: seconds of reading at 100,000 notes): `f` runs first on a read-only snapshot, without
+    /// the writer, so sync and edits go on meanwhile. Only if it tried to write (a read-only
+    /// connection refuses, and `f` fails) or failed otherwise does it run again, holding the writer.
+    pub fn write_if_needed<T>(&self, source: &ChangeSource, f: impl Fn(&mut WriteTx<'_>) -> SqlResult<T>) -> SqlResult<T> {
+        let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match conn {
+            Some(c) => c,
+            None => open::reader_connection(&self.inner.path)?,
+        };
+        let outcome = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let mut wtx = WriteTx { tx, source: source.clone(), now: None, written: Vec::new(), key: None };
+            let value = f(&mut wtx)?;
+            // Dropping the transaction rolls it back; nothing was written on this connection.
+            Ok::<_, DbError>((value, wtx.written.is_empty()))
+        })();
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        match outcome {
+            Ok((value, true)) => Ok(value),
+            Ok((_, false)) => self.write(source, f),
+            Err(e) => {
+                tracing::debug!("on a read-only snapshot: {e}; again, holding the writer");
+                self.write(source, f)
+            }
+        }
+    }
+
     /// [`write_with`](Self::write_with) with a fixed "now" (tests).
     pub fn write_at_with<T, E: From<DbError>>(
         &self,

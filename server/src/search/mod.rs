@@ -98,7 +98,7 @@ impl SearchIndex {
             loop {
                 if !prepared && index.document_in_use() {
                     let first = index.clone();
-                    let _ = tokio::task::spawn_blocking(move || first.prepare()).await;
+                    let _ = crate::background::low_priority("search index", move || first.prepare()).await;
                     prepared = true;
                 }
                 match changes.recv().await {
@@ -109,7 +109,7 @@ impl SearchIndex {
                 while matches!(changes.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
                 if prepared {
                     let step = index.clone();
-                    let _ = tokio::task::spawn_blocking(move || step.follow()).await;
+                    let _ = crate::background::low_priority("search index", move || step.follow()).await;
                     // A burst of writes (a script over ETAPI, an import) is taken in a few catch-ups
                     // instead of one per commit: each costs an index transaction and an FTS flush,
                     // which on two cores came out of the writes' own time.

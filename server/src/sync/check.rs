@@ -86,9 +86,11 @@ pub fn repair_entity_changes(document: &Document, instance_id: &InstanceId) -> S
 
 /// Trilium's consistency checks with their fixes ([`consistency_checks::run_all`]), in one transaction:
 /// at start-up, after a sync that pulled changes (paced by [`ChecksPace`]), and before the deep check.
+/// They read on a snapshot and take the writer only when they found something to fix
+/// ([`Document::write_if_needed`]): holding it for seconds would stop every push and edit meanwhile.
 pub fn run_consistency_checks(document: &Document, instance_id: &InstanceId) -> SqlResult<Vec<String>> {
     let started = std::time::Instant::now();
-    let fixed = document.write(&ChangeSource::new(instance_id).with_component("consistency"), consistency_checks::run_all)?;
+    let fixed = document.write_if_needed(&ChangeSource::new(instance_id).with_component("consistency"), consistency_checks::run_all)?;
     tracing::info!(
         "consistency checks: {} in {} ms",
         if fixed.is_empty() { "no issues".to_owned() } else { format!("{} issues fixed", fixed.len()) },

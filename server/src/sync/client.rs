@@ -33,7 +33,6 @@ const RETRY_REFUSED: Duration = Duration::from_secs(60);
 const RETRY_OTHER: Duration = Duration::from_secs(5);
 /// The long poll's wait on a Canopy hub.
 const LONG_POLL: Duration = Duration::from_secs(30);
-const FIRST_SYNC_DELAY: Duration = Duration::from_millis(100);
 /// Local writes within this window share one cycle.
 const WRITE_DEBOUNCE: Duration = Duration::from_millis(150);
 /// Hash-check repair rounds before the failure is reported instead of retried.
@@ -254,7 +253,6 @@ impl SyncClient {
     }
 
     async fn run(self: Arc<Self>) {
-        tokio::time::sleep(FIRST_SYNC_DELAY).await;
         let mut backoff = Backoff::default();
         loop {
             // A cycle that finished while this one waited for the lock ("sync now") did its work.
@@ -399,7 +397,7 @@ impl SyncClient {
     /// One cycle under the lock, its outcome in the status and, once per change of the connection's
     /// state, in the log.
     async fn logged_cycle(&self) -> Result<CycleSummary, (super::FailureKind, String)> {
-        self.state.until_maintained().await;
+        self.state.until_adopted().await;
         let mut session = self.lock.lock().await;
         self.state.update(|s| s.in_progress = true);
         let mut result = self.cycle(&mut session).await;
@@ -511,7 +509,7 @@ impl SyncClient {
                 // state in the middle of another instance's push looks broken (a note whose branch is in
                 // its next batch), and a fix made from it would be a real change everywhere.
                 let (document, instance_id, pace) = (self.document.clone(), self.instance_id.clone(), session.checks_pace.clone());
-                let fixed = tokio::task::spawn_blocking(move || pace.run(&document, &instance_id))
+                let fixed = crate::background::low_priority("consistency checks", move || pace.run(&document, &instance_id))
                     .await
                     .map_err(|e| SyncError::Refused(e.to_string()))??;
                 session.unchecked = 0;
@@ -746,6 +744,8 @@ impl SyncClient {
     /// less. Nothing acknowledged is at stake: a crash loses only pulled changes, which the hub sends
     /// again from the cursor that was committed with the last applied ones.
     async fn pull(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
+        // Nothing comes in before the start-up checks have repaired what they find.
+        self.state.until_maintained().await;
         self.state.pull_started();
         let first = self.document.read(|conn| options::get_int(conn, "lastSyncedPull"))?.unwrap_or(0);
         let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Result<(ChangedResponse, u128), SyncError>>(PULL_AHEAD_PAGES);

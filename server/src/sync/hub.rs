@@ -372,7 +372,7 @@ async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResul
     // sees the fixes and pulls them.
     if state.sync.unused_blobs(None) == db::UnusedBlobs::Erase && state.checks_pace.ready() && state.checks_due.swap(false, Ordering::Relaxed) {
         let (document, instance_id, pace) = (state.document.clone(), state.instance_id.clone(), state.checks_pace.clone());
-        let ran = tokio::task::spawn_blocking(move || pace.run(&document, &instance_id)).await;
+        let ran = crate::background::low_priority("consistency checks", move || pace.run(&document, &instance_id)).await;
         let failure = match ran {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),

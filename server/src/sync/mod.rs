@@ -180,9 +180,12 @@ pub struct SyncState {
     open_pushes: Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>,
     /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
     change_checks: std::sync::atomic::AtomicU64,
-    /// False while the start-up maintenance (ancestry adoption, consistency checks) runs: no sync,
-    /// in either role, starts before what it repairs has been repaired.
+    /// False while the start-up maintenance (ancestry adoption, consistency checks) runs: the hub
+    /// serves no sync and a client pulls nothing before what it repairs has been repaired.
     maintained: watch::Sender<bool>,
+    /// False until the maintenance's first part (ancestry adoption) is done: a client pushes only
+    /// after it, since a push marks the versions it sends as exchanged.
+    adopted: watch::Sender<bool>,
 }
 
 /// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
@@ -220,16 +223,30 @@ impl SyncState {
             open_pushes: Mutex::new(Default::default()),
             change_checks: Default::default(),
             maintained: watch::channel(true).0,
+            adopted: watch::channel(true).0,
         }
     }
 
     /// The start-up maintenance runs from now until [`maintenance_done`](Self::maintenance_done).
     pub(crate) fn maintenance_started(&self) {
+        self.adopted.send_replace(false);
         self.maintained.send_replace(false);
     }
 
+    /// The ancestry adoption is done; the consistency checks may still run.
+    pub(crate) fn adoption_done(&self) {
+        self.adopted.send_replace(true);
+    }
+
     pub(crate) fn maintenance_done(&self) {
+        self.adopted.send_replace(true);
         self.maintained.send_replace(true);
+    }
+
+    /// Returns once the start-up maintenance's ancestry adoption is done.
+    pub(crate) async fn until_adopted(&self) {
+        let mut adopted = self.adopted.subscribe();
+        let _ = adopted.wait_for(|done| *done).await;
     }
 
     /// Returns once no start-up maintenance is running.
