@@ -18,7 +18,7 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 
 use super::apply::{apply_records, PeerMemory};
 use super::check::{self, differing_sectors};
-use super::wire::{ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest, WaitResponse};
+use super::wire::{ChangedResponse, CheckResponse, EntityChangeRecord, LoginRequest, LoginResponse, SetupStatus, UpdateRequest, WaitResponse};
 use super::{ancestry, records, CycleSummary, HashCheckResult, SyncState};
 use crate::db::{options, ChangeSource, DbError, Document, InstanceId, SqlResult};
 use crate::hashing;
@@ -167,6 +167,13 @@ pub struct SyncClient {
     /// The last sign of activity here or on the hub (a local write, a change moved): paces the polls
     /// of a hub without change notifications.
     active_at: std::sync::Mutex<Instant>,
+}
+
+struct PushBatch {
+    records: Vec<EntityChangeRecord>,
+    /// The last change looked at (those of the hub itself are looked at and left out).
+    cursor: i64,
+    previous: i64,
 }
 
 #[derive(Default)]
@@ -693,27 +700,13 @@ impl SyncClient {
         Ok(())
     }
 
-    /// Sends local changes in batches; the cursor moves only after the hub accepted a batch.
+    /// Sends local changes in batches; the cursor moves only after the hub accepted a batch. The next
+    /// batch is read while one travels and the hub applies it.
     async fn push(&self, session: &Session, hub_instance_id: &str) -> Result<usize, SyncError> {
         let mut pushed = 0;
+        let mut next = self.push_batch(None, hub_instance_id).await;
         loop {
-            let document = self.document.clone();
-            let hub = hub_instance_id.to_owned();
-            let (records, cursor, previous) = tokio::task::spawn_blocking(move || {
-                document.read(|conn| {
-                    let previous = options::get_int(conn, "lastSyncedPush")?.unwrap_or(0);
-                    let has_ancestry = table_exists(conn, "canopy_note_sync")?;
-                    let (mut records, cursor) = records::batch_after(conn, previous, &hub)?;
-                    if has_ancestry {
-                        for record in &mut records {
-                            super::attach_parent(conn, record)?;
-                        }
-                    }
-                    Ok((records, cursor, previous))
-                })
-            })
-            .await
-            .map_err(|e| SyncError::Refused(e.to_string()))??;
+            let PushBatch { records, cursor, previous } = next?;
             if records.is_empty() {
                 if cursor > previous {
                     self.document.write(&ChangeSource::new(&self.instance_id), |tx| set_cursor(tx.conn(), "lastSyncedPush", cursor))?;
@@ -722,7 +715,9 @@ impl SyncClient {
             }
             let body = serde_json::to_string(&UpdateRequest { entities: records.clone(), instance_id: self.instance_id.to_string() })
                 .map_err(|e| SyncError::Refused(e.to_string()))?;
-            self.send_paged(session, &body).await?;
+            let (sent, following) = tokio::join!(self.send_paged(session, &body), self.push_batch(Some(cursor), hub_instance_id));
+            sent?;
+            next = following;
             self.document.write(&ChangeSource::new(&self.instance_id), |tx| {
                 ancestry::ensure_table(tx.conn())?;
                 for record in &records {
@@ -735,6 +730,33 @@ impl SyncClient {
             })?;
             pushed += records.len();
         }
+    }
+
+    /// The local changes after `after` (by default the push cursor) that go to the hub, with the
+    /// versions they replace; a change appears once in the log, so reading a batch ahead of the one
+    /// in flight reads nothing that batch's acceptance changes.
+    async fn push_batch(&self, after: Option<i64>, hub_instance_id: &str) -> Result<PushBatch, SyncError> {
+        let document = self.document.clone();
+        let hub = hub_instance_id.to_owned();
+        let batch = tokio::task::spawn_blocking(move || {
+            document.read(|conn| {
+                let previous = match after {
+                    Some(after) => after,
+                    None => options::get_int(conn, "lastSyncedPush")?.unwrap_or(0),
+                };
+                let has_ancestry = table_exists(conn, "canopy_note_sync")?;
+                let (mut records, cursor) = records::batch_after(conn, previous, &hub)?;
+                if has_ancestry {
+                    for record in &mut records {
+                        super::attach_parent(conn, record)?;
+                    }
+                }
+                Ok(PushBatch { records, cursor, previous })
+            })
+        })
+        .await
+        .map_err(|e| SyncError::Refused(e.to_string()))??;
+        Ok(batch)
     }
 
     /// Applies the hub's changes, pages and their cursor in one transaction. Fetching runs ahead of
