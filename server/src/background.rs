@@ -42,3 +42,19 @@ fn lower_this_threads_priority() {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_this_threads_priority() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    fn this_threads_nice() -> libc::c_int {
+        // SAFETY: a plain system call on the calling thread's own id.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[tokio::test]
+    async fn the_work_runs_below_the_rest_of_the_process_and_leaves_it_as_it_was() {
+        let before = this_threads_nice();
+        let inside = super::low_priority("test", this_threads_nice).await.unwrap();
+        assert_eq!(inside, (before + super::NICENESS).min(19));
+        assert_eq!(this_threads_nice(), before);
+    }
+}

@@ -458,6 +458,57 @@ fn a_batch_bringing_branches_before_their_notes_deletes_nothing() {
     }
 }
 
+/// The consistency checks read for seconds at 100,000 notes; on a sound document they must not hold
+/// the writer meanwhile (every push and edit would wait), and on a damaged one they still fix it.
+#[test]
+fn consistency_checks_leave_the_writer_free_unless_they_fix_something() {
+    use canopy::db::tree::{self, NewNote};
+    let dir = tempfile::tempdir().unwrap();
+    let document = crate::common::new_document(dir.path());
+    let source = ChangeSource::new("checksInst01");
+    let note = document.write(&source, |tx| Ok(tree::create_note(tx, NewNote::text("root", "Kept", "<p>kept</p>"))?.0.note_id)).unwrap();
+
+    // A write made while a check is half-way through its reading goes through at once.
+    let (reading, read) = (std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
+    let (started, wait_for_write) = (reading.0, read.1);
+    let checker = document.clone();
+    let checks = std::thread::spawn(move || {
+        checker
+            .write_if_needed(&ChangeSource::new("checksInst01"), |tx| {
+                let fixed = canopy::db::consistency_checks::run_all(tx)?;
+                let _ = started.send(());
+                let _ = wait_for_write.recv_timeout(Duration::from_secs(20));
+                Ok(fixed)
+            })
+            .unwrap()
+    });
+    reading.1.recv_timeout(Duration::from_secs(20)).expect("the checks started");
+    let (done, finished) = std::sync::mpsc::channel();
+    let writer = document.clone();
+    std::thread::spawn(move || {
+        let made = writer.write(&ChangeSource::new("checksInst01"), |tx| {
+            Ok(tree::create_note(tx, NewNote::text("root", "Written meanwhile", "<p>meanwhile</p>"))?.0.note_id)
+        });
+        let _ = done.send(made.is_ok());
+    });
+    let written = finished.recv_timeout(Duration::from_secs(5));
+    read.0.send(()).unwrap();
+    assert_eq!(written, Ok(true), "a write waited for the consistency checks of a sound document");
+    assert_eq!(checks.join().unwrap(), Vec::<String>::new());
+
+    // Damage: a live note without any branch. The checks fix it, holding the writer.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("document.db")).unwrap();
+        conn.execute("DELETE FROM branches WHERE noteId = ?1", [&note]).unwrap();
+    }
+    let fixed = canopy::sync::check::run_consistency_checks(&document, &canopy::db::InstanceId::from("checksInst01")).unwrap();
+    assert!(!fixed.is_empty(), "nothing was fixed");
+    assert!(
+        !strings(&document, &format!("SELECT branchId FROM branches WHERE noteId = '{note}' AND isDeleted = 0")).is_empty(),
+        "the note is in the tree again"
+    );
+}
+
 /// What the checks cost: `CANOPY_CHECK_NOTES=100000 cargo test -p canopy-server --test it --release --
 /// --ignored consistency_checks_cost --nocapture` (a debug build measures SQLite unoptimized).
 #[test]
