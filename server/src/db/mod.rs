@@ -292,11 +292,10 @@ impl Document {
     /// the writer, so sync and edits go on meanwhile. Only if it tried to write (a read-only
     /// connection refuses, and `f` fails) or failed otherwise does it run again, holding the writer.
     pub fn write_if_needed<T>(&self, source: &ChangeSource, f: impl Fn(&mut WriteTx<'_>) -> SqlResult<T>) -> SqlResult<T> {
-        let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut conn = match conn {
-            Some(c) => c,
-            None => open::reader_connection(&self.inner.path)?,
-        };
+        // A connection of its own with SQLite's default page cache, closed afterwards: reading the
+        // whole document would fill a pooled reader's 16 MiB, kept for as long as the process runs.
+        let mut conn = open::reader_connection(&self.inner.path)?;
+        conn.pragma_update(None, "cache_size", -2000)?;
         let outcome = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let mut wtx = WriteTx { tx, source: source.clone(), now: None, written: Vec::new(), key: None };
@@ -304,11 +303,7 @@ impl Document {
             // Dropping the transaction rolls it back; nothing was written on this connection.
             Ok::<_, DbError>((value, wtx.written.is_empty()))
         })();
-        if let Ok(mut pool) = self.inner.readers.lock() {
-            if pool.len() < 8 {
-                pool.push(conn);
-            }
-        }
+        drop(conn);
         match outcome {
             Ok((value, true)) => Ok(value),
             Ok((_, false)) => self.write(source, f),
