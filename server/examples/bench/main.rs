@@ -16,9 +16,15 @@
 //! until client 2 shows each. Last, the three documents' hash checks must be equal, or the benchmark
 //! fails.
 //!
+//! Before the cluster, the physical limits of its first sync (`limits`): the document's synced rows
+//! inserted into a fresh SQLite file, encoded as JSON, sent over loopback. After it, with
+//! `TRILIUM_DIR` naming a Trilium 0.63.7 install, the same workloads on Trilium (`trilium`), its
+//! figures and Canopy's lead beside each row; without it the table says the comparison was skipped.
+//!
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part;
 //! BENCH_JSON: where the JSON goes, by default `bench.json` beside this binary, with each
-//! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium)
+//! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium;
+//! TRILIUM_DIR: Trilium beside it)
 mod limits;
 mod trilium;
 
