@@ -541,37 +541,50 @@ const EDITS: usize = 100;
 
 /// One edit at a time on client 1 (ETAPI), each timed until client 2's document holds it.
 async fn edits_travel(client1: &Instance, client2: &Instance, report: &mut Report) -> anyhow::Result<()> {
+    let mut times = timed_edits(&client1.url, &client2.dir, EDITS, async || Ok(())).await?;
+    report.add_times("edit_travel", "one edit on client 1 (ETAPI) visible on client 2, Canopy hub, no trigger", &mut times, "p95 ≤ 250 ms");
+    Ok(())
+}
+
+/// A new note on client 1, then `rounds` edits of it through ETAPI, one at a time, each timed until
+/// client 2's document holds it. `deliver` runs after each write (Trilium: a sync asked of both).
+async fn timed_edits(
+    client1_url: &str,
+    client2_dir: &Path,
+    rounds: usize,
+    deliver: impl AsyncFn() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
     let http = reqwest::Client::new();
-    let token = etapi_login(&http, &client1.url).await?;
+    let token = etapi_login(&http, client1_url).await?;
     let body = serde_json::json!({ "parentNoteId": "root", "title": "Edited on client 1", "type": "text", "content": "<p>edit 0</p>" });
     let created: serde_json::Value =
-        http.post(format!("{}/etapi/create-note", client1.url)).header("Authorization", &token).json(&body).send().await?.json().await?;
+        http.post(format!("{client1_url}/etapi/create-note")).header("Authorization", &token).json(&body).send().await?.json().await?;
     let note_id = created["note"]["noteId"].as_str().ok_or_else(|| anyhow::anyhow!("create-note gave no note: {created}"))?.to_owned();
     let mut probe = None;
     let mut times = Vec::new();
-    for i in 0..=EDITS {
+    for i in 0..=rounds {
         let text = format!("<p>edit {i}</p>");
         let t = Instant::now();
         if i > 0 {
             let response = http
-                .put(format!("{}/etapi/notes/{note_id}/content", client1.url))
+                .put(format!("{client1_url}/etapi/notes/{note_id}/content"))
                 .header("Authorization", &token)
                 .header("Content-Type", "text/plain")
                 .body(text.clone())
                 .send()
                 .await?;
-            anyhow::ensure!(response.status().is_success(), "PUT content answered {}", response.status());
+            anyhow::ensure!(response.status().is_success(), "PUT content at {client1_url} answered {}", response.status());
         }
-        while note_content(&client2.dir, &note_id, &mut probe).as_deref() != Some(text.as_bytes()) {
-            anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "edit {i} did not reach client 2 in a minute");
+        deliver().await?;
+        while note_content(client2_dir, &note_id, &mut probe).as_deref() != Some(text.as_bytes()) {
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "edit {i} did not reach {} in a minute", client2_dir.display());
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if i > 0 {
             times.push(t.elapsed());
         }
     }
-    report.add_times("edit_travel", "one edit on client 1 (ETAPI) visible on client 2, Canopy hub, no trigger", &mut times, "p95 ≤ 250 ms");
-    Ok(())
+    Ok(times)
 }
 
 /// Waits (a minute at most) until the instances' hash checks are equal; an error names the sectors

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{etapi_create, has_note, note_content, proc_status_kib, settle, wait_initialized, write_offline, Instance, Report, PASSWORD};
+use crate::{etapi_create, has_note, proc_status_kib, settle, timed_edits, wait_initialized, write_offline, Instance, Report, PASSWORD};
 
 /// Single edits on Trilium: each takes two whole sync cycles with their hash checks (about 5 s at
 /// 100,000 notes), so fewer rounds than Canopy's keep the benchmark under ten minutes.
@@ -133,36 +133,11 @@ pub async fn run(trilium_dir: &Path, document: &Path, work: &Path, parent: &str,
     report.trilium("new_notes_client2", at_client2.as_secs_f64());
 
     // Single edits on client 1, each until client 2 holds it, with a sync asked of both.
-    let token = crate::etapi_login(&http, &client1.url).await?;
-    let body = serde_json::json!({ "parentNoteId": "root", "title": "Edited on client 1", "type": "text", "content": "<p>edit 0</p>" });
-    let created: serde_json::Value =
-        http.post(format!("{}/etapi/create-note", client1.url)).header("Authorization", &token).json(&body).send().await?.json().await?;
-    let note_id = created["note"]["noteId"].as_str().ok_or_else(|| anyhow::anyhow!("Trilium's create-note gave no note: {created}"))?.to_owned();
-    let mut probe = None;
-    let mut times = Vec::new();
-    for i in 0..=EDITS {
-        let text = format!("<p>edit {i}</p>");
-        let t = Instant::now();
-        if i > 0 {
-            let response = http
-                .put(format!("{}/etapi/notes/{note_id}/content", client1.url))
-                .header("Authorization", &token)
-                .header("Content-Type", "text/plain")
-                .body(text.clone())
-                .send()
-                .await?;
-            anyhow::ensure!(response.status().is_success(), "Trilium's PUT content answered {}", response.status());
-        }
+    let mut times = timed_edits(&client1.url, &client2.dir, EDITS, async || {
         api1.sync_now().await?;
-        api2.sync_now().await?;
-        while note_content(&client2.dir, &note_id, &mut probe).as_deref() != Some(text.as_bytes()) {
-            anyhow::ensure!(t.elapsed() < Duration::from_secs(60), "Trilium: edit {i} did not reach client 2 in a minute");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        if i > 0 {
-            times.push(t.elapsed());
-        }
-    }
+        api2.sync_now().await
+    })
+    .await?;
     report.trilium_times("edit_travel", &mut times);
 
     // Trilium's clients learn only when they sync: one more round, then the three hash checks.
