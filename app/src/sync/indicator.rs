@@ -82,9 +82,11 @@ pub fn SyncIndicator() -> impl IntoView {
     };
     view! {
         <span class="sync-status">
+        // The overview is awaited, not read: one resource read by `.get()` under two suspense
+        // boundaries (here and the notices) can leave a server-rendered page unfinished for good.
         <Transition fallback=fallback>
-            {move || {
-                view.overview.get().map(|result| match result {
+            {move || Suspend::new(async move {
+                match view.overview.await {
                     Ok(overview) => {
                         let state = if running.get() { IndicatorState::InProgress } else { overview.state };
                         let title = tooltip(&overview, state);
@@ -114,8 +116,8 @@ pub fn SyncIndicator() -> impl IntoView {
                         }
                         .into_any()
                     }
-                })
-            }}
+                }
+            })}
         </Transition>
         {move || outcome.get().map(|(ok, message)| view! {
             <span class="sync-outcome" class:failed=!ok role="status" title=message.clone()

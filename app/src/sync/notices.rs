@@ -108,9 +108,10 @@ pub fn SyncNotices() -> impl IntoView {
     let is_dismissed = move |key: &str| dismissed.with(|keys| keys.iter().any(|k| k == key));
 
     view! {
+        // Awaited, not read: see the indicator, which reads the same resource.
         <Transition fallback=|| ()>
-            {move || {
-                let overview = view.overview.get().and_then(Result::ok)?;
+            {move || Suspend::new(async move {
+                let overview = view.overview.await.ok()?;
                 let host = overview.sync_server_host.clone().unwrap_or_default();
                 let failure = overview
                     .failure
@@ -149,7 +150,7 @@ pub fn SyncNotices() -> impl IntoView {
                         }).collect_view()}
                     </section>
                 })
-            }}
+            })}
         </Transition>
     }
 }
