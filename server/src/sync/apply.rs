@@ -192,7 +192,13 @@ fn apply_reordering(tx: &mut WriteTx<'_>, record: &EntityChangeRecord, peer_inst
             let position = position
                 .as_i64()
                 .ok_or_else(|| DbError::Invalid(format!("notePosition of {branch_id} is not a number")))?;
-            tx.conn().execute("UPDATE branches SET notePosition = ?1 WHERE branchId = ?2", params![position, branch_id])?;
+            // Only live branches: the map holds the sender's live children, and one deleted here
+            // meanwhile keeps the position its deletion was synced with (else a stale map moves it
+            // here but nowhere else, and positions are not hashed, so no check would see it).
+            tx.conn().execute(
+                "UPDATE branches SET notePosition = ?1 WHERE branchId = ?2 AND isDeleted = 0",
+                params![position, branch_id],
+            )?;
         }
     }
     let mut stored = record.entity_change.clone();

@@ -245,7 +245,7 @@ async fn changed(
     Query(query): Query<ChangedQuery>,
 ) -> HubResult<Json<ChangedResponse>> {
     if let Some(token) = session_token(&headers) {
-        state.sync.push_ended(&token);
+        state.sync.push_ended(&token, Some(&query.instance_id));
     }
     let after: i64 = query.last_entity_change_id.trim().parse().map_err(|_| {
         HubError::Json(StatusCode::BAD_REQUEST, format!("lastEntityChangeId '{}' is not a number", query.last_entity_change_id))
@@ -336,6 +336,9 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     };
     let request: UpdateRequest = serde_json::from_str(&payload)
         .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync update body: {e}")))?;
+    if let Some(token) = &session {
+        state.sync.push_came_from(token, &request.instance_id);
+    }
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
     let outcome =
         state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, PeerMemory::PerPeer))?;
@@ -357,7 +360,7 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
 
 async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResult<StatusCode> {
     if let Some(token) = session_token(&headers) {
-        state.sync.push_ended(&token);
+        state.sync.push_ended(&token, None);
     }
     let source = ChangeSource::new(&state.instance_id);
     state.document.write(&source, |tx| {
@@ -389,7 +392,7 @@ async fn finished(State(state): State<HubState>, headers: HeaderMap) -> HubResul
 async fn check_hashes(State(state): State<HubState>, headers: HeaderMap) -> HubResult<Json<CheckResponse>> {
     let session = session_token(&headers);
     if let Some(token) = &session {
-        state.sync.push_ended(token);
+        state.sync.push_ended(token, None);
     }
     // Never erase a blob that another peer's open push has brought before the row that uses it.
     // Decided with the writer held: a batch applied before has marked its push open first.

@@ -175,9 +175,8 @@ pub struct SyncState {
     /// Turns true once when the instance stops: long polls, event streams and the client engine end on it.
     stopping: watch::Sender<bool>,
     /// On a hub: the sync sessions whose push is open (a batch arrived and the session has not
-    /// pulled, finished or checked since), with the time of their last batch and the newest change id
-    /// before their first.
-    open_pushes: Mutex<std::collections::HashMap<String, (std::time::Instant, i64)>>,
+    /// pulled, finished or checked since), by session.
+    open_pushes: Mutex<std::collections::HashMap<String, OpenPush>>,
     /// See [`SyncStatus::change_checks`]; counted apart so that a check does not move `changes`.
     change_checks: std::sync::atomic::AtomicU64,
     /// False while the start-up maintenance (ancestry adoption, consistency checks) runs: the hub
@@ -190,6 +189,17 @@ pub struct SyncState {
 
 /// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
 const OPEN_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A push a hub is receiving.
+#[derive(Debug)]
+struct OpenPush {
+    /// When its last batch came.
+    last_batch: std::time::Instant,
+    /// The newest change id before its first batch.
+    changed_after: i64,
+    /// The pushing instance, once a batch has been read.
+    instance_id: Option<String>,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct PullCounter {
@@ -261,16 +271,43 @@ impl SyncState {
     pub(crate) fn push_batch(&self, session: &str, newest_change: impl FnOnce() -> i64) {
         let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
         match open.get_mut(session) {
-            Some((last, _)) => *last = std::time::Instant::now(),
+            Some(push) => push.last_batch = std::time::Instant::now(),
             None => {
-                open.insert(session.to_owned(), (std::time::Instant::now(), newest_change()));
+                let push = OpenPush { last_batch: std::time::Instant::now(), changed_after: newest_change(), instance_id: None };
+                open.insert(session.to_owned(), push);
             }
         }
     }
 
-    /// Session `session` pulls, finishes or checks: whatever it pushed has all arrived.
-    pub(crate) fn push_ended(&self, session: &str) {
-        self.open_pushes.lock().unwrap_or_else(|p| p.into_inner()).remove(session);
+    /// The batch of session `session` came from `instance_id`. An instance runs one cycle at a time,
+    /// so a push of it under another session is over: that session's client was killed or cut off
+    /// half-way, and its open push would otherwise hold every other peer's hash check until it expires.
+    /// This push goes on from where that one stopped (a blob acknowledged there may be used by a row
+    /// that comes now), so it keeps what came since the older one began.
+    pub(crate) fn push_came_from(&self, session: &str, instance_id: &str) {
+        let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changed_after = None::<i64>;
+        open.retain(|other, push| {
+            let stale = other != session && push.instance_id.as_deref() == Some(instance_id);
+            if stale {
+                changed_after = Some(changed_after.map_or(push.changed_after, |c| c.min(push.changed_after)));
+            }
+            !stale
+        });
+        if let Some(push) = open.get_mut(session) {
+            push.instance_id = Some(instance_id.to_owned());
+            push.changed_after = changed_after.map_or(push.changed_after, |c| c.min(push.changed_after));
+        }
+    }
+
+    /// Session `session` (of `instance_id`, where the request says) pulls, finishes or checks:
+    /// whatever it pushed has all arrived, and so has whatever that instance pushed before.
+    pub(crate) fn push_ended(&self, session: &str, instance_id: Option<&str>) {
+        let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        open.remove(session);
+        if let Some(instance_id) = instance_id {
+            open.retain(|_, push| push.instance_id.as_deref() != Some(instance_id));
+        }
     }
 
     /// What a hash check (or any sweep of unused blobs) may do now, for the session `except` (its own
@@ -278,8 +315,8 @@ impl SyncState {
     /// row that uses it, so unused blobs that came since the oldest open push began are kept.
     pub fn unused_blobs(&self, except: Option<&str>) -> crate::db::UnusedBlobs {
         let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, (last, _)| last.elapsed() < OPEN_PUSH_TTL);
-        let oldest = open.iter().filter(|(session, _)| Some(session.as_str()) != except).map(|(_, (_, mark))| *mark).min();
+        open.retain(|_, push| push.last_batch.elapsed() < OPEN_PUSH_TTL);
+        let oldest = open.iter().filter(|(session, _)| Some(session.as_str()) != except).map(|(_, push)| push.changed_after).min();
         match oldest {
             Some(changed_after) => crate::db::UnusedBlobs::Keep { changed_after },
             None => crate::db::UnusedBlobs::Erase,

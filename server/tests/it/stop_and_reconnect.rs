@@ -82,6 +82,13 @@ impl Process {
         }
     }
 
+    /// SIGKILL, as a crash or the OOM killer ends a process: nothing of it runs any more.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     /// The write-ahead log is folded into `document.db`: no `-wal` file, or an empty one.
     pub fn assert_wal_folded(&self) {
         let wal = self.data_dir.join("document.db-wal");
@@ -105,6 +112,12 @@ pub fn free_port() -> u16 {
 
 /// A hub document with the tests' password, and two client data directories made from copies of it.
 pub fn hub_and_client_dirs(root: &Path, hub_port: u16) -> (PathBuf, PathBuf, PathBuf) {
+    let hub_url = format!("http://127.0.0.1:{hub_port}");
+    hub_and_client_dirs_syncing_to(root, [&hub_url, &hub_url])
+}
+
+/// The same, each client syncing with its own address for the hub (a relay the test controls).
+pub fn hub_and_client_dirs_syncing_to(root: &Path, sync_urls: [&str; 2]) -> (PathBuf, PathBuf, PathBuf) {
     let hub = root.join("hub");
     let made = Command::new(env!("CARGO_BIN_EXE_canopy"))
         .arg("--set-password")
@@ -116,12 +129,12 @@ pub fn hub_and_client_dirs(root: &Path, hub_port: u16) -> (PathBuf, PathBuf, Pat
     std::fs::write(hub.join("config.ini"), "[General]\nnoBackup=true\n").unwrap();
     let clients: Vec<PathBuf> = ["client1", "client2"]
         .iter()
-        .map(|name| {
+        .zip(sync_urls)
+        .map(|(name, url)| {
             let dir = root.join(name);
             std::fs::create_dir(&dir).unwrap();
             std::fs::copy(hub.join("document.db"), dir.join("document.db")).unwrap();
-            std::fs::write(dir.join("config.ini"), format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost=http://127.0.0.1:{hub_port}\n"))
-                .unwrap();
+            std::fs::write(dir.join("config.ini"), format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost={url}\n")).unwrap();
             dir
         })
         .collect();

@@ -1,30 +1,47 @@
-//! A seeded torture test of sync: a hub and two clients (real instances, HTTP on 127.0.0.1), random
-//! operations through ETAPI on all three (create, edit title and content, delete a note or a branch,
-//! clone, move, labels, undelete), the clients reaching the hub only through links the test opens
-//! for a sync cycle and cuts again, or leaves open for a while (the client then syncs by itself, as
-//! it does in use), so edits and deletes race. After settling, the three must hold the same rows,
-//! pass the hash and deep checks, have a whole tree, no needless conflict revision and no lost text.
+//! A seeded torture test of sync: a hub and two clients as real `canopy` processes, each with its own
+//! data directory, and random operations on all three through ETAPI and the web UI's server functions
+//! (create, edit title and content, delete a note or a branch, clone, move, reorder, labels,
+//! relations, attachments, undelete, erase a revision). The clients reach the hub only through links
+//! the test opens for a sync cycle and cuts again, or leaves open for a while (the client then syncs by
+//! itself, as it does in use). Between operations an instance is killed with SIGKILL (idle, a moment
+//! into a sync cycle on either side, or in the middle of a burst of writes) and started again. After
+//! settling, the three must hold the same rows, pass the hash and deep checks, have a whole tree, no
+//! needless conflict revision, no lost text and no lost acknowledged write.
 //!
 //! `CANOPY_TORTURE_SEED` and `CANOPY_TORTURE_OPS` choose the run (`make torture SEED=… OPS=…`); the
-//! default is the small run of `make test`. The same seed and a smaller count replay a prefix of the
-//! same operations, which is how `scripts/torture.sh` finds the shortest failing prefix; exactly so
-//! with `CANOPY_TORTURE_ONLINE=0` (no online windows: the clients' own cycles make timing matter).
+//! default is the small run of `make test`. The operations of the basic mix come from the seed's own
+//! stream; the kills (`CANOPY_TORTURE_KILL_EVERY`, 0 for none) and the extra operations (UI variants,
+//! relations, attachments, reorders, erasing; `CANOPY_TORTURE_EXTRAS=0` for none) from streams of
+//! their own. So the same seed and a smaller count replay a prefix of the same operations, which is
+//! how `scripts/torture.sh` finds the shortest failing prefix; exactly so without kills and with
+//! `CANOPY_TORTURE_ONLINE=0` (no online windows), where timing does not matter.
+//! `CANOPY_TORTURE_VERBOSE=1` prints the operations of a run that passes too.
+#![cfg(unix)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use canopy::db::ChangeSource;
+use canopy::sync::{CycleSummary, SyncStatus};
+use rusqlite::Connection;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::cluster::Node;
+use crate::auth::{Browser, PASSWORD};
+use crate::stop_and_reconnect::{free_port, hub_and_client_dirs_syncing_to, Process};
 
 const DEFAULT_SEED: u64 = 14;
 const DEFAULT_OPS: usize = 300;
-const PASSWORD: &str = "torture password";
+/// On average one operation in this many is followed by a kill.
+const DEFAULT_KILL_EVERY: usize = 40;
 /// Sync rounds over both clients before settling counts as failed.
 const MAX_SETTLE_ROUNDS: usize = 20;
+/// A request that takes longer than this counts as a hang.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// SplitMix64: small, seeded, the same sequence on every machine.
 struct Rng(u64);
@@ -122,6 +139,8 @@ struct Record {
     versions: HashMap<String, Vec<Version>>,
     /// (noteId, title, text) that an operation saw and replaced.
     replaced: HashSet<(String, String, String)>,
+    /// (noteId, title, text) of revisions an operation erased.
+    erased: HashSet<(String, String, String)>,
 }
 
 impl Record {
@@ -176,20 +195,28 @@ impl Record {
     }
 }
 
-/// Every note row of the test on `node`, by note id.
-fn note_rows(node: &Node) -> BTreeMap<String, Row> {
-    node.document()
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted FROM notes n
-                 LEFT JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId LIKE 'tortureNote%'",
-            )?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?), r.get(4)?))))?
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
-            Ok(rows)
-        })
+/// A connection of the test's own to a document, running instance or not (the log lets it read
+/// beside the instance's writer).
+fn open_db(dir: &Path) -> Connection {
+    let conn = Connection::open(dir.join("document.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+/// Every note row of the test in `c`, by note id.
+fn note_rows(c: &Connection) -> BTreeMap<String, Row> {
+    let mut stmt = c
+        .prepare(
+            "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted FROM notes n
+             LEFT JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId LIKE 'tortureNote%'",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?), r.get(4)?))))
         .unwrap()
+        .collect::<Result<BTreeMap<_, _>, _>>()
+        .unwrap();
+    rows
 }
 
 /// A column's value as a person reads it in a failure message.
@@ -211,78 +238,206 @@ fn text_of(value: rusqlite::types::ValueRef<'_>) -> String {
     }
 }
 
-struct Cluster {
-    /// hub, client 1, client 2
-    nodes: [Node; 3],
-    /// The links of client 1 and client 2.
-    links: [Link; 2],
-    tokens: [String; 3],
-    http: reqwest::Client,
-    /// Clients may stay online for a while, syncing by themselves (`CANOPY_TORTURE_ONLINE=1`; else only
-    /// the test's own sync cycles, so that a seed replays exactly).
-    online_windows: bool,
+fn strings(c: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = c.prepare(sql).unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    rows
+}
+
+fn count(c: &Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The notes of the test (in the order they were made) that are alive, or deleted, in `c`.
+fn test_notes(c: &Connection, record: &Record, deleted: bool) -> Vec<String> {
+    let there: BTreeSet<String> =
+        strings(c, &format!("SELECT noteId FROM notes WHERE isDeleted = {}", i32::from(deleted))).into_iter().collect();
+    record.notes.iter().filter(|id| there.contains(*id)).cloned().collect()
+}
+
+/// Live branches of the test's notes in `c`: (branchId, noteId, parentNoteId).
+fn test_branches(c: &Connection, record: &Record) -> Vec<(String, String, String)> {
+    let ours: BTreeSet<&String> = record.notes.iter().collect();
+    let mut stmt = c.prepare("SELECT branchId, noteId, parentNoteId FROM branches WHERE isDeleted = 0 ORDER BY branchId").unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<(String, String, String)>, _>>()
+        .unwrap();
+    rows.into_iter().filter(|(_, note_id, _)| ours.contains(note_id)).collect()
 }
 
 const NAMES: [&str; 3] = ["hub", "client1", "client2"];
 
-/// What an ETAPI call answered.
+/// One instance: its process (started again after each kill), its ETAPI token and a logged-in browser.
+struct Instance {
+    dir: PathBuf,
+    port: u16,
+    process: Process,
+    token: String,
+    browser: Browser,
+}
+
+impl Instance {
+    async fn start(dir: PathBuf, port: u16) -> Instance {
+        let process = Process::start(&dir, port);
+        process.wait_for("listening on", 1).await;
+        let token = crate::common::etapi_token(&process.url(), PASSWORD).await;
+        let browser = Browser::logged_in_at(&process.url()).await;
+        Instance { dir, port, process, token, browser }
+    }
+
+    fn url(&self) -> String {
+        self.process.url()
+    }
+
+    fn db(&self) -> Connection {
+        open_db(&self.dir)
+    }
+
+    /// SIGKILL, then the same data directory and port again, as after a crash.
+    async fn kill_and_restart(&mut self) {
+        self.process.kill();
+        self.process = Process::start(&self.dir, self.port);
+        self.process.wait_for("listening on", 1).await;
+    }
+}
+
+/// What an ETAPI or server function call answered.
 struct Answer {
     status: u16,
     body: Value,
 }
 
+async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
+    match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+        }
+        // 0: no answer (the instance was killed, or the request timed out)
+        Err(e) => Answer { status: 0, body: Value::String(e.to_string()) },
+    }
+}
+
+/// `POST /api/sync/now` on a client, as its UI's "sync now" does.
+async fn sync_now(http: reqwest::Client, url: String, token: String) -> Result<CycleSummary, String> {
+    let answer = answer_of(http.post(format!("{url}/api/sync/now")).header("Authorization", token).send().await).await;
+    if answer.status != 200 {
+        return Err(format!("sync now answered {}: {}", answer.status, answer.body));
+    }
+    if answer.body["success"] == true {
+        serde_json::from_value(answer.body["summary"].clone()).map_err(|e| format!("sync now summary: {e}"))
+    } else {
+        Err(answer.body["message"].as_str().unwrap_or("sync failed").to_owned())
+    }
+}
+
+struct Cluster {
+    /// hub, client 1, client 2
+    instances: [Instance; 3],
+    /// The links of client 1 and client 2.
+    links: [Link; 2],
+    http: reqwest::Client,
+    /// Clients may stay online for a while, syncing by themselves (`CANOPY_TORTURE_ONLINE=1`; else only
+    /// the test's own sync cycles, so that a seed replays exactly).
+    online_windows: bool,
+    _root: tempfile::TempDir,
+}
+
 impl Cluster {
     async fn start(online_windows: bool) -> Cluster {
-        let hub = Node::hub().await;
-        hub.document()
-            .write(&ChangeSource::new(hub.instance_id()), |tx| canopy::db::password::set_password(tx, PASSWORD))
-            .unwrap();
-        let hub_addr = hub.running().addr;
+        let root = tempfile::tempdir().unwrap();
+        let hub_port = free_port();
+        let hub_addr = SocketAddr::from(([127, 0, 0, 1], hub_port));
         let links = [Link::to(hub_addr).await, Link::to(hub_addr).await];
-        let client1 = Node::client_of_url(&hub, &links[0].url).await;
-        let client2 = Node::client_of_url(&hub, &links[1].url).await;
-        let nodes = [hub, client1, client2];
-        let mut tokens = [String::new(), String::new(), String::new()];
-        for (token, node) in tokens.iter_mut().zip(&nodes) {
-            *token = crate::common::etapi_token(&node.url(), PASSWORD).await;
-        }
-        Cluster { nodes, links, tokens, http: reqwest::Client::new(), online_windows }
+        let (hub_dir, client1_dir, client2_dir) = hub_and_client_dirs_syncing_to(root.path(), [&links[0].url, &links[1].url]);
+        let instances = [
+            Instance::start(hub_dir, hub_port).await,
+            Instance::start(client1_dir, free_port()).await,
+            Instance::start(client2_dir, free_port()).await,
+        ];
+        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap();
+        Cluster { instances, links, http, online_windows, _root: root }
+    }
+
+    fn db(&self, on: usize) -> Connection {
+        self.instances[on].db()
     }
 
     async fn etapi(&self, on: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = self
-            .http
-            .request(method, format!("{}/etapi{path}", self.nodes[on].url()))
-            .header("Authorization", &self.tokens[on]);
+        let instance = &self.instances[on];
+        let mut request = self.http.request(method, format!("{}/etapi{path}", instance.url())).header("Authorization", &instance.token);
         if let Some(body) = body {
             request = match body {
                 Value::String(text) => request.header("Content-Type", "text/plain").body(text),
                 other => request.json(&other),
             };
         }
-        let response = request.send().await.expect("ETAPI answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)) }
+        answer_of(request.send().await).await
     }
 
-    /// One sync cycle of a client with its link open; the link is cut again afterwards.
+    /// A server function of the web UI, as the hydrated page calls it (its session and CSRF token).
+    /// A session that did not survive a restart is logged in again and counted.
+    async fn ui(&mut self, on: usize, name: &str, fields: &[(&str, &str)], tally: &mut Tally) -> Answer {
+        for attempt in 0..2 {
+            let browser = &self.instances[on].browser;
+            let request = browser.http.post(format!("{}/ui/{name}", browser.base)).header("X-CSRF-Token", &browser.csrf).form(fields);
+            let answer = answer_of(request.timeout(REQUEST_TIMEOUT).send().await).await;
+            if answer.status != 401 || attempt == 1 {
+                return answer;
+            }
+            tally.logins_lost.push(format!("{} after a restart: {}", NAMES[on], answer.body));
+            self.instances[on].browser = Browser::logged_in_at(&self.instances[on].url()).await;
+        }
+        unreachable!()
+    }
+
+    async fn status(&self, client: usize) -> SyncStatus {
+        let instance = &self.instances[client];
+        let response = self
+            .http
+            .get(format!("{}/api/canopy/sync-status", instance.url()))
+            .header("Authorization", &instance.token)
+            .send()
+            .await
+            .expect("the sync status answers");
+        response.json().await.expect("the sync status reads")
+    }
+
     /// One sync cycle of a client with its link open; an offline client's link is cut again afterwards.
-    async fn sync(&self, client: usize) -> Result<canopy::sync::CycleSummary, String> {
+    async fn sync(&self, client: usize) -> Result<CycleSummary, String> {
         let link = &self.links[client - 1];
         let was_open = link.is_open();
         link.set_open(true);
-        let result = self.nodes[client].running().client().expect("a client").sync_now().await;
+        let instance = &self.instances[client];
+        let result = sync_now(self.http.clone(), instance.url(), instance.token.clone()).await;
         link.set_open(was_open);
         result
+    }
+
+    /// Both links cut, and no client cycle running any more: nothing but the test changes a document.
+    async fn quiet(&self) -> Result<(), String> {
+        for link in &self.links {
+            link.set_open(false);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for client in [1, 2] {
+            while self.status(client).await.in_progress {
+                if Instant::now() > deadline {
+                    return Err(format!("{}'s cycle still runs 30 s after its link was cut", NAMES[client]));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Both clients offline, then sync cycles of both until two rounds in a row move nothing, then
     /// no cycle running (a client's own cycle, started while its link was open, ends first).
     async fn settle(&self) -> Result<usize, String> {
-        for link in &self.links {
-            link.set_open(false);
-        }
+        self.quiet().await?;
         let mut quiet_rounds = 0;
         for round in 1..=MAX_SETTLE_ROUNDS {
             let mut moved = 0;
@@ -292,71 +447,77 @@ impl Cluster {
             }
             quiet_rounds = if moved == 0 { quiet_rounds + 1 } else { 0 };
             if quiet_rounds == 2 {
-                let idle = crate::cluster::eventually(std::time::Duration::from_secs(30), || {
-                    [1, 2].iter().all(|&c| !self.nodes[c].running().sync.status().in_progress)
-                })
-                .await;
-                return if idle { Ok(round) } else { Err("a client's cycle still runs 30 s after settling".into()) };
+                self.quiet().await?;
+                return Ok(round);
             }
         }
         Err(format!("still moving changes after {MAX_SETTLE_ROUNDS} rounds"))
     }
 }
 
-fn strings(node: &Node, sql: &str) -> Vec<String> {
-    node.document()
-        .read(|c| {
-            let mut stmt = c.prepare(sql)?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .unwrap()
-}
-
-fn count(node: &Node, sql: &str) -> i64 {
-    node.document().read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
-}
-
-/// The notes of the test (in the order they were made) that are alive, or deleted, on `node`.
-fn test_notes(node: &Node, record: &Record, deleted: bool) -> Vec<String> {
-    let there: BTreeSet<String> =
-        strings(node, &format!("SELECT noteId FROM notes WHERE isDeleted = {}", i32::from(deleted))).into_iter().collect();
-    record.notes.iter().filter(|id| there.contains(*id)).cloned().collect()
-}
-
 #[derive(Default, Debug)]
 struct Tally {
     etapi_calls: usize,
+    ui_calls: usize,
     refused: usize,
     server_errors: Vec<String>,
     syncs: usize,
     sync_errors: Vec<String>,
+    kills: usize,
+    /// Sync cycles a kill cut short (expected to fail, not counted as errors).
+    syncs_cut_by_a_kill: usize,
+    /// Writes answered with success before a kill and missing after the restart.
+    lost_acknowledged: Vec<String>,
+    acknowledged_before_a_kill: usize,
+    /// Browser sessions that a restart lost (logged in again).
+    logins_lost: Vec<String>,
+}
+
+/// The random choices of a run, from streams of their own (see the module's comment).
+struct Streams {
+    basic: Rng,
+    kills: Option<(Rng, usize)>,
+    extras: Option<Rng>,
 }
 
 /// One random operation on a random instance, recorded; returns what it did, for the log of operations.
-async fn step(cluster: &Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
-    let on = rng.below(3);
-    let before = note_rows(&cluster.nodes[on]);
+async fn step(cluster: &mut Cluster, record: &mut Record, streams: &mut Streams, op: usize, tally: &mut Tally) -> String {
+    let on = streams.basic.below(3);
+    let before = note_rows(&cluster.db(on));
     let syncs = tally.syncs;
-    let line = act(cluster, on, record, rng, op, tally).await;
+    let line = act(cluster, on, record, streams, op, tally).await;
     // What a sync brought is the other instances' work, recorded when they did it.
     if tally.syncs == syncs {
-        record.operated(&before, &note_rows(&cluster.nodes[on]));
+        record.operated(&before, &note_rows(&cluster.db(on)));
     }
     line
 }
 
-async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
+/// Counts a call's answer, and says what it was for the log.
+fn answered(tally: &mut Tally, op: usize, what: String, answer: Answer) -> String {
+    if answer.status >= 500 || answer.status == 0 {
+        tally.server_errors.push(format!("op {op}: {what}: {} {}", answer.status, answer.body));
+    } else if answer.status >= 400 {
+        tally.refused += 1;
+        let message = answer.body.get("message").cloned().unwrap_or(answer.body);
+        return format!("{op}: {what}: refused {} {message}", answer.status);
+    }
+    format!("{op}: {what}: {}", answer.status)
+}
+
+async fn act(cluster: &mut Cluster, on: usize, record: &mut Record, streams: &mut Streams, op: usize, tally: &mut Tally) -> String {
     use reqwest::Method;
-    let node = &cluster.nodes[on];
+    let rng = &mut streams.basic;
+    // Whether this operation goes through the UI's server function where both ways exist.
+    let by_ui = streams.extras.as_mut().is_some_and(|extras| extras.below(2) == 0);
     let who = NAMES[on];
     let roll = rng.below(100);
-    let live = test_notes(node, record, false);
+    let db = cluster.db(on);
+    let live = test_notes(&db, record, false);
     // Parents for new notes and placements: the root or any live note of the test.
     let mut parents = vec!["root".to_owned()];
     parents.extend(live.iter().cloned());
-    let answer = match roll {
-        // sync a client (also from the hub's turn, so syncs are as frequent whoever was picked)
+    let (what, answer) = match roll {
         // a client goes online for a while (its engine syncs by itself, racing the operations) or off
         0..4 => {
             let client = 1 + rng.below(2);
@@ -368,6 +529,7 @@ async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, o
             link.set_open(online);
             return format!("{op}: {} goes {}", NAMES[client], if online { "online" } else { "offline" });
         }
+        // sync a client (also from the hub's turn, so syncs are as frequent whoever was picked)
         4..16 => {
             let client = 1 + rng.below(2);
             tally.syncs += 1;
@@ -392,9 +554,15 @@ async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, o
             }
             (format!("{who} creates under {parent}"), answer)
         }
-        30..40 | 40..58 => {
+        30..40 if by_ui => {
             let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to edit") };
-            let (what, answer) = if roll < 40 {
+            let title = format!("t{op}");
+            tally.ui_calls += 1;
+            (format!("{who} renames {note_id} to {title} in the UI"), cluster.ui(on, "tree/rename", &[("note_id", &note_id), ("title", &title)], tally).await)
+        }
+        30..58 => {
+            let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to edit") };
+            if roll < 40 {
                 let title = format!("t{op}");
                 let body = json!({ "title": title });
                 (format!("{who} retitles {note_id} to {title}"), cluster.etapi(on, Method::PATCH, &format!("/notes/{note_id}"), Some(body)).await)
@@ -402,30 +570,35 @@ async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, o
                 let content = format!("<p>c{op}</p>");
                 let path = format!("/notes/{note_id}/content");
                 (format!("{who} writes {content} into {note_id}"), cluster.etapi(on, Method::PUT, &path, Some(Value::String(content))).await)
-            };
-            (what, answer)
+            }
         }
         58..64 => {
             let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}: {who} has no note to delete") };
             (format!("{who} deletes note {note_id}"), cluster.etapi(on, Method::DELETE, &format!("/notes/{note_id}"), None).await)
         }
         64..70 => {
-            let branches = test_branches(node, record);
+            let branches = test_branches(&db, record);
             let Some((branch_id, _, _)) = rng.pick(&branches).cloned() else { return format!("{op}: {who} has no branch to delete") };
             (format!("{who} deletes branch {branch_id}"), cluster.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await)
         }
-        70..78 | 78..84 => {
-            let branches = test_branches(node, record);
+        70..84 => {
+            let branches = test_branches(&db, record);
             let Some((branch_id, note_id, _)) = rng.pick(&branches).cloned() else { return format!("{op}: {who} has no note to place") };
             let parent = rng.pick(&parents).unwrap().clone();
-            let body = json!({ "noteId": note_id, "parentNoteId": parent });
-            let cloned = cluster.etapi(on, Method::POST, "/branches", Some(body)).await;
-            if roll < 78 || !(200..300).contains(&cloned.status) {
-                (format!("{who} clones {note_id} under {parent}"), cloned)
+            if roll >= 78 && by_ui {
+                tally.ui_calls += 1;
+                let fields = [("branch_id", branch_id.as_str()), ("position", "Into"), ("target", parent.as_str())];
+                (format!("{who} moves {note_id} (branch {branch_id}) under {parent} in the UI"), cluster.ui(on, "tree/move", &fields, tally).await)
             } else {
-                tally.etapi_calls += 1;
-                let answer = cluster.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await;
-                (format!("{who} moves {note_id} from branch {branch_id} under {parent}"), answer)
+                let body = json!({ "noteId": note_id, "parentNoteId": parent });
+                let cloned = cluster.etapi(on, Method::POST, "/branches", Some(body)).await;
+                if roll < 78 || !(200..300).contains(&cloned.status) {
+                    (format!("{who} clones {note_id} under {parent}"), cloned)
+                } else {
+                    tally.etapi_calls += 1;
+                    let answer = cluster.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await;
+                    (format!("{who} moves {note_id} from branch {branch_id} under {parent}"), answer)
+                }
             }
         }
         84..92 => {
@@ -435,47 +608,163 @@ async fn act(cluster: &Cluster, on: usize, record: &mut Record, rng: &mut Rng, o
             (format!("{who} labels {note_id}"), cluster.etapi(on, Method::POST, "/attributes", Some(body)).await)
         }
         92..96 => {
-            let labels = strings(node, "SELECT attributeId FROM attributes WHERE isDeleted = 0 AND name = 'torture' ORDER BY attributeId");
+            let labels = strings(&db, "SELECT attributeId FROM attributes WHERE isDeleted = 0 AND name = 'torture' ORDER BY attributeId");
             let Some(attribute_id) = rng.pick(&labels).cloned() else { return format!("{op}: {who} has no label to remove") };
             (format!("{who} removes label {attribute_id}"), cluster.etapi(on, Method::DELETE, &format!("/attributes/{attribute_id}"), None).await)
         }
         _ => {
             // ETAPI has no undelete; the UI's (recent changes) is the one way.
-            let deleted = test_notes(node, record, true);
+            let deleted = test_notes(&db, record, true);
             let Some(note_id) = rng.pick(&deleted).cloned() else { return format!("{op}: {who} has no note to undelete") };
-            let outcome = node
-                .document()
-                .write(&ChangeSource::new(node.instance_id()), |tx| Ok(canopy::domain::recent_changes::undelete_note(tx, &note_id)));
-            return match outcome.unwrap() {
-                Ok(parents) => format!("{op}: {who} undeletes {note_id} (back under {parents:?})"),
-                Err(e) => format!("{op}: {who} cannot undelete {note_id}: {e}"),
+            tally.ui_calls += 1;
+            let answer = cluster.ui(on, "undelete", &[("note_id", &note_id)], tally).await;
+            return match answer.status {
+                200 => format!("{op}: {who} undeletes {note_id} (back under {})", answer.body),
+                _ => answered(tally, op, format!("{who} undeletes {note_id}"), answer),
             };
         }
     };
-    let (what, answer) = answer;
     tally.etapi_calls += 1;
-    if answer.status >= 500 {
-        tally.server_errors.push(format!("op {op}: {what}: {} {}", answer.status, answer.body));
-    } else if answer.status >= 400 {
-        tally.refused += 1;
-        return format!("{op}: {what}: refused {} {}", answer.status, answer.body["message"]);
-    }
-    format!("{op}: {what}: {}", answer.status)
+    answered(tally, op, what, answer)
 }
 
-/// Live branches of the test's notes on `node`: (branchId, noteId, parentNoteId).
-fn test_branches(node: &Node, record: &Record) -> Vec<(String, String, String)> {
-    let ours: BTreeSet<&String> = record.notes.iter().collect();
-    node.document()
-        .read(|c| {
-            let mut stmt = c.prepare("SELECT branchId, noteId, parentNoteId FROM branches WHERE isDeleted = 0 ORDER BY branchId")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .unwrap()
-        .into_iter()
-        .filter(|(_, note_id, _): &(String, String, String)| ours.contains(note_id))
-        .collect()
+/// An operation of the extras stream on a random instance: a relation, an attachment, a reorder
+/// among siblings, or erasing a revision (the one way a text may go for good; the record is told).
+async fn extra(cluster: &mut Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
+    use reqwest::Method;
+    let on = rng.below(3);
+    let who = NAMES[on];
+    let db = cluster.db(on);
+    let live = test_notes(&db, record, false);
+    let (what, answer) = match rng.below(4) {
+        0 => {
+            let (Some(from), Some(to)) = (rng.pick(&live).cloned(), rng.pick(&live).cloned()) else { return format!("{op}+: {who} has no notes to relate") };
+            let attribute_id = format!("tortureLink{op:05}");
+            let body = json!({ "attributeId": attribute_id, "noteId": from, "type": "relation", "name": "tortureLink", "value": to });
+            tally.etapi_calls += 1;
+            (format!("{who} relates {from} to {to}"), cluster.etapi(on, Method::POST, "/attributes", Some(body)).await)
+        }
+        1 => {
+            let Some(owner) = rng.pick(&live).cloned() else { return format!("{op}+: {who} has no note to attach to") };
+            let body = json!({ "ownerId": owner, "role": "file", "mime": "text/plain", "title": format!("a{op}.txt"), "content": format!("attachment {op}") });
+            tally.etapi_calls += 1;
+            (format!("{who} attaches a{op}.txt to {owner}"), cluster.etapi(on, Method::POST, "/attachments", Some(body)).await)
+        }
+        2 => {
+            let branches = test_branches(&db, record);
+            let Some((branch_id, note_id, parent)) = rng.pick(&branches).cloned() else { return format!("{op}+: {who} has no branch to reorder") };
+            let siblings: Vec<&String> = branches.iter().filter(|(b, _, p)| *p == parent && *b != branch_id).map(|(b, _, _)| b).collect();
+            let Some(target) = rng.pick(&siblings).map(|s| s.to_string()) else { return format!("{op}+: {who}: {note_id} has no sibling") };
+            let position = if rng.below(2) == 0 { "Before" } else { "After" };
+            tally.ui_calls += 1;
+            let fields = [("branch_id", branch_id.as_str()), ("position", position), ("target", target.as_str())];
+            (format!("{who} puts {note_id} {position} {target} in the UI"), cluster.ui(on, "tree/move", &fields, tally).await)
+        }
+        _ => {
+            let mut stmt = db
+                .prepare(
+                    "SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId
+                     WHERE r.noteId LIKE 'tortureNote%' ORDER BY r.revisionId",
+                )
+                .unwrap();
+            let revisions: Vec<(String, String, String, String)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?))))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let Some((revision_id, note_id, title, text)) = rng.pick(&revisions).cloned() else { return format!("{op}+: {who} has no revision to erase") };
+            // Told before the call: a kill could come between the erase and its answer.
+            record.erased.insert((note_id.clone(), title, text));
+            tally.ui_calls += 1;
+            (format!("{who} erases revision {revision_id} of {note_id} in the UI"), cluster.ui(on, "revision/delete", &[("revision_id", &revision_id)], tally).await)
+        }
+    };
+    answered(tally, op, format!("+ {what}"), answer)
+}
+
+/// A kill of the kills stream: an idle instance, a client or the hub a moment into a sync cycle, or
+/// an instance in the middle of a burst of writes, whose acknowledged writes must all be there after
+/// the restart. The instance starts again on its data directory and port.
+async fn kill(cluster: &mut Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
+    tally.kills += 1;
+    // Within a cycle's time (tens of milliseconds here) for a sync, longer for a burst of writes.
+    let mode = rng.below(4);
+    let delay = Duration::from_millis(rng.below(if mode == 1 || mode == 2 { 60 } else { 120 }) as u64);
+    match mode {
+        0 => {
+            let victim = rng.below(3);
+            cluster.instances[victim].kill_and_restart().await;
+            format!("{op}!: kill -9 {} (idle)", NAMES[victim])
+        }
+        mode @ (1 | 2) => {
+            let client = 1 + rng.below(2);
+            let victim = if mode == 1 { client } else { 0 };
+            let link = &cluster.links[client - 1];
+            let was_open = link.is_open();
+            link.set_open(true);
+            let instance = &cluster.instances[client];
+            let cycle = tokio::spawn(sync_now(cluster.http.clone(), instance.url(), instance.token.clone()));
+            tokio::time::sleep(delay).await;
+            cluster.instances[victim].kill_and_restart().await;
+            let outcome = cycle.await.unwrap();
+            cluster.links[client - 1].set_open(was_open);
+            tally.syncs_cut_by_a_kill += usize::from(outcome.is_err());
+            let outcome = match outcome {
+                Ok(s) => format!("it had ended: pushed {}, pulled {}", s.pushed, s.pulled),
+                Err(e) => format!("cut: {e}"),
+            };
+            format!("{op}!: kill -9 {} {} ms into a sync of {} ({outcome})", NAMES[victim], delay.as_millis(), NAMES[client])
+        }
+        _ => {
+            let victim = rng.below(3);
+            // Nothing else may change the note meanwhile, so that what is there after says what was kept.
+            let links_open = [cluster.links[0].is_open(), cluster.links[1].is_open()];
+            if let Err(e) = cluster.quiet().await {
+                tally.sync_errors.push(format!("op {op}: {e}"));
+            }
+            let db = cluster.db(victim);
+            let live = test_notes(&db, record, false);
+            let Some(note_id) = rng.pick(&live).cloned() else {
+                cluster.instances[victim].kill_and_restart().await;
+                return format!("{op}!: kill -9 {} (no note to write)", NAMES[victim]);
+            };
+            let before = note_rows(&db);
+            drop(db);
+            let acknowledged = Arc::new(AtomicI64::new(-1));
+            let writes = {
+                let (http, url, token, acknowledged) =
+                    (cluster.http.clone(), cluster.instances[victim].url(), cluster.instances[victim].token.clone(), acknowledged.clone());
+                let path = format!("{url}/etapi/notes/{note_id}/content");
+                tokio::spawn(async move {
+                    for i in 0..10_000 {
+                        let sent = http.put(&path).header("Authorization", &token).header("Content-Type", "text/plain").body(format!("<p>k{op}.{i}</p>")).send().await;
+                        match sent {
+                            Ok(r) if r.status().is_success() => acknowledged.store(i, Ordering::SeqCst),
+                            _ => return,
+                        }
+                    }
+                })
+            };
+            tokio::time::sleep(delay).await;
+            cluster.instances[victim].kill_and_restart().await;
+            writes.await.unwrap();
+            let last = acknowledged.load(Ordering::SeqCst);
+            let after = note_rows(&cluster.db(victim));
+            let now = after.get(&note_id).map(|row| row.2.clone()).unwrap_or_default();
+            // What may be there: the last acknowledged write, or the one in flight when the kill came.
+            let allowed = [format!("<p>k{op}.{last}</p>"), format!("<p>k{op}.{}</p>", last + 1)];
+            let kept = if last < 0 { now == before[&note_id].2 || now == allowed[1] } else { allowed.contains(&now) };
+            if !kept {
+                tally.lost_acknowledged.push(format!("op {op}: {note_id} on {} holds {now:?} after {} acknowledged writes", NAMES[victim], last + 1));
+            }
+            tally.acknowledged_before_a_kill += usize::try_from(last + 1).unwrap_or(0);
+            record.operated(&before, &after);
+            for (link, open) in cluster.links.iter().zip(links_open) {
+                link.set_open(open);
+            }
+            format!("{op}!: kill -9 {} {} ms into writes to {note_id} ({} acknowledged, {now:?} kept)", NAMES[victim], delay.as_millis(), last + 1)
+        }
+    }
 }
 
 /// The synced tables, as the rows Trilium and Canopy exchange.
@@ -491,24 +780,22 @@ const SYNCED_TABLES: [(&str, &str); 8] = [
 ];
 const SYNCED_CHANGES: &str = "SELECT entityName, entityId, hash, isErased FROM entity_changes WHERE isSynced = 1 ORDER BY entityName, entityId";
 
-fn rows(node: &Node, sql: &str) -> BTreeSet<String> {
-    node.document()
-        .read(|c| {
-            let mut stmt = c.prepare(sql)?;
-            let columns = stmt.column_count();
-            let rows = stmt
-                .query_map([], |r| {
-                    let values = (0..columns).map(|i| Ok(shown(r.get_ref(i)?))).collect::<Result<Vec<_>, rusqlite::Error>>()?;
-                    Ok(values.join(" | "))
-                })?
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            Ok(rows)
+fn rows(c: &Connection, sql: &str) -> BTreeSet<String> {
+    let mut stmt = c.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            let values = (0..columns).map(|i| Ok(shown(r.get_ref(i)?))).collect::<Result<Vec<_>, rusqlite::Error>>()?;
+            Ok(values.join(" | "))
         })
         .unwrap()
+        .collect::<Result<BTreeSet<_>, _>>()
+        .unwrap();
+    rows
 }
 
 /// Rows of the synced tables that `other` does not hold exactly as `first` does (both ways).
-fn differing_rows(first: &Node, other: &Node) -> BTreeMap<&'static str, Vec<String>> {
+fn differing_rows(first: &Connection, other: &Connection) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for (table, sql) in SYNCED_TABLES.iter().copied().chain([("entity_changes", SYNCED_CHANGES)]) {
         let (a, b) = (rows(first, sql), rows(other, sql));
@@ -522,14 +809,14 @@ fn differing_rows(first: &Node, other: &Node) -> BTreeMap<&'static str, Vec<Stri
 
 /// Live notes (not the root) without a live branch, and live branches whose note or parent is
 /// deleted or missing.
-fn broken_tree(node: &Node) -> (i64, i64) {
+fn broken_tree(c: &Connection) -> (i64, i64) {
     let orphans = count(
-        node,
+        c,
         "SELECT COUNT(*) FROM notes n WHERE n.isDeleted = 0 AND n.noteId <> 'root'
            AND NOT EXISTS (SELECT 1 FROM branches b WHERE b.noteId = n.noteId AND b.isDeleted = 0)",
     );
     let dangling = count(
-        node,
+        c,
         "SELECT COUNT(*) FROM branches b WHERE b.isDeleted = 0
            AND (NOT EXISTS (SELECT 1 FROM notes n WHERE n.noteId = b.noteId AND n.isDeleted = 0)
                 OR (b.parentNoteId <> 'none'
@@ -539,29 +826,25 @@ fn broken_tree(node: &Node) -> (i64, i64) {
 }
 
 /// Live attributes of deleted notes (Trilium's consistency checks delete them).
-fn attributes_of_deleted_notes(node: &Node) -> i64 {
+fn attributes_of_deleted_notes(c: &Connection) -> i64 {
     count(
-        node,
+        c,
         "SELECT COUNT(*) FROM attributes a WHERE a.isDeleted = 0
            AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.noteId = a.noteId AND n.isDeleted = 0)",
     )
 }
 
-/// Every revision on `node` as (revisionId, noteId, title, text).
-fn revisions(node: &Node) -> Vec<(String, String, String, String)> {
-    node.document()
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?)))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+/// Every revision in `c` as (revisionId, noteId, title, text).
+fn revisions(c: &Connection) -> Vec<(String, String, String, String)> {
+    let mut stmt = c
+        .prepare("SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?))))
         .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    rows
 }
 
 /// What one instance shows after settling.
@@ -583,15 +866,15 @@ struct Findings {
     unclassified_conflicts: usize,
     /// Conflicts logged here whose losing content was not there to keep.
     losers_missing: usize,
-    /// Titles and texts nobody replaced that are neither a note's current ones nor in a revision here.
+    /// Titles and texts nobody replaced or erased that are neither a note's current ones nor in a revision here.
     lost_texts: Vec<String>,
 }
 
-fn inspect(node: &Node, record: &Record) -> Findings {
+fn inspect(c: &Connection, record: &Record) -> Findings {
     let mut f = Findings::default();
-    (f.orphan_notes, f.dangling_branches) = broken_tree(node);
-    f.attributes_of_deleted_notes = attributes_of_deleted_notes(node);
-    let conflicts = node.document().read(|c| canopy::sync::apply::recorded_conflicts(c, i64::MAX)).unwrap();
+    (f.orphan_notes, f.dangling_branches) = broken_tree(c);
+    f.attributes_of_deleted_notes = attributes_of_deleted_notes(c);
+    let conflicts = canopy::sync::apply::recorded_conflicts(c, i64::MAX).unwrap();
     for conflict in &conflicts {
         if conflict.revision_id.is_none() {
             f.losers_missing += 1;
@@ -621,13 +904,13 @@ fn inspect(node: &Node, record: &Record) -> Findings {
             _ => f.unclassified_conflicts += 1,
         }
     }
-    let rows = note_rows(node);
-    let revisions = revisions(node);
+    let rows = note_rows(c);
+    let revisions = revisions(c);
     let mut checked = HashSet::new();
     for (note_id, versions) in &record.versions {
         for v in versions {
             let text = (note_id.clone(), v.title.clone(), v.content.clone());
-            if record.replaced.contains(&text) || !checked.insert(text) {
+            if record.replaced.contains(&text) || record.erased.contains(&text) || !checked.insert(text) {
                 continue;
             }
             let current = rows.get(note_id).is_some_and(|(_, t, c, _)| *t == v.title && *c == v.content);
@@ -647,78 +930,104 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// How a run mixes its operations.
+#[derive(Clone, Copy)]
+struct Mix {
+    online_windows: bool,
+    /// One operation in this many (on average) is followed by a kill; 0: no kills.
+    kill_every: usize,
+    extras: bool,
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn torture_concurrent_deletes_clones_and_edits_converge() {
     let seed: u64 = env_number("CANOPY_TORTURE_SEED", DEFAULT_SEED);
     let ops: usize = env_number("CANOPY_TORTURE_OPS", DEFAULT_OPS);
-    let online_windows = env_number("CANOPY_TORTURE_ONLINE", 0u8) != 0;
-    torture(seed, ops, online_windows).await;
+    let mix = Mix {
+        online_windows: env_number("CANOPY_TORTURE_ONLINE", 0u8) != 0,
+        kill_every: env_number("CANOPY_TORTURE_KILL_EVERY", DEFAULT_KILL_EVERY),
+        extras: env_number("CANOPY_TORTURE_EXTRAS", 1u8) != 0,
+    };
+    torture(seed, ops, mix).await;
 }
 
-/// Shortest failing prefixes that large runs found once (each fixed since), replayed in `make test`:
-/// a delete after a delete and an undelete, on the hub, concurrent with a client's edits (seed 1, 88
-/// operations); a client that takes another version's conflict revision for its own (seed 1, 333).
+/// Shortest failing prefixes that large runs found once (each fixed since), replayed exactly in
+/// `make test` (the basic mix, no kills): a delete after a delete and an undelete, on the hub,
+/// concurrent with a client's edits (seed 1, 88 operations); a client that takes another version's
+/// conflict revision for its own (seed 1, 333).
 #[tokio::test(flavor = "multi_thread")]
 async fn torture_prefixes_that_once_failed_pass() {
-    torture(1, 340, false).await;
+    torture(1, 340, Mix { online_windows: false, kill_every: 0, extras: false }).await;
 }
 
-async fn torture(seed: u64, ops: usize, online_windows: bool) {
+async fn torture(seed: u64, ops: usize, mix: Mix) {
     let started = Instant::now();
-    // The instances' own log, for a failing run: `RUST_LOG=canopy=info make torture …`.
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
-    }
-    let cluster = Cluster::start(online_windows).await;
-    let mut rng = Rng(seed);
+    let mut cluster = Cluster::start(mix.online_windows).await;
+    let mut streams = Streams {
+        basic: Rng(seed),
+        kills: (mix.kill_every > 0).then(|| (Rng(seed ^ 0x6b69_6c6c), mix.kill_every)),
+        extras: mix.extras.then(|| Rng(seed ^ 0x6578_7472)),
+    };
     let mut record = Record::default();
     let mut tally = Tally::default();
     let mut log = Vec::with_capacity(ops);
     for op in 0..ops {
         let op_started = Instant::now();
-        let line = step(&cluster, &mut record, &mut rng, op, &mut tally).await;
+        let mut lines = Vec::new();
+        if let Some(extras) = streams.extras.as_mut() {
+            if extras.below(100) < 15 {
+                let mut rng = Rng(extras.next());
+                lines.push(extra(&mut cluster, &mut record, &mut rng, op, &mut tally).await);
+            }
+        }
+        lines.push(step(&mut cluster, &mut record, &mut streams, op, &mut tally).await);
+        if let Some((kills, every)) = streams.kills.as_mut() {
+            if kills.below(*every) == 0 {
+                let mut rng = Rng(kills.next());
+                lines.push(kill(&mut cluster, &mut record, &mut rng, op, &mut tally).await);
+            }
+        }
         let took = op_started.elapsed();
+        let line = lines.join("\n");
         // Slow steps are named in the log: a stall is a finding too.
-        log.push(if took.as_millis() >= 500 { format!("{line} [{} ms]", took.as_millis()) } else { line });
+        log.push(if took.as_millis() >= 1000 { format!("{line} [{} ms]", took.as_millis()) } else { line });
     }
     let settle_started = Instant::now();
     let settled = cluster.settle().await;
     let settle_time = settle_started.elapsed();
-
-    let [hub, client1, client2] = &cluster.nodes;
-    let hashes: Vec<_> = cluster.nodes.iter().map(Node::sector_hashes).collect();
+    let mut hash_checks_failed = Vec::new();
+    for client in [1, 2] {
+        match cluster.status(client).await.hash_check {
+            Some(check) if check.passed => {}
+            other => hash_checks_failed.push(format!("{}: {other:?}", NAMES[client])),
+        }
+    }
+    // The rest reads the documents as the instances left them on a clean stop.
+    for instance in &mut cluster.instances {
+        instance.process.stop_with("TERM");
+    }
+    let dbs: Vec<Connection> = cluster.instances.iter().map(Instance::db).collect();
+    let mut hashes = Vec::new();
+    let mut deep_findings = Vec::new();
+    for (instance, name) in cluster.instances.iter().zip(NAMES) {
+        let document = canopy::Document::open_existing(&instance.dir.join("document.db")).unwrap();
+        let instance_id = canopy::db::InstanceId::from(std::fs::read_to_string(instance.dir.join("instance-id")).unwrap().trim());
+        hashes.push(canopy::sync::check::local_hashes(&document, &instance_id).unwrap().0);
+        deep_findings.extend(canopy::sync::check::deep_check(&document).unwrap().into_iter().map(|f| format!("{name}: {f:?}")));
+    }
     let hashes_equal = hashes.iter().all(|h| *h == hashes[0]);
-    let deep_findings: Vec<String> = cluster
-        .nodes
-        .iter()
-        .zip(NAMES)
-        .flat_map(|(node, name)| {
-            let found = canopy::sync::check::deep_check(node.document()).unwrap();
-            found.into_iter().map(move |f| format!("{name}: {f:?}"))
-        })
-        .collect();
-    let differing: Vec<(&str, BTreeMap<&str, Vec<String>>)> = [("client1", client1), ("client2", client2)]
+    let differing: Vec<(&str, BTreeMap<&str, Vec<String>>)> = [1, 2]
         .into_iter()
-        .map(|(name, node)| (name, differing_rows(hub, node)))
+        .map(|i| (NAMES[i], differing_rows(&dbs[0], &dbs[i])))
         .filter(|(_, d)| !d.is_empty())
         .collect();
     // Versions a repair made after the last operation are versions too (without a known parent).
-    for node in &cluster.nodes {
-        for (note_id, row) in note_rows(node) {
+    for db in &dbs {
+        for (note_id, row) in note_rows(db) {
             record.known(&note_id, &row);
         }
     }
-    let findings: Vec<Findings> = cluster.nodes.iter().map(|node| inspect(node, &record)).collect();
-    let hash_checks_failed: Vec<String> = [1, 2]
-        .into_iter()
-        .filter_map(|i| {
-            let check = cluster.nodes[i].running().sync.status().hash_check;
-            match check {
-                Some(c) if c.passed => None,
-                other => Some(format!("{}: {other:?}", NAMES[i])),
-            }
-        })
-        .collect();
+    let findings: Vec<Findings> = dbs.iter().map(|db| inspect(db, &record)).collect();
 
     let total = |f: fn(&Findings) -> usize| findings.iter().map(f).sum::<usize>();
     let broken = findings.iter().map(|f| f.orphan_notes + f.dangling_branches).sum::<i64>();
@@ -735,17 +1044,28 @@ async fn torture(seed: u64, ops: usize, online_windows: bool) {
     let lost = total(|f| f.lost_texts.len());
     let rows_differing: usize = differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum();
     println!(
-        "torture: seed={seed} ops={ops} online_windows={online_windows} instances=3 syncs={} etapi_calls={} refused={} server_errors={} sync_errors={} settle={} \
+        "torture: seed={seed} ops={ops} online_windows={} kill_every={} extras={} instances=3 (processes) kills={} \
+         syncs={} syncs_cut_by_a_kill={} etapi_calls={} ui_calls={} refused={} server_errors={} sync_errors={} \
+         acknowledged_before_a_kill={} lost_acknowledged={} logins_lost={} settle={} \
          rows_differing={rows_differing} hashes_equal={hashes_equal} deep_check_findings={} broken_tree={broken} \
          (orphan notes {}, dangling branches {}) attributes_of_deleted_notes={attributes_dangling} \
          needless_conflict_revisions={needless} needless_conflicts_logged={needless_logged} \
          conflicts_with_a_delete={delete_conflicts} unclassified_conflicts={unclassified} \
          losers_missing={losers_missing} lost_texts={lost} in {:.1} s",
+        mix.online_windows,
+        mix.kill_every,
+        mix.extras,
+        tally.kills,
         tally.syncs,
+        tally.syncs_cut_by_a_kill,
         tally.etapi_calls,
+        tally.ui_calls,
         tally.refused,
         tally.server_errors.len(),
         tally.sync_errors.len(),
+        tally.acknowledged_before_a_kill,
+        tally.lost_acknowledged.len(),
+        tally.logins_lost.len(),
         match &settled {
             Ok(rounds) => format!("{rounds} rounds in {:.1} s", settle_time.as_secs_f64()),
             Err(e) => e.clone(),
@@ -765,8 +1085,10 @@ async fn torture(seed: u64, ops: usize, online_windows: bool) {
             failures.push(what);
         }
     };
-    fail(tally.server_errors.is_empty(), format!("ETAPI answered 5xx: {:#?}", tally.server_errors));
+    fail(tally.server_errors.is_empty(), format!("calls answered 5xx or not at all: {:#?}", tally.server_errors));
     fail(tally.sync_errors.is_empty(), format!("sync cycles failed: {:#?}", tally.sync_errors));
+    fail(tally.lost_acknowledged.is_empty(), format!("acknowledged writes lost by a kill: {:#?}", tally.lost_acknowledged));
+    fail(tally.logins_lost.is_empty(), format!("sessions lost by a restart: {:#?}", tally.logins_lost));
     fail(settled.is_ok(), format!("settling: {settled:?}"));
     fail(differing.is_empty(), format!("rows differ from the hub's: {differing:#?}"));
     fail(hashes_equal, format!("sector hashes differ: {hashes:#?}"));
@@ -778,8 +1100,14 @@ async fn torture(seed: u64, ops: usize, online_windows: bool) {
     fail(needless_logged == 0, format!("{needless_logged} needless conflicts logged"));
     fail(losers_missing == 0, format!("{losers_missing} conflicts whose losing content was gone"));
     fail(lost == 0, format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
-    if !failures.is_empty() {
+    if !failures.is_empty() || env_number("CANOPY_TORTURE_VERBOSE", 0u8) != 0 {
         eprintln!("torture seed={seed} ops={ops}: the operations were:\n{}", log.join("\n"));
+    }
+    if !failures.is_empty() {
+        for (instance, name) in cluster.instances.iter().zip(NAMES) {
+            let lines = instance.process.lines();
+            eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+        }
         panic!("torture seed={seed} ops={ops} failed:\n{}", failures.join("\n"));
     }
 }
