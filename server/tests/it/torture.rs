@@ -343,7 +343,8 @@ struct Cluster {
     /// Clients may stay online for a while, syncing by themselves (`CANOPY_TORTURE_ONLINE=1`; else only
     /// the test's own sync cycles, so that a seed replays exactly).
     online_windows: bool,
-    _root: tempfile::TempDir,
+    /// The instances' data directories (kept when the run fails).
+    root: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -359,7 +360,7 @@ impl Cluster {
             Instance::start(client2_dir, free_port()).await,
         ];
         let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap();
-        Cluster { instances, links, http, online_windows, _root: root }
+        Cluster { instances, links, http, online_windows, root }
     }
 
     fn db(&self, on: usize) -> Connection {
@@ -1108,6 +1109,9 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
             let lines = instance.process.lines();
             eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
         }
+        // The three data directories stay for a look (`sqlite3 …/hub/document.db`).
+        let kept = cluster.root.keep();
+        eprintln!("the data directories are kept in {}", kept.display());
         panic!("torture seed={seed} ops={ops} failed:\n{}", failures.join("\n"));
     }
 }
