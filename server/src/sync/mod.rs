@@ -286,17 +286,12 @@ impl SyncState {
     /// that comes now), so it keeps what came since the older one began.
     pub(crate) fn push_came_from(&self, session: &str, instance_id: &str) {
         let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut changed_after = None::<i64>;
-        open.retain(|other, push| {
-            let stale = other != session && push.instance_id.as_deref() == Some(instance_id);
-            if stale {
-                changed_after = Some(changed_after.map_or(push.changed_after, |c| c.min(push.changed_after)));
-            }
-            !stale
-        });
+        let stale = |other: &String, push: &OpenPush| other != session && push.instance_id.as_deref() == Some(instance_id);
+        let stale_since = open.iter().filter(|(other, push)| stale(other, push)).map(|(_, push)| push.changed_after).min();
+        open.retain(|other, push| !stale(other, push));
         if let Some(push) = open.get_mut(session) {
             push.instance_id = Some(instance_id.to_owned());
-            push.changed_after = changed_after.map_or(push.changed_after, |c| c.min(push.changed_after));
+            push.changed_after = stale_since.map_or(push.changed_after, |since| since.min(push.changed_after));
         }
     }
 

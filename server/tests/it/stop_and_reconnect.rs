@@ -134,7 +134,7 @@ pub fn hub_and_client_dirs_syncing_to(root: &Path, sync_urls: [&str; 2]) -> (Pat
             let dir = root.join(name);
             std::fs::create_dir(&dir).unwrap();
             std::fs::copy(hub.join("document.db"), dir.join("document.db")).unwrap();
-            std::fs::write(dir.join("config.ini"), format!("[General]\nnoBackup=true\n[Sync]\nsyncServerHost={url}\n")).unwrap();
+            crate::cluster::write_config(&dir, url);
             dir
         })
         .collect();

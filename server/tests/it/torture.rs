@@ -278,10 +278,16 @@ struct Instance {
     browser: Browser,
 }
 
+/// The binary on `dir` and `port`, once it listens.
+async fn launch(dir: &Path, port: u16) -> Process {
+    let process = Process::start(dir, port);
+    process.wait_for("listening on", 1).await;
+    process
+}
+
 impl Instance {
     async fn start(dir: PathBuf, port: u16) -> Instance {
-        let process = Process::start(&dir, port);
-        process.wait_for("listening on", 1).await;
+        let process = launch(&dir, port).await;
         let token = crate::common::etapi_token(&process.url(), PASSWORD).await;
         let browser = Browser::logged_in_at(&process.url()).await;
         Instance { dir, port, process, token, browser }
@@ -298,8 +304,7 @@ impl Instance {
     /// SIGKILL, then the same data directory and port again, as after a crash.
     async fn kill_and_restart(&mut self) {
         self.process.kill();
-        self.process = Process::start(&self.dir, self.port);
-        self.process.wait_for("listening on", 1).await;
+        self.process = launch(&self.dir, self.port).await;
     }
 }
 
@@ -662,17 +667,7 @@ async fn extra(cluster: &mut Cluster, record: &mut Record, rng: &mut Rng, op: us
             (format!("{who} puts {note_id} {position} {target} in the UI"), cluster.ui(on, "tree/move", &fields, tally).await)
         }
         _ => {
-            let mut stmt = db
-                .prepare(
-                    "SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId
-                     WHERE r.noteId LIKE 'tortureNote%' ORDER BY r.revisionId",
-                )
-                .unwrap();
-            let revisions: Vec<(String, String, String, String)> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?))))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let revisions: Vec<_> = revisions(&db).into_iter().filter(|(_, note_id, _, _)| note_id.starts_with("tortureNote")).collect();
             let Some((revision_id, note_id, title, text)) = rng.pick(&revisions).cloned() else { return format!("{op}+: {who} has no revision to erase") };
             // Told before the call: a kill could come between the erase and its answer.
             record.erased.insert((note_id.clone(), title, text));
