@@ -2,6 +2,7 @@
 //! using the page; database and I/O details stay in the server's log.
 use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
+use server_fn::{Bytes, Encodes};
 use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -48,15 +49,62 @@ impl AppError {
     }
 }
 
+/// Longest message an error answer carries; a longer one (an echoed value of a hostile request) keeps
+/// its beginning and its end, which says what to do.
+const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `message` fit to show a person, on a page, in a log or in a terminal: control characters (of an
+/// echoed value) written as escapes, and a message of thousands of characters cut in the middle.
+pub fn printable(message: &str) -> String {
+    let escape = |c: char| if c.is_control() && !matches!(c, '\n' | '\t') { c.escape_unicode().to_string() } else { c.to_string() };
+    let count = message.chars().count();
+    if count <= MAX_MESSAGE_CHARS {
+        return message.chars().map(escape).collect();
+    }
+    let half = MAX_MESSAGE_CHARS / 2;
+    let head: String = message.chars().take(half).map(escape).collect();
+    let tail: String = message.chars().skip(count - half).map(escape).collect();
+    format!("{head} … ({} characters left out) … {tail}", count - 2 * half)
+}
+
+impl AppError {
+    /// The same error with its message [`printable`].
+    fn printable(&self) -> AppError {
+        match self {
+            AppError::NotAuthenticated => AppError::NotAuthenticated,
+            AppError::Forbidden(m) => AppError::Forbidden(printable(m)),
+            AppError::NotFound(m) => AppError::NotFound(printable(m)),
+            AppError::Invalid(m) => AppError::Invalid(printable(m)),
+            AppError::Stale(m) => AppError::Stale(printable(m)),
+            AppError::Server(m) => AppError::Server(printable(m)),
+            AppError::Network(m) => AppError::Network(printable(m)),
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
+            // On the server: a call whose arguments do not decode (a field missing or of another type,
+            // a body that is not UTF-8) is the caller's mistake, refused before the function runs.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) | ServerFnErrorErr::Deserialization(message) => {
+                AppError::Invalid(format!("The request's arguments are not valid: {message}"))
+            }
             ServerFnErrorErr::Request(message) => AppError::Network(message),
-            // A body that is not one of ours (a proxy's error page, a server that went away mid-answer).
-            ServerFnErrorErr::Deserialization(message) | ServerFnErrorErr::Response(message) => AppError::Network(message),
+            // In the browser: a body that is not one of ours (a proxy's error page, a server that went
+            // away mid-answer).
+            #[cfg(not(feature = "ssr"))]
+            ServerFnErrorErr::Deserialization(message) => AppError::Network(message),
+            ServerFnErrorErr::Response(message) => AppError::Network(message),
             other => AppError::Server(other.to_string()),
         }
+    }
+
+    fn ser(&self) -> Bytes {
+        // Encoding an enum of strings cannot fail.
+        Self::Encoder::encode(&self.printable()).unwrap_or_default()
     }
 }

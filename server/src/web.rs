@@ -42,6 +42,26 @@ pub fn leptos_options(site_root: &Path) -> LeptosOptions {
         .build()
 }
 
+/// server_fn answers 500 for every error of a server function, among them a call whose arguments do
+/// not decode, which never reaches the function (which sets its own status): the status the error
+/// stands for is set here.
+async fn server_fn_error_status(request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let server_fn = request.uri().path().starts_with("/ui/");
+    let response = next.run(request).await;
+    if !server_fn || response.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // An error answer is a short JSON message.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    if let Ok(error) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        parts.status = axum::http::StatusCode::from_u16(error.status()).unwrap_or(parts.status);
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let ports = crate::ui::Ports::new(
@@ -62,7 +82,8 @@ pub fn router(state: AppState) -> Router {
     let shell_options = state.leptos_options.clone();
     let app = Router::new()
         .route("/api/health-check", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
-        .merge(crate::auth::routes())
+        // Login, password and logout forms are small: nobody sends megabytes before logging in.
+        .merge(crate::auth::routes().layer(axum::extract::DefaultBodyLimit::max(crate::auth::MAX_FORM_BYTES)))
         .merge(crate::sync::local_api::router())
         .leptos_routes_with_context(
             &state,
@@ -93,6 +114,7 @@ pub fn router(state: AppState) -> Router {
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(middleware::from_fn(server_fn_error_status))
         // A note's text is one server-function body: allow what ETAPI allows, not axum's 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(crate::etapi::MAX_BODY_BYTES))
         .with_state(state.clone());

@@ -146,6 +146,7 @@ pub async fn delete_attribute(note_id: String, attribute_id: String) -> Result<N
 
 #[server(prefix = "/ui", endpoint = "attribute_targets", client = crate::csrf::CsrfClient)]
 pub async fn find_target_notes(query: String) -> Result<Vec<NoteHit>, AppError> {
+    crate::search::api::query_within_limit(&query)?;
     let port = crate::ssr::port::<ssr::Attributes>()?;
     crate::ssr::run_blocking(move || port.0.find_notes(&query)).await
 }

@@ -127,6 +127,7 @@ pub async fn set_note_type(note_id: String, note_type: String, mime: String) -> 
 
 #[server(prefix = "/ui", endpoint = "search_notes", client = crate::csrf::CsrfClient)]
 pub async fn search_notes(query: String) -> Result<Vec<NoteHit>, AppError> {
+    crate::search::api::query_within_limit(&query)?;
     let notes = crate::ssr::port::<ssr::Notes>()?;
     crate::ssr::run_blocking(move || notes.0.search(&query, 15)).await
 }

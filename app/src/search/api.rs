@@ -74,26 +74,43 @@ pub mod ssr {
     pub struct Search(pub Arc<dyn SearchPort>);
 }
 
+/// The longest search a person types. A longer one is refused here rather than handed to the title
+/// search, whose SQLite `LIKE` fails on patterns over 50,000 bytes.
+pub const MAX_QUERY_CHARS: usize = 2_000;
+
+/// Refuses a search longer than [`MAX_QUERY_CHARS`]; every server function taking one calls it.
+pub fn query_within_limit(query: &str) -> Result<(), AppError> {
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(AppError::Invalid(format!("A search may be {MAX_QUERY_CHARS} characters long; this one has {chars}.")));
+    }
+    Ok(())
+}
+
 #[server(prefix = "/ui", endpoint = "quick_search", client = crate::csrf::CsrfClient)]
 pub async fn quick_search(query: String) -> Result<QuickResults, AppError> {
+    query_within_limit(&query)?;
     let search = crate::ssr::port::<ssr::Search>()?;
     crate::ssr::run_blocking(move || search.0.quick(&query, QUICK_LIMIT)).await
 }
 
 #[server(prefix = "/ui", endpoint = "jump_titles", client = crate::csrf::CsrfClient)]
 pub async fn jump_titles(query: String) -> Result<Vec<SearchHit>, AppError> {
+    query_within_limit(&query)?;
     let search = crate::ssr::port::<ssr::Search>()?;
     crate::ssr::run_blocking(move || search.0.titles(&query, JUMP_LIMIT)).await
 }
 
 #[server(prefix = "/ui", endpoint = "full_search", client = crate::csrf::CsrfClient)]
 pub async fn full_search(query: String) -> Result<SearchResults, AppError> {
+    query_within_limit(&query)?;
     let search = crate::ssr::port::<ssr::Search>()?;
     crate::ssr::run_blocking(move || search.0.full(&query)).await
 }
 
 #[server(prefix = "/ui", endpoint = "save_search", client = crate::csrf::CsrfClient)]
 pub async fn save_search(query: String) -> Result<String, AppError> {
+    query_within_limit(&query)?;
     let search = crate::ssr::port::<ssr::Search>()?;
     crate::ssr::run_blocking(move || search.0.save(&query)).await
 }

@@ -168,6 +168,7 @@ pub async fn set_expanded(branch_id: String, expanded: bool) -> Result<(), AppEr
 
 #[server(prefix = "/ui", endpoint = "tree/find", client = crate::csrf::CsrfClient)]
 pub async fn find_notes(query: String) -> Result<Vec<NotePick>, AppError> {
+    crate::search::api::query_within_limit(&query)?;
     let tree = tree()?;
     crate::ssr::run_blocking(move || tree.0.find_notes(&query)).await
 }

@@ -349,6 +349,9 @@ async fn etapi_token_valid(auth: &AuthState, headers: &HeaderMap) -> Result<bool
     .unwrap_or_else(|e| Err(DbError::Invalid(e.to_string())))
 }
 
+/// The largest body `/login`, `/set-password` and `/logout` accept (a password form).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
 /// `/login`, `/set-password` and `/logout`.
 pub fn routes<S>() -> Router<S>
 where

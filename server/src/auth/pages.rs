@@ -236,8 +236,12 @@ async fn login(
     if !same_origin(&headers, &info) {
         return cross_site();
     }
-    let Ok(Form(form)) = form else {
-        return login_form(StatusCode::BAD_REQUEST, "/", Some("The form was not sent completely; try again."));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let (status, message) = form_refused(&rejection);
+            return login_form(status, "/", Some(message));
+        }
     };
     let next = safe_next(form.next.as_deref()).to_owned();
     if !auth.login_limiter.allows(&ip) {
@@ -314,8 +318,12 @@ async fn set_password(
     if !same_origin(&headers, &info) {
         return cross_site();
     }
-    let Ok(Form(form)) = form else {
-        return set_password_form(StatusCode::BAD_REQUEST, "/", Some("The form was not sent completely; try again."));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let (status, message) = form_refused(&rejection);
+            return set_password_form(status, "/", Some(message));
+        }
     };
     let next = safe_next(form.next.as_deref()).to_owned();
     match document_state(&auth).await {
@@ -359,6 +367,15 @@ struct LogoutForm {
 
 /// Ends the session. The token comes in `X-CSRF-Token` (from scripts) or as the form field
 /// `csrf_token` (a plain logout form in the page).
+/// What the page says about a form it could not read: too large (the limit is 64 KiB), or broken.
+fn form_refused(rejection: &FormRejection) -> (StatusCode, &'static str) {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        (StatusCode::PAYLOAD_TOO_LARGE, "The form is larger than the 64 KiB this page takes; nothing was done.")
+    } else {
+        (StatusCode::BAD_REQUEST, "The form was not sent completely; try again.")
+    }
+}
+
 async fn logout(
     State(auth): State<AuthState>,
     Extension(info): Extension<ClientInfo>,

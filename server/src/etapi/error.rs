@@ -122,7 +122,7 @@ impl IntoResponse for EtapiError {
         let body = serde_json::json!({
             "status": self.status.as_u16(),
             "code": self.code,
-            "message": self.message,
+            "message": app::error::printable(&self.message),
         });
         (self.status, Json(body)).into_response()
     }

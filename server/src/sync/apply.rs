@@ -97,8 +97,21 @@ pub fn apply_records(
             outcome.updated += 1;
             continue;
         }
-        if records::primary_key(&remote.entity_name).is_none() {
+        let Some(pk) = records::primary_key(&remote.entity_name) else {
             return Err(DbError::Invalid(format!("unknown entity '{}' in sync batch", remote.entity_name)));
+        };
+        if remote.entity_id.is_empty() || remote.entity_id.chars().any(char::is_control) {
+            return Err(DbError::Invalid(format!("a {} change has an empty id or control characters in it", remote.entity_name)));
+        }
+        // The row is stored under its own key: one that is not the change's would leave the change
+        // describing a row that does not exist and the row without a change.
+        if let Some(key) = record.entity.as_ref().and_then(|row| row.get(pk)) {
+            if key.as_str() != Some(remote.entity_id.as_str()) {
+                return Err(DbError::Invalid(format!(
+                    "the {} change for {} carries a row whose {pk} is {}",
+                    remote.entity_name, remote.entity_id, key
+                )));
+            }
         }
         let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);

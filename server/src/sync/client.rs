@@ -40,9 +40,12 @@ const MAX_REPAIR_ROUNDS: u32 = 3;
 /// Push/pull passes in one cycle while either side still has outstanding changes.
 const MAX_PASSES: u32 = 10;
 /// While the hub receives another client's push its hashes are a moment inside that push: the check
-/// waits this long and looks again, up to `MAX_POSTPONES` times, then leaves it to the next cycle.
+/// waits this long and looks again, up to `MAX_POSTPONES` times, then leaves it to the next cycle;
+/// sooner, after `STALLED_POSTPONES`, if nothing arrived on the hub meanwhile (that push's client is
+/// cut off or gone, and the hub ends it only when it has been silent for a while).
 const POSTPONE_WAIT: Duration = Duration::from_millis(250);
 const MAX_POSTPONES: u32 = 40;
+const STALLED_POSTPONES: u32 = 12;
 /// Pages fetched ahead of the one being applied while pulling.
 const PULL_AHEAD_PAGES: usize = 6;
 /// Pulled rows applied in one transaction at most (more when one page is larger).
@@ -486,6 +489,8 @@ impl SyncClient {
         let mut repair_rounds = 0;
         let mut passes: u32 = 0;
         let mut postponed = 0;
+        // Postponements in a row while the hub's newest change stayed the same.
+        let mut stalled = (0, None);
         let check = loop {
             passes += 1;
             pushed += self.push(session, &hub_instance_id).await?;
@@ -496,7 +501,11 @@ impl SyncClient {
             self.request::<()>(session, Method::POST, "/api/sync/finished", None).await?;
             let remote: CheckResponse = self.request(session, Method::GET, "/api/sync/check", None).await?.unwrap_or_else(empty_check);
             if remote.canopy_push_open {
-                if postponed >= MAX_POSTPONES {
+                stalled = match stalled {
+                    (n, Some(newest)) if newest == remote.max_entity_change_id => (n + 1, Some(newest)),
+                    _ => (0, Some(remote.max_entity_change_id)),
+                };
+                if postponed >= MAX_POSTPONES || stalled.0 >= STALLED_POSTPONES {
                     tracing::info!("hash check left to the next cycle: the sync server is still receiving another push");
                     break None;
                 }

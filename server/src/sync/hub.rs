@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use app::error::printable;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -27,6 +28,9 @@ use crate::hashing;
 const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Unfinished multi-page pushes are dropped after this long, as in Trilium.
 const PARTIAL_TTL: Duration = Duration::from_secs(20 * 60);
+/// What all unfinished multi-page pushes together may hold in memory: a batch of a push with the
+/// largest attachments fits many times over, a peer sending pages without end does not.
+const PARTIAL_MAX_BYTES: usize = 512 * 1024 * 1024;
 const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Clone)]
@@ -84,8 +88,8 @@ pub enum HubError {
 impl IntoResponse for HubError {
     fn into_response(self) -> Response {
         match self {
-            HubError::Json(status, message) => (status, Json(wire::ErrorBody { message })).into_response(),
-            HubError::Text(status, message) => (status, [(header::CONTENT_TYPE, "text/plain")], message).into_response(),
+            HubError::Json(status, message) => (status, Json(wire::ErrorBody { message: printable(&message) })).into_response(),
+            HubError::Text(status, message) => (status, [(header::CONTENT_TYPE, "text/plain")], printable(&message)).into_response(),
             HubError::Raw(status, body) => (status, Json(body)).into_response(),
         }
     }
@@ -312,10 +316,24 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| HubError::Json(StatusCode::BAD_REQUEST, "multi-page sync update without requestId".into()))?
             .to_owned();
+        if page_index >= page_count {
+            return Err(HubError::Json(
+                StatusCode::BAD_REQUEST,
+                format!("multi-page sync update {request_id}: page index {page_index} is not below its page count {page_count}"),
+            ));
+        }
         let mut partial = state.partial_pushes.lock().unwrap_or_else(|p| p.into_inner());
         partial.retain(|_, (started, _)| started.elapsed() < PARTIAL_TTL);
         if page_index == 0 {
             partial.insert(request_id.clone(), (Instant::now(), String::new()));
+        }
+        let held: usize = partial.values().map(|(_, so_far)| so_far.len()).sum();
+        if held + body.len() > PARTIAL_MAX_BYTES {
+            partial.remove(&request_id);
+            return Err(HubError::Json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("multi-page sync update {request_id} is too large: unfinished pushes may hold {PARTIAL_MAX_BYTES} bytes in all"),
+            ));
         }
         let Some((_, so_far)) = partial.get_mut(&request_id) else {
             return Err(HubError::Json(
@@ -341,7 +359,11 @@ async fn update(State(state): State<HubState>, headers: HeaderMap, body: Bytes) 
     }
     let source = ChangeSource::new(&state.instance_id).with_component("sync");
     let outcome =
-        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, PeerMemory::PerPeer))?;
+        state.document.write(&source, |tx| apply_records(tx, &request.entities, &request.instance_id, PeerMemory::PerPeer));
+    if let Some(token) = &session {
+        state.sync.push_applied(token);
+    }
+    let outcome = outcome?;
     tracing::info!(
         "sync push from {}: {} updated, {} already applied, {} erased, {} kept local, {} conflicts",
         request.instance_id,

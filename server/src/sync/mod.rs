@@ -187,8 +187,10 @@ pub struct SyncState {
     adopted: watch::Sender<bool>,
 }
 
-/// A push whose client went silent for this long (crashed, cut off) no longer holds unused blobs.
-const OPEN_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(120);
+/// A push whose client went silent for this long (crashed, cut off) is over: it no longer holds unused
+/// blobs nor other peers' hash checks. A live push is never this quiet: it sends pages of at most a
+/// megabyte one after another, and the time the hub takes to apply one does not count.
+const OPEN_PUSH_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A push a hub is receiving.
 #[derive(Debug)]
@@ -276,6 +278,14 @@ impl SyncState {
                 let push = OpenPush { last_batch: std::time::Instant::now(), changed_after: newest_change(), instance_id: None };
                 open.insert(session.to_owned(), push);
             }
+        }
+    }
+
+    /// A batch of session `session` has been applied: its silence starts now, not when it came.
+    pub(crate) fn push_applied(&self, session: &str) {
+        let mut open = self.open_pushes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(push) = open.get_mut(session) {
+            push.last_batch = std::time::Instant::now();
         }
     }
 
@@ -407,5 +417,43 @@ impl SyncState {
     /// Asks the client engine for a cycle now.
     pub fn request_sync(&self) {
         self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyncState;
+    use crate::db::UnusedBlobs;
+
+    /// A batch of `session` from `instance_id`, arriving when the newest change id was `newest`.
+    fn batch(state: &SyncState, session: &str, instance_id: &str, newest: i64) {
+        state.push_batch(session, || newest);
+        state.push_came_from(session, instance_id);
+        state.push_applied(session);
+    }
+
+    #[test]
+    fn a_new_session_of_the_same_instance_ends_its_killed_push_and_keeps_what_that_one_brought() {
+        let hub = SyncState::new(None);
+        batch(&hub, "before-the-kill", "client-a", 10);
+        batch(&hub, "after-the-restart", "client-a", 20);
+        // Nothing else is open for the restarted client's own check: the old push no longer holds it.
+        assert_eq!(hub.unused_blobs(Some("after-the-restart")), UnusedBlobs::Erase);
+        // A blob acknowledged in the killed push may be used by a row of the new one: kept from 10 on.
+        assert_eq!(hub.unused_blobs(None), UnusedBlobs::Keep { changed_after: 10 });
+    }
+
+    #[test]
+    fn another_instances_open_push_holds_a_check_until_that_instance_pulls() {
+        let hub = SyncState::new(None);
+        batch(&hub, "a-session", "client-a", 10);
+        batch(&hub, "b-session", "client-b", 30);
+        assert_eq!(hub.unused_blobs(Some("a-session")), UnusedBlobs::Keep { changed_after: 30 });
+        // Client B pulls under a new session (its old one was cut off): its push is over.
+        hub.push_ended("b-new-session", Some("client-b"));
+        assert_eq!(hub.unused_blobs(Some("a-session")), UnusedBlobs::Erase);
+        assert_eq!(hub.unused_blobs(None), UnusedBlobs::Keep { changed_after: 10 });
+        hub.push_ended("a-session", None);
+        assert_eq!(hub.unused_blobs(None), UnusedBlobs::Erase);
     }
 }

@@ -110,8 +110,15 @@ pub fn store_row_with(conn: &Connection, columns: &mut TableColumns, table: &str
     }
     let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
     let sql = format!("INSERT OR REPLACE INTO {table} ({}) VALUES ({})", names.join(", "), placeholders.join(", "));
-    conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
-    Ok(())
+    match conn.prepare_cached(&sql)?.execute(params_from_iter(values)) {
+        // A row the schema refuses (a NOT NULL column missing or null) is the sender's fault, and the
+        // transaction it is in is rolled back: the peer is told what, nothing is stored.
+        Err(rusqlite::Error::SqliteFailure(e, message)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            let id = object.get(pk).and_then(Json::as_str).unwrap_or_default();
+            Err(DbError::Invalid(format!("the {table} row {id} cannot be stored: {}", message.unwrap_or_else(|| e.to_string()))))
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
 }
 
 pub fn delete_row(conn: &Connection, table: &str, id: &str) -> SqlResult<()> {

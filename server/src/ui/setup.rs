@@ -84,7 +84,7 @@ async fn favicon(State(state): State<SetupPhaseState>) -> Response {
 }
 
 fn error_line(error: Option<&str>) -> String {
-    error.map(|e| format!(r#"<p class="auth-error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
+    error.map(|e| format!(r#"<p class="auth-error" role="alert">{}</p>"#, escape(&app::error::printable(e)))).unwrap_or_default()
 }
 
 fn setup_form(status: StatusCode, host: &str, error: Option<&str>) -> Response {

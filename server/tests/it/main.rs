@@ -9,6 +9,7 @@ mod conflicts;
 mod domain;
 mod etapi;
 mod fixture;
+mod hostile;
 mod new_document;
 mod protected_core;
 mod protected_trilium;

@@ -141,9 +141,15 @@ pub enum Expr {
     Property { path: Vec<String>, op: &'static str, value: String },
 }
 
+/// Parentheses and `not(` nest at most this deep: the parser and the evaluator recurse, and a
+/// query of ten thousand `(` must be refused, not overflow the stack of the server that reads it.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Parentheses open at `pos`.
+    depth: usize,
 }
 
 pub fn parse(query: &str) -> Result<Expr, String> {
@@ -174,7 +180,7 @@ pub fn parse(query: &str) -> Result<Expr, String> {
         parts.push(Expr::FullText(words));
     }
     if split < toks.len() {
-        let mut p = Parser { toks: toks[split..].to_vec(), pos: 0 };
+        let mut p = Parser { toks: toks[split..].to_vec(), pos: 0, depth: 0 };
         let e = p.or_expr()?;
         if p.pos != p.toks.len() {
             return Err(format!("unexpected token {:?}", p.toks[p.pos]));
@@ -223,15 +229,9 @@ impl Parser {
         match self.next() {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not") && self.peek() == Some(&Tok::LParen) => {
                 self.pos += 1;
-                let e = self.or_expr()?;
-                self.expect_rparen()?;
-                Ok(Expr::Not(Box::new(e)))
+                Ok(Expr::Not(Box::new(self.parenthesized()?)))
             }
-            Some(Tok::LParen) => {
-                let e = self.or_expr()?;
-                self.expect_rparen()?;
-                Ok(e)
-            }
+            Some(Tok::LParen) => self.parenthesized(),
             Some(Tok::Label(name)) => Ok(Expr::Label { name, cond: self.condition()? }),
             Some(Tok::NotLabel(name)) => Ok(Expr::Not(Box::new(Expr::Label { name, cond: None }))),
             Some(Tok::Relation(name)) => {
@@ -251,6 +251,18 @@ impl Parser {
             Some(Tok::Word(w)) | Some(Tok::Quoted(w)) => Ok(Expr::FullText(vec![w])),
             other => Err(format!("unexpected token {other:?}")),
         }
+    }
+
+    /// What follows an opening parenthesis, up to and with its closing one.
+    fn parenthesized(&mut self) -> Result<Expr, String> {
+        if self.depth == MAX_NESTING {
+            return Err(format!("parentheses nested more than {MAX_NESTING} deep"));
+        }
+        self.depth += 1;
+        let e = self.or_expr()?;
+        self.expect_rparen()?;
+        self.depth -= 1;
+        Ok(e)
     }
 
     fn condition(&mut self) -> Result<Option<(&'static str, String)>, String> {
@@ -775,6 +787,14 @@ fn score(e: &Expr, title: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_parentheses_nested_deeper_than_the_limit() {
+        let nested = |depth: usize| format!("{}#a{}", "(".repeat(depth), ")".repeat(depth));
+        assert!(parse(&nested(MAX_NESTING)).is_ok());
+        assert!(parse(&nested(MAX_NESTING + 1)).unwrap_err().contains("nested"));
+        assert!(parse(&"not(".repeat(100_000)).unwrap_err().contains("nested"));
+    }
 
     #[test]
     fn parses_mixed_queries() {
