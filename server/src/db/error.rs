@@ -52,4 +52,71 @@ impl DbError {
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
         DbError::NotFound { entity, id: id.into() }
     }
+
+    /// The fault of the disk or file under the document behind this error, if that is what it is:
+    /// not the request's fault, and something the person running Canopy can fix.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        use rusqlite::ErrorCode;
+        let code = match self {
+            DbError::Sqlite(e) | DbError::Unreadable { source: e, .. } => e.sqlite_error_code()?,
+            DbError::Io { .. } => return Some(StorageFault::Io),
+            _ => return None,
+        };
+        match code {
+            ErrorCode::DiskFull => Some(StorageFault::DiskFull),
+            ErrorCode::ReadOnly => Some(StorageFault::ReadOnly),
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some(StorageFault::Locked),
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(StorageFault::Corrupt),
+            ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some(StorageFault::Io),
+            _ => None,
+        }
+    }
+}
+
+/// A fault of the storage under the document. Writes fail whole (each is one transaction), so
+/// what was saved before stays, and writing works again once the fault is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    DiskFull,
+    ReadOnly,
+    Locked,
+    Corrupt,
+    Io,
+}
+
+impl StorageFault {
+    /// What a person is told, in the UI, ETAPI answers, the sync status and the log.
+    pub fn message(self) -> &'static str {
+        match self {
+            StorageFault::DiskFull => {
+                "The disk that holds the document is full, so nothing was saved. What was saved before is kept; \
+                 free some space and try again."
+            }
+            StorageFault::ReadOnly => {
+                "The document cannot be written: its file or data directory is read-only, so nothing was saved. \
+                 What was saved before is kept; make the data directory writable and try again."
+            }
+            StorageFault::Locked => {
+                "The document is locked by another program (a second Canopy or Trilium on the same data \
+                 directory, or a backup tool), so nothing was saved. Try again once it lets go."
+            }
+            StorageFault::Corrupt => {
+                "The document file is damaged (SQLite reports corruption), so nothing was saved. Stop Canopy \
+                 and restore the latest backup from the data directory's backup folder."
+            }
+            StorageFault::Io => {
+                "The disk reported an error reading or writing the document, so nothing was saved. What was \
+                 saved before is kept; check the disk and try again."
+            }
+        }
+    }
+
+    /// The HTTP status of an answer that failed on it.
+    pub fn http_status(self) -> u16 {
+        match self {
+            StorageFault::DiskFull => 507,
+            StorageFault::ReadOnly | StorageFault::Locked => 503,
+            StorageFault::Corrupt | StorageFault::Io => 500,
+        }
+    }
 }

@@ -43,7 +43,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::broadcast;
 
 pub use entity_changes::EntityChange;
-pub use error::DbError;
+pub use error::{DbError, StorageFault};
 pub use schema::TRILIUM_DB_VERSION;
 
 use crate::hashing;

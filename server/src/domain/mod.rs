@@ -82,11 +82,11 @@ impl DomainError {
             }
             DomainError::Invalid(m) | DomainError::NotAllowed(m) | DomainError::Stale(m) | DomainError::Protected(m) => m.clone(),
             DomainError::ProtectedLocked { .. } | DomainError::Undecryptable { .. } => self.to_string(),
-            DomainError::Password(crate::protected::ProtectedError::Db(_)) => {
-                "The document could not be read or written; see the server log.".into()
-            }
+            DomainError::Password(crate::protected::ProtectedError::Db(e)) | DomainError::Db(e) => match e.storage_fault() {
+                Some(fault) => fault.message().into(),
+                None => "The document could not be read or written; see the server log.".into(),
+            },
             DomainError::Password(e) => e.to_string(),
-            DomainError::Db(_) => "The document could not be read or written; see the server log.".into(),
         }
     }
 }

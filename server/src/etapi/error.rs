@@ -84,7 +84,14 @@ impl From<DbError> for EtapiError {
             DbError::ProtectedLocked { id, .. } => EtapiError::note_protected(id, "cannot be modified"),
             _ => {
                 tracing::error!("ETAPI request failed in the document store: {e}");
-                EtapiError::internal(e.to_string())
+                match e.storage_fault() {
+                    Some(fault) => EtapiError::new(
+                        StatusCode::from_u16(fault.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        GENERIC,
+                        fault.message(),
+                    ),
+                    None => EtapiError::internal(e.to_string()),
+                }
             }
         }
     }

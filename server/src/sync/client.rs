@@ -61,7 +61,7 @@ pub enum SyncError {
     Http { method: Method, url: String, status: StatusCode, message: String },
     #[error("{0}")]
     Refused(String),
-    #[error("{0}")]
+    #[error("{}", .0.storage_fault().map_or_else(|| .0.to_string(), |fault| format!("This instance could not store what it synced: {}", fault.message())))]
     Db(#[from] DbError),
 }
 
@@ -629,16 +629,27 @@ impl SyncClient {
                         .into(),
                 )
             })?;
-        let timestamp = hashing::utc_date_time_str(chrono::Utc::now());
         let local_db_version = self.document.db_version();
-        let body = LoginRequest {
-            hash: super::hub::login_hash(&secret, &timestamp),
-            timestamp,
-            sync_version: serde_json::json!(crate::SYNC_VERSION),
-            canopy_db_version: Some(local_db_version),
-        };
         let url = format!("{}/api/login/sync", self.config.sync_server_host);
-        let response = self.send_with(Method::POST, &url, None, Some(serde_json::to_string(&body).unwrap_or_default()), PageHeaders::single()).await?;
+        let mut attempts = 0;
+        let response = loop {
+            let timestamp = super::hub::login_timestamp();
+            let body = LoginRequest {
+                hash: super::hub::login_hash(&secret, &timestamp),
+                timestamp,
+                sync_version: serde_json::json!(crate::SYNC_VERSION),
+                canopy_db_version: Some(local_db_version),
+            };
+            let body = Some(serde_json::to_string(&body).unwrap_or_default());
+            let response = self.send_with(Method::POST, &url, None, body, PageHeaders::single()).await?;
+            // Another client on this address logged in within the same millisecond: a new timestamp.
+            attempts += 1;
+            if attempts < 3 && response.headers().contains_key(super::hub::LOGIN_USED_HEADER) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            break response;
+        };
         let cookie = response
             .headers()
             .get_all(reqwest::header::SET_COOKIE)

@@ -2,6 +2,7 @@
 //! (paths, bodies, status codes, messages, the `trilium-max-entity-change-id` header).
 //! Every instance serves them; a client is simply an instance that also runs [`super::client`].
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use super::apply::{apply_records, PeerMemory};
 use super::wire::{self, ChangedResponse, CheckResponse, LoginRequest, LoginResponse, SetupStatus, UpdateRequest};
 use super::{ancestry, check, records, SyncState};
+use crate::auth::client_ip::ClientIp;
 use crate::db::{self, options, password, peer_notes, ChangeSource, Document, InstanceId};
 use crate::hashing;
 
@@ -39,6 +41,9 @@ pub struct HubState {
     pub instance_id: InstanceId,
     pub sync: Arc<SyncState>,
     sessions: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Accepted sync logins by client address and timestamp, until the timestamp leaves the clock
+    /// window: a login holds no nonce, so without this a copy of one opens sessions for ten minutes.
+    used_logins: Arc<Mutex<HashMap<(IpAddr, String), Instant>>>,
     partial_pushes: Arc<Mutex<HashMap<String, (Instant, String)>>>,
     /// Set while this instance is an empty hub waiting for a client's document; used once.
     seed_token: Arc<Mutex<Option<String>>>,
@@ -64,6 +69,7 @@ impl HubState {
             instance_id,
             sync,
             sessions: Default::default(),
+            used_logins: Default::default(),
             partial_pushes: Default::default(),
             seed_token: Arc::new(Mutex::new(seed_token)),
             pull_progress: Default::default(),
@@ -101,6 +107,10 @@ impl From<db::DbError> for HubError {
             db::DbError::Invalid(message) => HubError::Json(StatusCode::BAD_REQUEST, message),
             other => {
                 tracing::error!("sync request failed: {other}");
+                if let Some(fault) = other.storage_fault() {
+                    let status = StatusCode::from_u16(fault.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    return HubError::Json(status, format!("The sync server could not store this: {}", fault.message()));
+                }
                 HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
             }
         }
@@ -165,7 +175,7 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-async fn login(State(state): State<HubState>, body: Bytes) -> HubResult<Response> {
+async fn login(State(state): State<HubState>, ClientIp(client): ClientIp, body: Bytes) -> HubResult<Response> {
     let request: LoginRequest = serde_json::from_slice(&body)
         .map_err(|e| HubError::Json(StatusCode::BAD_REQUEST, format!("Invalid sync login request: {e}")))?;
     let in_sync = hashing::parse_utc_date_time(&request.timestamp)
@@ -206,6 +216,11 @@ async fn login(State(state): State<HubState>, body: Bytes) -> HubResult<Response
                 .into(),
         ));
     }
+    if !first_use_of(&state, client, &request.timestamp) {
+        tracing::warn!(%client, timestamp = %request.timestamp, "a sync login was sent again; refused");
+        let body = wire::ErrorBody { message: "This sync login was already used; a login needs a new timestamp.".into() };
+        return Ok((StatusCode::UNAUTHORIZED, [(LOGIN_USED_HEADER, "true")], Json(body)).into_response());
+    }
     let token = format!("s%3A{}", hashing::random_string(32));
     state.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), Instant::now() + SESSION_TTL);
     let max_entity_change_id = state.document.read(|conn| {
@@ -220,6 +235,36 @@ async fn login(State(state): State<HubState>, body: Bytes) -> HubResult<Response
         canopy_db_version: Some(local_db_version),
     };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Marks the refusal of a login already used, so a Canopy client whose timestamp met another
+/// client's on the same address (the same millisecond) logs in again at once.
+pub const LOGIN_USED_HEADER: &str = "canopy-login-used";
+
+/// Records a verified login; false when this address sent it before. Keyed by address, not only by
+/// timestamp: two clients on different machines logging in within the same millisecond send the
+/// same body, and neither is refused. A timestamp up to the tolerance ahead of the clock stays valid
+/// for twice the tolerance, so it is kept that long.
+fn first_use_of(state: &HubState, client: IpAddr, timestamp: &str) -> bool {
+    let keep = Duration::from_millis(2 * CLOCK_TOLERANCE_MS as u64);
+    let now = Instant::now();
+    let mut used = state.used_logins.lock().unwrap_or_else(|p| p.into_inner());
+    used.retain(|_, at| now.duration_since(*at) < keep);
+    used.insert((client, timestamp.to_owned()), now).is_none()
+}
+
+/// The timestamp of a new sync login: now, or a millisecond after this process's last one, so two
+/// logins from one process never carry the same body.
+pub fn login_timestamp() -> String {
+    static LAST: Mutex<Option<chrono::DateTime<chrono::Utc>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let now = chrono::Utc::now();
+    let next = match *last {
+        Some(previous) if now <= previous + chrono::Duration::milliseconds(1) => previous + chrono::Duration::milliseconds(1),
+        _ => now,
+    };
+    *last = Some(next);
+    hashing::utc_date_time_str(next)
 }
 
 /// `base64(HMAC-SHA256(key = documentSecret as stored, msg = timestamp))`, compared in constant time.
@@ -466,7 +511,7 @@ async fn stats(State(state): State<HubState>) -> HubResult<Json<serde_json::Valu
 /// The seed (`documentId`, `documentSecret`) for a new client; requires the password in `trilium-cred`.
 async fn sync_seed(
     State(state): State<HubState>,
-    crate::auth::client_ip::ClientIp(client): crate::auth::client_ip::ClientIp,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
 ) -> HubResult<Response> {
     if !state.login_limiter.allows(&client) {

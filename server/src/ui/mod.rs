@@ -127,7 +127,10 @@ fn ui_source(instance_id: &InstanceId) -> ChangeSource {
 /// A store failure as the page sees it: the details go to the log, never to the browser.
 fn internal(e: DbError) -> AppError {
     tracing::error!("UI request failed in the store: {e}");
-    AppError::Server("The server could not read or write the document; its log has the details.".into())
+    match e.storage_fault() {
+        Some(fault) => AppError::Server(fault.message().into()),
+        None => AppError::Server("The server could not read or write the document; its log has the details.".into()),
+    }
 }
 
 /// What the page shows instead of a protected note's title (ciphertext until a protected session exists).

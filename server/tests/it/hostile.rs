@@ -1146,6 +1146,26 @@ async fn hostile_sync_logins_forged_or_stale_are_refused() {
     judge.finish("sync logins");
 }
 
+/// A replayed sync login (the same signed body again, within the clock window) opens nothing; a new
+/// login with its own timestamp still does.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_a_replayed_sync_login_is_refused() {
+    let hub = Node::hub().await;
+    let body = crate::sync::login_body(&hub, 32.into(), None, chrono::Duration::zero());
+    let http = client();
+    let first = http.post(format!("{}/api/login/sync", hub.url())).json(&body).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    for _ in 0..2 {
+        let replay = answer(http.post(format!("{}/api/login/sync", hub.url())).json(&body)).await.unwrap();
+        assert_eq!(replay.status, 401, "the same signed timestamp again: {}", replay.body);
+        assert!(replay.set_cookie.is_empty(), "a replay opened a session");
+        assert!(message_of(&replay.body).contains("already used"), "{}", replay.body);
+    }
+    let fresh = crate::sync::login_body(&hub, 32.into(), None, chrono::Duration::zero());
+    let again = http.post(format!("{}/api/login/sync", hub.url())).json(&fresh).send().await.unwrap();
+    assert_eq!(again.status(), 200, "a new login after the replays");
+}
+
 /// Records of a valid push from a peer, made from the hub's own: new ids for a blob, a note and its
 /// branch under root.
 struct Templates {

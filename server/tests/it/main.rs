@@ -8,6 +8,7 @@ mod common;
 mod conflicts;
 mod domain;
 mod etapi;
+mod faults;
 mod fixture;
 mod hostile;
 mod new_document;

@@ -212,7 +212,9 @@ async fn sequential_edits_add_no_revisions() {
 /// Signs a sync login the way a client does, with the hub's own document secret.
 pub(crate) fn login_body(hub: &Node, sync_version: serde_json::Value, db_version: Option<i64>, skew: chrono::Duration) -> serde_json::Value {
     let secret = hub.document().read(|c| canopy::db::options::get(c, "documentSecret")).unwrap().unwrap();
-    let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now() + skew);
+    // Unique in this process, so two logins never carry the same (refused) body.
+    let now = canopy::hashing::parse_utc_date_time(&canopy::sync::hub::login_timestamp()).unwrap();
+    let timestamp = canopy::hashing::utc_date_time_str(now + skew);
     let mut body = serde_json::json!({
         "timestamp": timestamp,
         "syncVersion": sync_version,

@@ -68,7 +68,7 @@ impl TriliumPeer {
     /// Logs in again (a restarted hub forgot its sessions).
     async fn login(&mut self) {
         let secret = self.doc.read(|c| options::get(c, "documentSecret")).unwrap().unwrap();
-        let timestamp = canopy::hashing::utc_date_time_str(chrono::Utc::now());
+        let timestamp = canopy::sync::hub::login_timestamp();
         let body = json!({
             "timestamp": timestamp,
             "syncVersion": 32,
