@@ -16,6 +16,11 @@
 //! until client 2 shows each. Last, the three documents' hash checks must be equal, or the benchmark
 //! fails.
 //!
+//! After the cluster, the load part (`load`): the hub binary on a new document and 50 clients
+//! simulated in this process over real HTTP, each writing a note a second for a minute while
+//! long-polling; every request must succeed and every client converge, and the push and pull times at
+//! the client, the travel of a note to all clients and the hub's memory and CPU are reported.
+//!
 //! Before the cluster, the physical limits of its first sync (`limits`): the document's synced rows
 //! inserted into a fresh SQLite file, encoded as JSON, sent over loopback. After it, with
 //! `TRILIUM_DIR` naming a Trilium 0.63.7 install, the same workloads on Trilium (`trilium`), its
@@ -24,8 +29,10 @@
 //! Usage: bench [NOTES]   (CANOPY_SITE_ROOT: the built front end, for the browser part;
 //! BENCH_JSON: where the JSON goes, by default `bench.json` beside this binary, with each
 //! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium;
-//! TRILIUM_DIR: Trilium beside it)
+//! TRILIUM_DIR: Trilium beside it; BENCH_LOAD_CLIENTS, BENCH_LOAD_SECS: the load part's size, by default
+//! 50 clients for 60 s; BENCH_ONLY=load runs only the load part, NOTES unused)
 mod limits;
+mod load;
 mod trilium;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +46,12 @@ use canopy::entities::BlobContent;
 async fn main() -> anyhow::Result<()> {
     let notes: usize = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(100_000);
     let work = tempfile::tempdir()?;
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "load") {
+        let mut report = Report::default();
+        let outcome = load::run(work.path(), &mut report).await;
+        report.finish()?;
+        return outcome;
+    }
     let hub_dir = work.path().join("hub");
     std::fs::create_dir(&hub_dir)?;
     std::fs::write(hub_dir.join("config.ini"), "[General]\nnoBackup=true\n")?;
@@ -125,6 +138,11 @@ async fn main() -> anyhow::Result<()> {
 
     let new_notes = (notes / 10).max(100);
     let mut outcome = cluster(&hub_dir, work.path(), notes, new_notes, &mut report).await;
+    let loaded = load::run(work.path(), &mut report).await;
+    if let Err(e) = &loaded {
+        report.note(&format!("the load part failed: {e:#}"));
+    }
+    outcome = outcome.and(loaded);
     match std::env::var_os("TRILIUM_DIR") {
         Some(trilium_dir) => {
             let compared = trilium::run(Path::new(&trilium_dir), &document, work.path(), &parents[2], new_notes, &mut report).await;
@@ -681,6 +699,8 @@ enum Figure {
     Value(f64),
     /// Median and 95th percentile of many rounds, in milliseconds.
     Times { median: f64, p95: f64, rounds: usize },
+    /// Median, 99th percentile and largest of many, in milliseconds.
+    Tail { median: f64, p99: f64, max: f64, count: usize },
 }
 
 impl Figure {
@@ -694,6 +714,13 @@ impl Figure {
         }
     }
 
+    fn tail(times: &mut [Duration]) -> Figure {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let at = |n: usize| times.get(n.saturating_sub(1)).copied().map_or(0.0, ms);
+        Figure::Tail { median: at(times.len().div_ceil(2)), p99: at((times.len() * 99).div_ceil(100)), max: at(times.len()), count: times.len() }
+    }
+
     fn text(self, unit: &str) -> String {
         match self {
             Figure::Value(value) => match unit {
@@ -702,14 +729,16 @@ impl Figure {
                 _ => format!("{value:.0} {unit}"),
             },
             Figure::Times { median, p95, rounds } => format!("median {median:.1} ms, p95 {p95:.1} ms ({rounds} rounds)"),
+            Figure::Tail { median, p99, max, count } => format!("median {median:.1} ms, p99 {p99:.1} ms, max {max:.1} ms ({} of them)", thousands(count)),
         }
     }
 
-    /// The number compared: the value, or the median.
+    /// The number compared: the value, the median, or the 99th percentile of a tail.
     fn headline(self) -> f64 {
         match self {
             Figure::Value(value) => value,
             Figure::Times { median, .. } => median,
+            Figure::Tail { p99, .. } => p99,
         }
     }
 
@@ -717,6 +746,7 @@ impl Figure {
         match self {
             Figure::Value(value) => serde_json::json!({ "value": value }),
             Figure::Times { median, p95, rounds } => serde_json::json!({ "median_ms": median, "p95_ms": p95, "rounds": rounds }),
+            Figure::Tail { median, p99, max, count } => serde_json::json!({ "median_ms": median, "p99_ms": p99, "max_ms": max, "count": count }),
         }
     }
 }
@@ -737,6 +767,11 @@ impl Report {
 
     fn add_times(&mut self, key: &'static str, work: &str, times: &mut [Duration], target: &str) {
         self.push(key, work, "ms", Figure::times(times), target);
+    }
+
+    /// Many times, as median, 99th percentile and largest.
+    fn add_tail(&mut self, key: &'static str, work: &str, times: &mut [Duration], target: &str) {
+        self.push(key, work, "ms", Figure::tail(times), target);
     }
 
     fn push(&mut self, key: &'static str, work: &str, unit: &'static str, canopy: Figure, target: &str) {
