@@ -21,11 +21,13 @@ bench: setup-test
 	scripts/bench.sh $(NOTES)
 
 # The large seeded torture run of sync (a hub, two clients, concurrent deletes, clones and edits);
-# on failure, the shortest failing prefix of its operations. `make torture SEED=7 OPS=5000`.
+# on failure, the shortest failing prefix of its operations. `make torture SEED=7 OPS=5000`;
+# `MIXED=1`: the mixed cluster, one of the clients speaking as Trilium 0.63 does.
 SEED ?= 14
 OPS ?= 3000
+MIXED ?= 0
 torture: setup
-	scripts/torture.sh $(SEED) $(OPS)
+	CANOPY_TORTURE_MIXED=$(MIXED) scripts/torture.sh $(SEED) $(OPS)
 
 setup:
 	@scripts/bootstrap.sh

@@ -3,6 +3,7 @@
 # HTTP and SQLite, not by the optimizer, and the tests' debug build is the one `make test` keeps
 # current). `scripts/torture.sh SEED OPS`. On failure, bisects the number of operations (the same
 # seed replays the same operations) and shows the shortest failing prefix with its operations.
+# CANOPY_TORTURE_MIXED=1 runs the mixed cluster instead (server/tests/it/mixed.rs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
@@ -11,6 +12,11 @@ export PATH="$CANOPY_TOOLCHAIN_BIN:$PATH"
 seed="${1:-14}"
 ops="${2:-3000}"
 test_name=torture::torture_concurrent_deletes_clones_and_edits_converge
+summary='^torture: '
+if [ "${CANOPY_TORTURE_MIXED:-0}" != 0 ]; then
+  test_name=mixed::mixed_cluster_with_a_trilium_client_converges
+  summary='^mixed torture: '
+fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
@@ -25,7 +31,7 @@ run() {
 }
 
 if run "$ops"; then
-  grep '^torture: ' "$log"
+  grep "$summary" "$log"
   exit 0
 fi
 cat "$log"
@@ -39,7 +45,7 @@ while [ $((failing - passing)) -gt 1 ]; do
     echo "  OPS=$middle passes" >&2
   else
     failing="$middle"
-    echo "  OPS=$middle fails: $(grep '^torture: ' "$log" || echo 'no summary (see below)')" >&2
+    echo "  OPS=$middle fails: $(grep "$summary" "$log" || echo 'no summary (see below)')" >&2
   fi
 done
 run "$failing"

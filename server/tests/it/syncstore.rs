@@ -2,207 +2,15 @@
 //! restart, no row reaches a peer without its blob, no blob is erased while a push that needs it is
 //! open, and peers of other Trilium lines are refused in words that say what to do.
 //!
-//! A Trilium-like peer is simulated here by [`TriliumPeer`]: its own document (a copy of the hub's,
-//! as a Trilium client made from a copy), its own instance id, and the wire as Trilium speaks it (no
-//! `canopy*` fields, pulls and pushes by cursor, unused blobs erased before every hash check).
+//! Trilium peers are simulated by [`TriliumPeer`].
 use std::time::Duration;
 
 use canopy::db::tree::{self, NewNote};
-use canopy::db::{options, ChangeSource, Document, InstanceId};
-use canopy::entities::BlobContent;
-use canopy::sync::apply::{apply_records, PeerMemory};
-use canopy::sync::wire::{CheckResponse, EntityChangeRecord};
+use canopy::db::{options, ChangeSource};
 use serde_json::json;
 
 use crate::cluster::{eventually, Node};
-
-/// A Trilium client of a hub, driven step by step.
-struct TriliumPeer {
-    _dir: tempfile::TempDir,
-    doc: Document,
-    id: InstanceId,
-    http: reqwest::Client,
-    hub_url: String,
-    hub_id: String,
-    cookie: String,
-}
-
-impl TriliumPeer {
-    /// A peer from a copy of the hub's document, logged in.
-    async fn of(hub: &Node) -> TriliumPeer {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("document.db");
-        canopy::db::backup::backup_to(hub.document().path(), &path).unwrap();
-        let doc = Document::open_existing(&path).unwrap();
-        let id = InstanceId::generate();
-        let mut peer = TriliumPeer {
-            _dir: dir,
-            doc,
-            id,
-            http: reqwest::Client::new(),
-            hub_url: hub.url(),
-            hub_id: String::new(),
-            cookie: String::new(),
-        };
-        // A copy starts both cursors at the hub's newest change, as Trilium's sync-from-copy does.
-        let max = hub.document().read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
-        peer.set_option("lastSyncedPull", max);
-        let own_max = peer.doc.read(|c| canopy::db::entity_changes::max_id(c)).unwrap();
-        peer.set_option("lastSyncedPush", own_max);
-        peer.login().await;
-        peer
-    }
-
-    fn source(&self) -> ChangeSource {
-        ChangeSource::new(&self.id)
-    }
-
-    fn set_option(&self, name: &str, value: i64) {
-        self.doc.write(&self.source(), |tx| options::set(tx, name, &value.to_string())).unwrap();
-    }
-
-    fn option(&self, name: &str) -> i64 {
-        self.doc.read(|c| options::get_int(c, name)).unwrap().unwrap_or(0)
-    }
-
-    /// Logs in again (a restarted hub forgot its sessions).
-    async fn login(&mut self) {
-        let secret = self.doc.read(|c| options::get(c, "documentSecret")).unwrap().unwrap();
-        let timestamp = canopy::sync::hub::login_timestamp();
-        let body = json!({
-            "timestamp": timestamp,
-            "syncVersion": 32,
-            "hash": canopy::sync::hub::login_hash(&secret, &timestamp),
-        });
-        let response = self.http.post(format!("{}/api/login/sync", self.hub_url)).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), 200, "login");
-        self.cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-        let answer: serde_json::Value = response.json().await.unwrap();
-        self.hub_id = answer["instanceId"].as_str().unwrap().to_owned();
-    }
-
-    /// Pulls until nothing is outstanding; returns how many changes came.
-    async fn pull(&self) -> usize {
-        let mut total = 0;
-        loop {
-            let after = self.option("lastSyncedPull");
-            let page: serde_json::Value = self
-                .http
-                .get(format!("{}/api/sync/changed?instanceId={}&lastEntityChangeId={after}", self.hub_url, self.id))
-                .header("Cookie", &self.cookie)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let records: Vec<EntityChangeRecord> = serde_json::from_value(page["entityChanges"].clone()).unwrap();
-            let cursor = page["lastEntityChangeId"].as_i64().unwrap();
-            let hub = self.hub_id.clone();
-            self.doc
-                .write(&self.source(), |tx| {
-                    apply_records(tx, &records, &hub, PeerMemory::OnlyPeer)?;
-                    options::set(tx, "lastSyncedPull", &cursor.to_string())
-                })
-                .unwrap();
-            total += records.len();
-            if records.is_empty() {
-                return total;
-            }
-        }
-    }
-
-    /// The peer's changes not yet pushed, as Trilium sends them (no `canopy*` fields).
-    fn unpushed(&self) -> (Vec<EntityChangeRecord>, i64) {
-        let mut all = Vec::new();
-        let mut cursor = self.option("lastSyncedPush");
-        loop {
-            let (records, next) = self.doc.read(|c| canopy::sync::records::batch_after(c, cursor, &self.hub_id)).unwrap();
-            if records.is_empty() {
-                return (all, next.max(cursor));
-            }
-            cursor = next;
-            all.extend(records.into_iter().map(|mut r| {
-                r.canopy_parent_hash = None;
-                r
-            }));
-        }
-    }
-
-    /// One `PUT /api/sync/update` with these records.
-    async fn push_records(&self, records: &[EntityChangeRecord]) {
-        let response = self
-            .http
-            .put(format!("{}/api/sync/update", self.hub_url))
-            .header("Cookie", &self.cookie)
-            .json(&json!({ "entities": records, "instanceId": self.id.to_string() }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204, "push: {}", response.text().await.unwrap());
-    }
-
-    /// Pushes everything not yet pushed in one batch and moves the cursor.
-    async fn push(&self) -> usize {
-        let (records, cursor) = self.unpushed();
-        if !records.is_empty() {
-            self.push_records(&records).await;
-        }
-        self.set_option("lastSyncedPush", cursor);
-        records.len()
-    }
-
-    async fn finished(&self) {
-        let response = self
-            .http
-            .post(format!("{}/api/sync/finished", self.hub_url))
-            .header("Cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
-    }
-
-    /// Trilium's hash check: the hub's sectors against its own, after erasing its unused blobs.
-    /// Returns the differing sectors.
-    async fn check(&self) -> Vec<(String, String)> {
-        let remote: CheckResponse = self
-            .http
-            .get(format!("{}/api/sync/check", self.hub_url))
-            .header("Cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let (local, _) = canopy::sync::check::local_hashes(&self.doc, &self.id).unwrap();
-        canopy::sync::check::differing_sectors(&local, &remote.entity_hashes)
-    }
-
-    /// A full Trilium cycle: push, pull, push, finished, check.
-    async fn cycle(&self) -> Vec<(String, String)> {
-        self.push().await;
-        self.pull().await;
-        self.push().await;
-        self.finished().await;
-        self.check().await
-    }
-
-    fn set_content(&self, note_id: &str, html: &str) {
-        // Trilium erases the old blob when nothing uses it any more (at the latest before its check).
-        self.doc
-            .write(&self.source(), |tx| tree::update_note_content(tx, note_id, BlobContent::Text(html.into())).map(|_| ()))
-            .unwrap();
-    }
-
-    fn has_blob(&self, blob_id: &str) -> bool {
-        self.doc
-            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [blob_id], |r| r.get::<_, i64>(0))?))
-            .unwrap()
-            == 1
-    }
-}
+use crate::trilium_peer::TriliumPeer;
 
 fn recorded_conflicts(node: &Node) -> usize {
     node.document().read(|c| canopy::sync::apply::recorded_conflicts(c, 1000)).unwrap().len()
@@ -223,7 +31,7 @@ async fn a_hub_restart_between_a_trilium_peers_pull_and_its_edit_makes_no_confli
     let mut hub = Node::hub().await;
     let mut peer = TriliumPeer::of(&hub).await;
     let note = hub.create_note("root", "Edited after a restart", "<p>made on the hub</p>");
-    assert!(peer.pull().await > 0);
+    assert!(peer.pull().await.unwrap() > 0);
     let held: i64 = hub
         .document()
         .read(|c| {
@@ -237,19 +45,19 @@ async fn a_hub_restart_between_a_trilium_peers_pull_and_its_edit_makes_no_confli
     assert_eq!(held, 1, "the pull is remembered on disk");
 
     hub.restart().await;
-    peer.login().await;
+    peer.login().await.unwrap();
     peer.set_content(&note, "<p>edited by the peer after the hub restarted</p>");
-    assert!(peer.push().await > 0);
+    assert!(peer.push().await.unwrap() > 0);
     assert_eq!(hub.content(&note).as_deref(), Some("<p>edited by the peer after the hub restarted</p>"));
     assert!(hub.revision_texts(&note).is_empty(), "a sequential edit keeps no revision");
     assert_eq!(recorded_conflicts(&hub), 0, "and is no conflict");
-    assert!(peer.cycle().await.is_empty(), "the peer's hash check passes");
+    assert!(peer.cycle().await.unwrap().clean(), "the peer's hash check passes");
 
     // Once more across a restart, with the peer's own version as the base this time.
     hub.restart().await;
-    peer.login().await;
+    peer.login().await.unwrap();
     peer.set_content(&note, "<p>and again</p>");
-    peer.push().await;
+    peer.push().await.unwrap();
     assert!(hub.revision_texts(&note).is_empty());
     assert_eq!(recorded_conflicts(&hub), 0);
 
@@ -257,9 +65,9 @@ async fn a_hub_restart_between_a_trilium_peers_pull_and_its_edit_makes_no_confli
     hub.set_title(&note, "Renamed on the hub");
     tokio::time::sleep(Duration::from_millis(5)).await;
     peer.set_content(&note, "<p>concurrent</p>");
-    peer.push().await;
+    peer.push().await.unwrap();
     assert_eq!(recorded_conflicts(&hub), 1, "a true conflict is still one");
-    assert!(peer.cycle().await.is_empty(), "the peer's hash check passes after the conflict");
+    assert!(peer.cycle().await.unwrap().clean(), "the peer's hash check passes after the conflict");
 }
 
 /// Taking turns with a Canopy client: C edits, T (Trilium) pulls and edits that version, the hub
@@ -275,14 +83,14 @@ async fn turns_between_a_trilium_peer_and_a_canopy_client_make_no_revisions() {
     for turn in 1..=3 {
         c.set_content(&note, &format!("<p>C {turn}</p>"));
         c.sync().await;
-        assert!(t.cycle().await.is_empty(), "turn {turn}: T's check after pulling C's edit");
+        assert!(t.cycle().await.unwrap().clean(), "turn {turn}: T's check after pulling C's edit");
         if turn == 2 {
             // Once: stopping a hub with a Canopy client's long poll open takes its time.
             hub.restart().await;
-            t.login().await;
+            t.login().await.unwrap();
         }
         t.set_content(&note, &format!("<p>T {turn}</p>"));
-        assert!(t.cycle().await.is_empty(), "turn {turn}: T's check after its edit");
+        assert!(t.cycle().await.unwrap().clean(), "turn {turn}: T's check after its edit");
         c.sync().await;
         assert_eq!(c.content(&note).as_deref(), Some(format!("<p>T {turn}</p>").as_str()));
     }
@@ -290,11 +98,11 @@ async fn turns_between_a_trilium_peer_and_a_canopy_client_make_no_revisions() {
     // saw, and it is still no conflict (the hub held C's version and T edited from it).
     c.set_content(&note, "<p>C, before T's two edits</p>");
     c.sync().await;
-    assert!(t.cycle().await.is_empty());
+    assert!(t.cycle().await.unwrap().clean());
     t.set_content(&note, "<p>T, first of two</p>");
-    assert!(t.cycle().await.is_empty());
+    assert!(t.cycle().await.unwrap().clean());
     t.set_content(&note, "<p>T, second of two</p>");
-    assert!(t.cycle().await.is_empty());
+    assert!(t.cycle().await.unwrap().clean());
     c.sync().await;
     assert_eq!(c.content(&note).as_deref(), Some("<p>T, second of two</p>"));
     for node in [&hub, &c] {
@@ -311,8 +119,8 @@ async fn a_conflict_revision_reaches_the_trilium_peer_with_its_old_blob() {
     let hub = Node::hub().await;
     let peer = TriliumPeer::of(&hub).await;
     let note = hub.create_note("root", "Shared", "<p>the old text</p>");
-    peer.pull().await;
-    assert!(peer.check().await.is_empty());
+    peer.pull().await.unwrap();
+    assert!(peer.check().await.unwrap().is_empty());
     let old_blob = blob_of(&hub, &note);
     assert!(peer.has_blob(&old_blob));
 
@@ -321,19 +129,19 @@ async fn a_conflict_revision_reaches_the_trilium_peer_with_its_old_blob() {
     hub.set_title(&note, "Renamed on the hub");
     tokio::time::sleep(Duration::from_millis(5)).await;
     peer.set_content(&note, "<p>the peer's text</p>");
-    assert!(peer.check().await.len() > 0, "the sides differ before the push");
+    assert!(peer.check().await.unwrap().len() > 0, "the sides differ before the push");
     assert!(!peer.has_blob(&old_blob), "the peer erased the old blob");
     let cursor_before = peer.option("lastSyncedPull");
     let blob_change_before = hub.document().read(|c| canopy::db::entity_changes::get(c, "blobs", &old_blob)).unwrap().unwrap();
     assert!(blob_change_before.id.unwrap() <= cursor_before, "the blob's change lies behind the peer's cursor");
 
-    peer.push().await;
+    peer.push().await.unwrap();
     let revisions = hub.revision_texts(&note);
     assert_eq!(revisions, vec![("Renamed on the hub".to_string(), "<p>the old text</p>".to_string())], "the loser is kept");
-    peer.pull().await;
-    peer.finished().await;
+    peer.pull().await.unwrap();
+    peer.finished().await.unwrap();
     assert!(peer.has_blob(&old_blob), "the revision's blob came with it");
-    let failed = peer.check().await;
+    let failed = peer.check().await.unwrap();
     assert!(failed.is_empty(), "the peer's first hash check after the conflict passes: {failed:?}");
 }
 
@@ -345,13 +153,13 @@ async fn content_set_back_to_an_unused_blob_reaches_the_peer_with_it() {
     let peer = TriliumPeer::of(&hub).await;
     let note = hub.create_note("root", "Back and forth", "<p>first</p>");
     let first_blob = blob_of(&hub, &note);
-    peer.pull().await;
+    peer.pull().await.unwrap();
     // The peer rewrites the note (erasing the first blob); the hub takes the edit and, no hash check
     // having run since, still holds the first blob, unused.
     peer.set_content(&note, "<p>second</p>");
-    peer.push().await;
-    peer.pull().await;
-    peer.finished().await;
+    peer.push().await.unwrap();
+    peer.pull().await.unwrap();
+    peer.finished().await.unwrap();
     assert!(!peer.has_blob(&first_blob));
     let hub_holds = hub
         .document()
@@ -361,9 +169,9 @@ async fn content_set_back_to_an_unused_blob_reaches_the_peer_with_it() {
     // The hub's user sets the first text again: the same blob, whose change is behind the peer's cursor.
     hub.set_content(&note, "<p>first</p>");
     assert_eq!(blob_of(&hub, &note), first_blob);
-    peer.pull().await;
+    peer.pull().await.unwrap();
     assert!(peer.has_blob(&first_blob), "the note came with its blob");
-    let failed = peer.check().await;
+    let failed = peer.check().await.unwrap();
     assert!(failed.is_empty(), "{failed:?}");
 }
 
@@ -380,7 +188,7 @@ async fn no_blob_is_erased_while_a_push_that_needs_it_is_open() {
     // any open push, it is erased as usual (the peers have erased theirs).
     let replaced = hub.create_note("root", "Rewritten", "<p>to be replaced</p>");
     let replaced_blob = blob_of(&hub, &replaced);
-    pusher.pull().await;
+    pusher.pull().await.unwrap();
     other.sync().await;
     pusher.set_content(&replaced, "<p>rewritten</p>");
     let hub_holds = |blob: &str| {
@@ -398,7 +206,7 @@ async fn no_blob_is_erased_while_a_push_that_needs_it_is_open() {
     let (blobs, rest): (Vec<_>, Vec<_>) =
         records.into_iter().partition(|r| r.entity_change.entity_name == "blobs" || r.entity_change.entity_id == replaced);
     assert!(!blobs.is_empty() && !rest.is_empty());
-    pusher.push_records(&blobs).await;
+    pusher.push_records(&blobs).await.unwrap();
     let hub_has_blob = || {
         hub.document()
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs WHERE blobId = ?1", [&blob_id], |r| r.get::<_, i64>(0))?))
@@ -416,19 +224,19 @@ async fn no_blob_is_erased_while_a_push_that_needs_it_is_open() {
     assert!(!hub_holds(&replaced_blob), "and erased the unused blob older than the push");
     assert!(!cycle.is_finished(), "client 2 postpones its hash check while the hub receives a push");
     // ...and the next batch brings the note that uses the blob.
-    pusher.push_records(&rest).await;
+    pusher.push_records(&rest).await.unwrap();
     pusher.set_option("lastSyncedPush", cursor);
     assert!(hub_has_blob());
     assert_eq!(hub.content(&note.note_id).as_deref(), Some("<p>blob first</p>"));
-    pusher.pull().await;
-    pusher.finished().await;
+    pusher.pull().await.unwrap();
+    pusher.finished().await.unwrap();
     cycle.await.unwrap().expect("client 2's cycle succeeds");
     let status = other.running().sync.status();
     let check = status.hash_check.expect("client 2 checked once the push was done");
     assert!(check.passed, "{check:?}");
     assert_eq!(status.repair_rounds_total, 0, "no repair round");
     assert_eq!(other.content(&note.note_id).as_deref(), Some("<p>blob first</p>"));
-    assert!(pusher.check().await.is_empty(), "the pusher's hash check passes too");
+    assert!(pusher.check().await.unwrap().is_empty(), "the pusher's hash check passes too");
 }
 
 /// The same race with real clients: client 1 writes and pushes many batches while client 2 runs cycles

@@ -44,10 +44,10 @@ const MAX_SETTLE_ROUNDS: usize = 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// SplitMix64: small, seeded, the same sequence on every machine.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -55,11 +55,11 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {
             None
         } else {
@@ -70,14 +70,14 @@ impl Rng {
 
 /// A client's way to the hub: a TCP relay the test opens and cuts. Cut, new connections are closed
 /// at once and open ones (pooled keep-alives, the long poll) are ended, as when the network goes.
-struct Link {
-    url: String,
+pub(crate) struct Link {
+    pub(crate) url: String,
     open: watch::Sender<bool>,
     relay: tokio::task::JoinHandle<()>,
 }
 
 impl Link {
-    async fn to(hub: SocketAddr) -> Link {
+    pub(crate) async fn to(hub: SocketAddr) -> Link {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let open = watch::channel(false).0;
@@ -100,11 +100,11 @@ impl Link {
         Link { url, open, relay }
     }
 
-    fn set_open(&self, open: bool) {
+    pub(crate) fn set_open(&self, open: bool) {
         self.open.send_replace(open);
     }
 
-    fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         *self.open.borrow()
     }
 }
@@ -134,8 +134,8 @@ type Row = (String, String, String, bool);
 /// The test's own record: every version of every note it made, what each was made from, and
 /// which titles and texts an edit replaced (seen, then overwritten: they may be gone).
 #[derive(Default)]
-struct Record {
-    notes: Vec<String>,
+pub(crate) struct Record {
+    pub(crate) notes: Vec<String>,
     versions: HashMap<String, Vec<Version>>,
     /// (noteId, title, text) that an operation saw and replaced.
     replaced: HashSet<(String, String, String)>,
@@ -149,7 +149,7 @@ impl Record {
     }
 
     /// The version of this row, added (without a parent) if the test had not seen it.
-    fn known(&mut self, note_id: &str, (date, title, content, deleted): &Row) -> usize {
+    pub(crate) fn known(&mut self, note_id: &str, (date, title, content, deleted): &Row) -> usize {
         if let Some(i) = self.index(note_id, date) {
             return i;
         }
@@ -159,7 +159,7 @@ impl Record {
     }
 
     /// An operation on one instance turned the rows `before` into `after`.
-    fn operated(&mut self, before: &BTreeMap<String, Row>, after: &BTreeMap<String, Row>) {
+    pub(crate) fn operated(&mut self, before: &BTreeMap<String, Row>, after: &BTreeMap<String, Row>) {
         for (note_id, row) in after {
             // A version known already arrived by sync meanwhile (a client online): not this operation's.
             if self.index(note_id, &row.0).is_some() {
@@ -197,14 +197,14 @@ impl Record {
 
 /// A connection of the test's own to a document, running instance or not (the log lets it read
 /// beside the instance's writer).
-fn open_db(dir: &Path) -> Connection {
+pub(crate) fn open_db(dir: &Path) -> Connection {
     let conn = Connection::open(dir.join("document.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     conn
 }
 
 /// Every note row of the test in `c`, by note id.
-fn note_rows(c: &Connection) -> BTreeMap<String, Row> {
+pub(crate) fn note_rows(c: &Connection) -> BTreeMap<String, Row> {
     let mut stmt = c
         .prepare(
             "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted FROM notes n
@@ -238,7 +238,7 @@ fn text_of(value: rusqlite::types::ValueRef<'_>) -> String {
     }
 }
 
-fn strings(c: &Connection, sql: &str) -> Vec<String> {
+pub(crate) fn strings(c: &Connection, sql: &str) -> Vec<String> {
     let mut stmt = c.prepare(sql).unwrap();
     let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     rows
@@ -249,14 +249,14 @@ fn count(c: &Connection, sql: &str) -> i64 {
 }
 
 /// The notes of the test (in the order they were made) that are alive, or deleted, in `c`.
-fn test_notes(c: &Connection, record: &Record, deleted: bool) -> Vec<String> {
+pub(crate) fn test_notes(c: &Connection, record: &Record, deleted: bool) -> Vec<String> {
     let there: BTreeSet<String> =
         strings(c, &format!("SELECT noteId FROM notes WHERE isDeleted = {}", i32::from(deleted))).into_iter().collect();
     record.notes.iter().filter(|id| there.contains(*id)).cloned().collect()
 }
 
 /// Live branches of the test's notes in `c`: (branchId, noteId, parentNoteId).
-fn test_branches(c: &Connection, record: &Record) -> Vec<(String, String, String)> {
+pub(crate) fn test_branches(c: &Connection, record: &Record) -> Vec<(String, String, String)> {
     let ours: BTreeSet<&String> = record.notes.iter().collect();
     let mut stmt = c.prepare("SELECT branchId, noteId, parentNoteId FROM branches WHERE isDeleted = 0 ORDER BY branchId").unwrap();
     let rows = stmt
@@ -270,11 +270,11 @@ fn test_branches(c: &Connection, record: &Record) -> Vec<(String, String, String
 const NAMES: [&str; 3] = ["hub", "client1", "client2"];
 
 /// One instance: its process (started again after each kill), its ETAPI token and a logged-in browser.
-struct Instance {
-    dir: PathBuf,
+pub(crate) struct Instance {
+    pub(crate) dir: PathBuf,
     port: u16,
-    process: Process,
-    token: String,
+    pub(crate) process: Process,
+    pub(crate) token: String,
     browser: Browser,
 }
 
@@ -286,35 +286,35 @@ async fn launch(dir: &Path, port: u16) -> Process {
 }
 
 impl Instance {
-    async fn start(dir: PathBuf, port: u16) -> Instance {
+    pub(crate) async fn start(dir: PathBuf, port: u16) -> Instance {
         let process = launch(&dir, port).await;
         let token = crate::common::etapi_token(&process.url(), PASSWORD).await;
         let browser = Browser::logged_in_at(&process.url()).await;
         Instance { dir, port, process, token, browser }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.process.url()
     }
 
-    fn db(&self) -> Connection {
+    pub(crate) fn db(&self) -> Connection {
         open_db(&self.dir)
     }
 
     /// SIGKILL, then the same data directory and port again, as after a crash.
-    async fn kill_and_restart(&mut self) {
+    pub(crate) async fn kill_and_restart(&mut self) {
         self.process.kill();
         self.process = launch(&self.dir, self.port).await;
     }
 }
 
 /// What an ETAPI or server function call answered.
-struct Answer {
-    status: u16,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
-async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
+pub(crate) async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
     match response {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -327,7 +327,7 @@ async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
 }
 
 /// `POST /api/sync/now` on a client, as its UI's "sync now" does.
-async fn sync_now(http: reqwest::Client, url: String, token: String) -> Result<CycleSummary, String> {
+pub(crate) async fn sync_now(http: reqwest::Client, url: String, token: String) -> Result<CycleSummary, String> {
     let answer = answer_of(http.post(format!("{url}/api/sync/now")).header("Authorization", token).send().await).await;
     if answer.status != 200 {
         return Err(format!("sync now answered {}: {}", answer.status, answer.body));
@@ -791,7 +791,7 @@ fn rows(c: &Connection, sql: &str) -> BTreeSet<String> {
 }
 
 /// Rows of the synced tables that `other` does not hold exactly as `first` does (both ways).
-fn differing_rows(first: &Connection, other: &Connection) -> BTreeMap<&'static str, Vec<String>> {
+pub(crate) fn differing_rows(first: &Connection, other: &Connection) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for (table, sql) in SYNCED_TABLES.iter().copied().chain([("entity_changes", SYNCED_CHANGES)]) {
         let (a, b) = (rows(first, sql), rows(other, sql));
@@ -831,7 +831,7 @@ fn attributes_of_deleted_notes(c: &Connection) -> i64 {
 }
 
 /// Every revision in `c` as (revisionId, noteId, title, text).
-fn revisions(c: &Connection) -> Vec<(String, String, String, String)> {
+pub(crate) fn revisions(c: &Connection) -> Vec<(String, String, String, String)> {
     let mut stmt = c
         .prepare("SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId")
         .unwrap();
@@ -845,28 +845,28 @@ fn revisions(c: &Connection) -> Vec<(String, String, String, String)> {
 
 /// What one instance shows after settling.
 #[derive(Debug, Default)]
-struct Findings {
-    orphan_notes: i64,
-    dangling_branches: i64,
-    attributes_of_deleted_notes: i64,
+pub(crate) struct Findings {
+    pub(crate) orphan_notes: i64,
+    pub(crate) dangling_branches: i64,
+    pub(crate) attributes_of_deleted_notes: i64,
     /// Conflicts logged here whose loser was a version the winner was made from (one edit after
     /// another, not concurrent): each kept a needless revision.
-    needless_conflicts: Vec<String>,
+    pub(crate) needless_conflicts: Vec<String>,
     /// The revisions those needless conflicts point to, and the ones the other conflicts point to.
-    needless_revision_ids: BTreeSet<String>,
-    needed_revision_ids: BTreeSet<String>,
+    pub(crate) needless_revision_ids: BTreeSet<String>,
+    pub(crate) needed_revision_ids: BTreeSet<String>,
     /// Conflicts logged here between concurrent versions where one side was a delete (counted apart:
     /// what such a conflict keeps is the tree rule's to decide).
-    delete_conflicts: usize,
+    pub(crate) delete_conflicts: usize,
     /// Conflicts logged here between versions the record does not know (made by a repair).
-    unclassified_conflicts: usize,
+    pub(crate) unclassified_conflicts: usize,
     /// Conflicts logged here whose losing content was not there to keep.
-    losers_missing: usize,
+    pub(crate) losers_missing: usize,
     /// Titles and texts nobody replaced or erased that are neither a note's current ones nor in a revision here.
-    lost_texts: Vec<String>,
+    pub(crate) lost_texts: Vec<String>,
 }
 
-fn inspect(c: &Connection, record: &Record) -> Findings {
+pub(crate) fn inspect(c: &Connection, record: &Record) -> Findings {
     let mut f = Findings::default();
     (f.orphan_notes, f.dangling_branches) = broken_tree(c);
     f.attributes_of_deleted_notes = attributes_of_deleted_notes(c);
@@ -919,7 +919,7 @@ fn inspect(c: &Connection, record: &Record) -> Findings {
     f
 }
 
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(crate) fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{name}={text} is not a number")),
         Err(_) => default,
