@@ -51,8 +51,8 @@ pub struct Conflict {
 /// an edit was based on; only proof that it held our version makes its edit sequential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerMemory {
-    /// A hub, with many peers: what each one holds is kept in `canopy_peer_notes` (what the hub sent
-    /// it and what it sent), and this batch, in the same transaction, adds to it.
+    /// A hub, with many peers: what each one holds is kept in `canopy_peer_notes` (what it sent, and
+    /// what it took of what the hub sent), and this batch, in the same transaction, adds to it.
     PerPeer,
     /// A client, whose only peer is the hub: a version the hub sent is one the hub holds (the change
     /// carries the hub's instance id), which is all it needs to know.
@@ -115,7 +115,7 @@ pub fn apply_records(
         }
         let local = entity_changes::get(tx.conn(), &remote.entity_name, &remote.entity_id)?;
         let remote_wins = local.as_ref().is_none_or(|l| l.utc_date_changed <= remote.utc_date_changed);
-        // The version a Trilium peer's sequential edit was based on, once known (it does not say).
+        // The version a Trilium peer's edit was based on, where known (it does not say).
         let mut inferred_parent = None;
         if let Some(local) = &local {
             let (concurrent, base) =
@@ -221,7 +221,8 @@ fn apply_reordering(tx: &mut WriteTx<'_>, record: &EntityChangeRecord, peer_inst
 }
 
 /// For a note changed on both sides, decides whether the edits were concurrent and, if so, returns
-/// (winner, loser) as note rows.
+/// (winner, loser) as note rows; and, for a Trilium peer's edit, the hash of the version it was based
+/// on where the hub knows it.
 fn concurrent_note_edit(
     tx: &WriteTx<'_>,
     record: &EntityChangeRecord,
@@ -268,6 +269,8 @@ fn concurrent_note_edit(
             return Ok((None, None));
         }
     }
+    // What a Trilium peer's edit was based on, where the hub knows it.
+    let mut base = None;
     let sequential = match &record.canopy_parent_hash {
         // The incoming version was edited from ours. Only a newer change can be: if ours is newer,
         // it is a later version that returned to the state the incoming one was edited from (a
@@ -281,27 +284,31 @@ fn concurrent_note_edit(
         // A Trilium peer does not say what it edited from. Only proof that it held our version (it
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
         None => {
-            let held = local.instance_id == peer_instance_id
-                || (memory == PeerMemory::PerPeer
-                    && peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()));
-            if held {
+            let held = match memory {
+                PeerMemory::PerPeer => peer_notes::held(conn, peer_instance_id, &local.entity_id)?,
+                PeerMemory::OnlyPeer => None,
+            };
+            if local.instance_id == peer_instance_id || held.as_deref() == Some(local.hash.as_str()) {
                 // The peer held our version, so that is what it edited.
                 return Ok((None, Some(local.hash.clone())));
             }
+            // Concurrent; what it edited is the version it held, which goes on with its edit, so that
+            // a Canopy client holding that version sees the edit as the sequential one it is there.
+            base = held;
             false
         }
     };
     if sequential {
         return Ok((None, None));
     }
-    let Some(local_note) = entities::load::<Note>(conn, &local.entity_id)? else { return Ok((None, None)) };
-    let Some(row) = &record.entity else { return Ok((None, None)) };
+    let Some(local_note) = entities::load::<Note>(conn, &local.entity_id)? else { return Ok((None, base)) };
+    let Some(row) = &record.entity else { return Ok((None, base)) };
     let remote_note: Note = serde_json::from_value(row.clone())
         .map_err(|e| DbError::Invalid(format!("note {} in sync batch: {e}", remote.entity_id)))?;
     if local_note.title == remote_note.title && local_note.blob_id == remote_note.blob_id {
-        return Ok((None, None)); // only metadata differs; nothing a person wrote is lost
+        return Ok((None, base)); // only metadata differs; nothing a person wrote is lost
     }
-    Ok((Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }), None))
+    Ok((Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }), base))
 }
 
 /// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.

@@ -303,6 +303,8 @@ async fn changed(
     let response = state.document.write(&source, |tx| {
         ancestry::ensure_table(tx.conn())?;
         peer_notes::ensure_table(tx.conn())?;
+        // Asking from `after`, the peer shows it committed the pages before.
+        peer_notes::confirm_sent(tx.conn(), &query.instance_id, after)?;
         let (mut entity_changes, last_entity_change_id) = records::batch_after(tx.conn(), after, &query.instance_id)?;
         for record in &mut entity_changes {
             super::attach_parent(tx.conn(), record)?;
@@ -311,10 +313,10 @@ async fn changed(
             if change.entity_name == "notes" && !change.is_erased {
                 ancestry::mark_exchanged(tx.conn(), &change.entity_id, &change.hash, record.canopy_parent_hash.as_deref())?;
             }
-            // And this peer holds it, as this transaction commits (kept across restarts).
-            if change.entity_name == "notes" {
-                let held = (!change.is_erased).then_some(change.hash.as_str());
-                peer_notes::remember(tx.conn(), &query.instance_id, &change.entity_id, held)?;
+            // And this peer holds it once it asks from a cursor past it (kept across restarts).
+            if let (true, Some(id)) = (change.entity_name == "notes", change.id) {
+                let hash = (!change.is_erased).then_some(change.hash.as_str());
+                peer_notes::sent(tx.conn(), &query.instance_id, &change.entity_id, hash, id)?;
             }
         }
         // Counting the whole tail for every page would make a first sync quadratic: count once, then

@@ -6,8 +6,8 @@
 //! labels, relations): through ETAPI on the Canopy instances, through the domain layer on the peer's
 //! own document (the rows Trilium's services write). Between them: sync cycles of both clients,
 //! `kill -9` of the hub (idle, or a moment into the peer's or the client's cycle) and of the client,
-//! and the peer crashing after a push the hub took but before its cursor moved, or in the middle of a
-//! pull. After settling, the three must hold the same rows, have equal hashes, pass the deep check,
+//! and the peer crashing after a push the hub took but before its cursor moved, or during a pull
+//! (the page applied, or lost). After settling, the three must hold the same rows, have equal hashes, pass the deep check,
 //! have a whole tree, and have no needless conflict revision and no lost text; and no hash check of
 //! the peer may have failed along the way (nothing runs concurrently here, so any difference is a bug).
 //!
@@ -410,10 +410,12 @@ async fn kill(m: &mut Mixed, rng: &mut Rng, op: usize, tally: &mut Tally) -> Str
         }
         _ => {
             tally.peer_crashes += 1;
-            let after_a_push = rng.below(2) == 0;
-            let crash = if after_a_push { m.peer.crash_after_a_push().await } else { m.peer.crash_in_a_pull().await };
+            let (crash, place) = match rng.below(3) {
+                0 => (m.peer.crash_after_a_push().await, "after a push the hub took, its cursor not moved"),
+                1 => (m.peer.crash_in_a_pull(true).await, "after it applied the first page of a pull"),
+                _ => (m.peer.crash_in_a_pull(false).await, "before it applied the first page of a pull"),
+            };
             tally.cut += 1;
-            let place = if after_a_push { "after a push the hub took, its cursor not moved" } else { "after one page of a pull" };
             format!("{op}!: trilium crashes {place} ({})", outcome_of(crash))
         }
     }

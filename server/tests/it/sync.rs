@@ -569,8 +569,9 @@ fn sigterm(pid: u32) {
     std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
 }
 
-/// A Trilium peer does not say which version it edited. The hub remembers what it sent each peer:
-/// an edit of the version the peer pulled is sequential; an edit of an older one keeps the loser.
+/// A Trilium peer does not say which version it edited. The hub remembers what each peer took of
+/// what it sent: an edit of the version the peer pulled is sequential; an edit of an older one keeps
+/// the loser.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
     let hub = Node::hub().await;
@@ -585,6 +586,9 @@ async fn a_trilium_peers_edits_are_told_apart_by_what_it_pulled() {
         .find(|r| r["entityChange"]["entityName"] == "notes" && r["entityChange"]["entityId"] == note.as_str())
         .expect("the note was pulled")
         .clone();
+    // Trilium asks again from its new cursor until a page is empty: that shows it took the page.
+    let cursor = pulled["lastEntityChangeId"].as_i64().unwrap();
+    assert!(session.changed(peer, cursor).await["entityChanges"].as_array().unwrap().is_empty());
     // The peer renames the note, the way Trilium would send it: no canopy* fields.
     let edit = |record: &serde_json::Value, title: &str| {
         let mut r = record.clone();

@@ -70,6 +70,51 @@ async fn a_hub_restart_between_a_trilium_peers_pull_and_its_edit_makes_no_confli
     assert!(peer.cycle().await.unwrap().clean(), "the peer's hash check passes after the conflict");
 }
 
+/// A pull page the Trilium peer never applied (lost on the way, or the peer was killed before its
+/// transaction committed) teaches the hub nothing: the peer's next edit of the version it still holds
+/// is concurrent with the hub's, whose text is kept in a revision instead of being overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_page_the_trilium_peer_lost_does_not_count_as_held() {
+    let hub = Node::hub().await;
+    let mut peer = TriliumPeer::of(&hub).await;
+    let note = hub.create_note("root", "Lost page", "<p>first</p>");
+    peer.pull().await.unwrap();
+    hub.set_content(&note, "<p>the hub's second text</p>");
+    assert!(peer.crash_in_a_pull(false).await.unwrap() > 0, "the page with the hub's edit was sent");
+    peer.set_content(&note, "<p>the peer's edit of the first text</p>");
+    peer.push().await.unwrap();
+    assert_eq!(hub.content(&note).as_deref(), Some("<p>the peer's edit of the first text</p>"), "the newer edit wins");
+    let kept: Vec<String> = hub.revision_texts(&note).into_iter().map(|(_, text)| text).collect();
+    assert_eq!(kept, vec!["<p>the hub's second text</p>".to_string()], "the hub's text is kept");
+    assert_eq!(recorded_conflicts(&hub), 1);
+    assert!(peer.cycle().await.unwrap().clean());
+}
+
+/// The Trilium peer edits the version it pulled while the hub's user edits it too: a true conflict on
+/// the hub. A Canopy client that still holds the version the peer edited from (its own) takes the
+/// winner as the sequential edit it is from there: no second revision, no conflict on the client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trilium_edit_that_wins_a_conflict_is_sequential_for_a_client_holding_its_base() {
+    let hub = Node::hub().await;
+    let note = hub.create_note("root", "Base", "<p>first</p>");
+    let c = Node::client_of(&hub).await;
+    let mut t = TriliumPeer::of(&hub).await;
+    // The base is C's own version (a version the hub sent C would have no edit of C's to lose).
+    c.set_content(&note, "<p>C's base</p>");
+    c.sync().await;
+    t.pull().await.unwrap();
+    hub.set_content(&note, "<p>the hub's edit</p>");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    t.set_content(&note, "<p>T's edit</p>");
+    assert!(t.cycle().await.unwrap().clean());
+    assert_eq!(recorded_conflicts(&hub), 1, "the hub's edit and T's were concurrent");
+    c.sync().await;
+    assert_eq!(c.content(&note).as_deref(), Some("<p>T's edit</p>"));
+    assert_eq!(recorded_conflicts(&c), 0, "C held the base T edited from");
+    let kept: Vec<String> = c.revision_texts(&note).into_iter().map(|(_, text)| text).collect();
+    assert_eq!(kept, vec!["<p>the hub's edit</p>".to_string()], "only the hub's loser is kept, once");
+}
+
 /// Taking turns with a Canopy client: C edits, T (Trilium) pulls and edits that version, the hub
 /// restarting once in between. The hub passes on what T's edit was based on, so C sees a sequential edit
 /// too: no conflict and no revision anywhere (a real Trilium run showed one per turn on C before).

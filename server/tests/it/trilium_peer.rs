@@ -130,14 +130,20 @@ impl TriliumPeer {
         }
     }
 
-    /// One page of `GET /api/sync/changed`, applied with the cursor in one transaction; returns how many
-    /// changes it held (0: nothing outstanding).
-    pub async fn pull_page(&self) -> PeerResult<usize> {
+    /// One page of `GET /api/sync/changed` from its cursor: the changes and the cursor after them.
+    async fn fetch_page(&self) -> PeerResult<(Vec<EntityChangeRecord>, i64)> {
         let after = self.option("lastSyncedPull");
         let url = self.at(&format!("/api/sync/changed?instanceId={}&lastEntityChangeId={after}", self.id));
         let page: serde_json::Value = self.send(self.http.get(url)).await?.json().await.map_err(|e| format!("pull page: {e}"))?;
-        let records: Vec<EntityChangeRecord> = serde_json::from_value(page["entityChanges"].clone()).map_err(|e| format!("pull records: {e}"))?;
+        let records = serde_json::from_value(page["entityChanges"].clone()).map_err(|e| format!("pull records: {e}"))?;
         let cursor = page["lastEntityChangeId"].as_i64().ok_or("pull page without lastEntityChangeId")?;
+        Ok((records, cursor))
+    }
+
+    /// One page pulled and applied with its cursor in one transaction; returns how many changes it
+    /// held (0: nothing outstanding).
+    pub async fn pull_page(&self) -> PeerResult<usize> {
+        let (records, cursor) = self.fetch_page().await?;
         let hub = self.hub_id.clone();
         self.doc
             .write(&self.source(), |tx| {
@@ -269,12 +275,17 @@ impl TriliumPeer {
         Ok(records.len())
     }
 
-    /// Trilium killed after the first page of a pull (each page is applied with its cursor, so the
-    /// rest comes next time; the hub never hears that it finished). Returns how many changes came.
-    pub async fn crash_in_a_pull(&mut self) -> PeerResult<usize> {
+    /// Trilium killed during the first page of a pull: after its transaction committed (the rest
+    /// comes next time), or before (the page is lost; the hub never hears that it was taken). Returns
+    /// how many changes the page held.
+    pub async fn crash_in_a_pull(&mut self, committed: bool) -> PeerResult<usize> {
         self.login().await?;
         self.push().await?;
-        self.pull_page().await
+        if committed {
+            self.pull_page().await
+        } else {
+            Ok(self.fetch_page().await?.0.len())
+        }
     }
 
     pub fn set_content(&self, note_id: &str, html: &str) {
