@@ -61,7 +61,14 @@ pub fn backup_to(source: &Path, dest: &Path) -> SqlResult<()> {
         // A backup is a single self-contained file: no WAL beside it.
         dst.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
     }
-    std::fs::rename(&tmp, dest).map_err(io)
+    // On the disk before it takes the backup's name, and the name on the disk after: a power cut
+    // leaves the old backup or the whole new one, never an empty file under the name.
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, dest).map_err(io)?;
+    if let Some(dir) = dest.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Makes each backup whose file is missing or older than its period (by file mtime,

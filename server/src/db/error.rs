@@ -101,8 +101,9 @@ impl StorageFault {
                  directory, or a backup tool), so nothing was saved. Try again once it lets go."
             }
             StorageFault::Corrupt => {
-                "The document file is damaged (SQLite reports corruption), so nothing was saved. Stop Canopy \
-                 and restore the latest backup from the data directory's backup folder."
+                "The document file is damaged where this is kept (SQLite reports corruption), so it could not \
+                 be read or saved; nothing was changed, and the rest of the document works as before. Stop \
+                 Canopy and restore the latest backup from the data directory's backup folder."
             }
             StorageFault::Io => {
                 "The disk reported an error reading or writing the document, so nothing was saved. What was \

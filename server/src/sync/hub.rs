@@ -109,7 +109,7 @@ impl From<db::DbError> for HubError {
                 tracing::error!("sync request failed: {other}");
                 if let Some(fault) = other.storage_fault() {
                     let status = StatusCode::from_u16(fault.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    return HubError::Json(status, format!("The sync server could not store this: {}", fault.message()));
+                    return HubError::Json(status, format!("On the sync server: {}", fault.message()));
                 }
                 HubError::Json(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
             }

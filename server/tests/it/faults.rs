@@ -2,8 +2,10 @@
 //! (a small tmpfs mounted over the data directory), and a `document.db` locked by another process.
 //! Each refuses writes with a clear message in the UI's server functions, ETAPI and the sync status,
 //! keeps everything committed before, and writing and sync resume by themselves once the fault is
-//! gone. (A hub gone mid-pull and mid-push, and kills mid-write, are in `torture.rs` and
-//! `stop_and_reconnect.rs`; a damaged file at start in `bad_files.rs`.)
+//! gone. A damaged page in `document.db` fails only what it holds, with a message that says so; a
+//! client killed while it writes a backup loses nothing and leaves no half-written backup.
+//! (A hub gone mid-pull and mid-push, and kills mid-write, are in `torture.rs` and
+//! `stop_and_reconnect.rs`; a damaged file header at start in `bad_files.rs`.)
 //!
 //! Mounting needs root (CI and this project's machines run as root); elsewhere the tmpfs tests say
 //! they were skipped and pass.
@@ -289,4 +291,147 @@ async fn a_document_locked_by_another_process_refuses_writes_clearly_and_writing
 
     let (status, answer) = etapi.create("after the lock", "<p>y</p>").await;
     assert_eq!(status, 201, "writing resumes once the other process lets go: {answer}");
+}
+
+/// Points one overflow page of the row holding `marker` past the end of the file, after folding the
+/// write-ahead log into it: reading that row then fails as SQLite's "database disk image is
+/// malformed", the rest of the file is sound.
+fn damage_a_page_of(db: &Path, marker: &[u8]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let page_size: usize = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(db).unwrap();
+    let pages: std::collections::BTreeSet<usize> =
+        bytes.windows(marker.len()).enumerate().filter(|(_, w)| *w == marker).map(|(at, _)| at / page_size).collect();
+    assert!(pages.len() > 10, "the row fills many pages");
+    // One in the middle of the chain: an overflow page, whose first four bytes name the next one.
+    let page = *pages.iter().nth(pages.len() / 2).unwrap();
+    bytes[page * page_size..page * page_size + 4].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    std::fs::write(db, bytes).unwrap();
+}
+
+/// A damaged page in `document.db` (made while the hub was stopped: an overflow page of one note's
+/// text points past the end of the file). The hub starts; the damaged text answers with a message
+/// that says what happened and what to do, and the log names the fault; every other note reads and
+/// writes as before, in ETAPI and in the page; and sync with a client goes on with a clean hash
+/// check, the client keeping its intact copy of the damaged text (the way back to it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_page_is_named_and_everything_else_goes_on() {
+    let mut hub = Node::hub().await;
+    let etapi = Etapi::of(&hub).await;
+    let damaged_text = format!("<p>{}</p>", "a damaged page ".repeat(30_000));
+    let (status, created) = etapi.create("Damaged", &damaged_text).await;
+    assert_eq!(status, 201);
+    let damaged = created["note"]["noteId"].as_str().unwrap().to_owned();
+    let (_, created) = etapi.create("Healthy", "<p>healthy</p>").await;
+    let healthy = created["note"]["noteId"].as_str().unwrap().to_owned();
+    let client = Node::client_of(&hub).await;
+    client.sync().await;
+    hub.stop().await;
+    damage_a_page_of(&hub.data_dir().join("document.db"), b"a damaged page a damaged page");
+    hub.restart().await;
+
+    let (status, body) = etapi.content(&damaged).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("The document file is damaged") && body.contains("restore"), "says what happened and what to do: {body}");
+    assert_eq!(etapi.content(&healthy).await, (200, "<p>healthy</p>".to_string()));
+    let (status, created) = etapi.create("Written after the damage", "<p>after</p>").await;
+    assert_eq!(status, 201, "{created}");
+    let after = created["note"]["noteId"].as_str().unwrap().to_owned();
+    let browser = Browser::logged_in(&hub).await;
+    let (status, body) = save_in_page(&browser, &healthy, "<p>healthy, edited in the page</p>").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = save_in_page(&browser, &damaged, "<p>replaced</p>").await;
+    assert!(status >= 500 && body.contains("The document file is damaged"), "{status} {body}");
+
+    let from_client = client.create_note("root", "Written on the client", "<p>from the client</p>");
+    client.sync().await;
+    assert_eq!(hub.content(&from_client).as_deref(), Some("<p>from the client</p>"));
+    assert_eq!(client.content(&after).as_deref(), Some("<p>after</p>"));
+    assert_eq!(client.content(&healthy).as_deref(), Some("<p>healthy, edited in the page</p>"));
+    let check = client.running().sync.status().hash_check.expect("the client checked");
+    assert!(check.passed, "{check:?}");
+    assert_eq!(client.content(&damaged).as_deref(), Some(damaged_text.as_str()), "the client's copy is intact");
+}
+
+/// The synced data of the document at `db` as one fingerprint: every entity change's hash.
+fn synced_fingerprint(db: &Path) -> (i64, String) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*), group_concat(entityName || '/' || entityId || '/' || hash, ',')
+           FROM (SELECT * FROM entity_changes WHERE isSynced = 1 ORDER BY entityName, entityId)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// A client killed with SIGKILL while it writes a backup: its document opens unchanged, no
+/// half-written backup is left under the backup's own name (the copy goes to a temporary name and is
+/// renamed once complete), and after the restart the next backup completes and sync goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_killed_while_writing_a_backup_loses_nothing() {
+    use crate::stop_and_reconnect::{free_port, hub_and_client_dirs_syncing_to, Process};
+    let root = tempfile::tempdir().unwrap();
+    let hub_port = free_port();
+    let hub_url = format!("http://127.0.0.1:{hub_port}");
+    let (hub_dir, client_dir, _) = hub_and_client_dirs_syncing_to(root.path(), [&hub_url, &hub_url]);
+    // Ballast that makes the copy take a while (a table of its own: Trilium ignores tables it does
+    // not know, and nothing syncs it).
+    {
+        let conn = rusqlite::Connection::open(client_dir.join("document.db")).unwrap();
+        conn.execute_batch("CREATE TABLE test_ballast (id INTEGER PRIMARY KEY, data BLOB)").unwrap();
+        for i in 0..48 {
+            conn.execute("INSERT INTO test_ballast (id, data) VALUES (?1, zeroblob(1048576))", [i]).unwrap();
+        }
+    }
+    let hub = Process::start(&hub_dir, hub_port);
+    hub.wait_for("listening on", 1).await;
+    let client_port = free_port();
+    let mut client = Process::start(&client_dir, client_port);
+    client.wait_for("listening on", 1).await;
+    let token = crate::common::etapi_token(&client.url(), PASSWORD).await;
+    let http = reqwest::Client::new();
+    crate::torture::sync_now(http.clone(), client.url(), token.clone()).await.expect("the first sync");
+    let document = client_dir.join("document.db");
+    let before = synced_fingerprint(&document);
+
+    let backups = client_dir.join("backup");
+    let (done, tmp) = (backups.join("backup-now.db"), backups.join("backup-now.db.tmp"));
+    let request = tokio::spawn(http.put(format!("{}/etapi/backup/now", client.url())).header("Authorization", &token).send());
+    assert!(eventually(Duration::from_secs(20), || tmp.exists()).await, "the backup started");
+    client.kill();
+    let _ = request.await.unwrap();
+    assert!(tmp.exists() && !done.exists(), "killed during the copy: nothing under the backup's own name");
+    assert_eq!(synced_fingerprint(&document), before, "the document is unchanged");
+    let conn = rusqlite::Connection::open(&document).unwrap();
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(verdict, "ok");
+    drop(conn);
+
+    let client = Process::start(&client_dir, client_port);
+    client.wait_for("listening on", 1).await;
+    let answer = http.put(format!("{}/etapi/backup/now", client.url())).header("Authorization", &token).send().await.unwrap();
+    assert_eq!(answer.status(), 204);
+    assert!(done.exists() && !tmp.exists(), "the next backup completes and clears the leftover");
+    assert_eq!(synced_fingerprint(&done), before, "the backup holds the document");
+    let body = json!({ "parentNoteId": "root", "title": "After the killed backup", "type": "text", "content": "<p>after</p>" });
+    let created: Value = http
+        .post(format!("{}/etapi/create-note", client.url()))
+        .header("Authorization", &token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let note_id = created["note"]["noteId"].as_str().unwrap().to_owned();
+    crate::torture::sync_now(http.clone(), client.url(), token.clone()).await.expect("sync goes on");
+    let on_hub: i64 = rusqlite::Connection::open(hub_dir.join("document.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM notes WHERE noteId = ?1", [&note_id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(on_hub, 1, "the hub has the note written after the restart");
 }
