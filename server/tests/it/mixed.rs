@@ -7,9 +7,10 @@
 //! own document (the rows Trilium's services write). Between them: sync cycles of both clients,
 //! `kill -9` of the hub (idle, or a moment into the peer's or the client's cycle) and of the client,
 //! and the peer crashing after a push the hub took but before its cursor moved, or during a pull
-//! (the page applied, or lost). After settling, the three must hold the same rows, have equal hashes, pass the deep check,
-//! have a whole tree, and have no needless conflict revision and no lost text; and no hash check of
-//! the peer may have failed along the way (nothing runs concurrently here, so any difference is a bug).
+//! (the page applied, or lost). After settling, the three must hold the same rows, have equal
+//! hashes, pass the deep check, have a whole tree and lose no text; and no hash check of the peer may
+//! have failed along the way (nothing runs concurrently here, so any difference is a bug). Needless
+//! conflict revisions are reported, and fail the run only without kills (see the end of the test).
 //!
 //! `CANOPY_TORTURE_SEED`, `CANOPY_TORTURE_OPS` and `CANOPY_TORTURE_KILL_EVERY` choose the run, as for
 //! the torture (`make torture MIXED=1 SEED=… OPS=…`); the default is the small run of `make test`.
@@ -440,11 +441,15 @@ async fn mixed_cluster_with_a_trilium_client_converges() {
     let mut record = Record::default();
     let mut tally = Tally::default();
     let mut log = Vec::with_capacity(ops);
+    // Each line of the log with the time it ended, to read beside the instances' logs.
+    let at = || chrono::Utc::now().format("%H:%M:%S%.3f");
     for op in 0..ops {
-        log.push(act(&mut m, &mut record, &mut basic, op, &mut tally).await);
+        let line = act(&mut m, &mut record, &mut basic, op, &mut tally).await;
+        log.push(format!("{} {line}", at()));
         if kill_every > 0 && kills.below(kill_every) == 0 {
             let mut rng = Rng(kills.next());
-            log.push(kill(&mut m, &mut rng, op, &mut tally).await);
+            let line = kill(&mut m, &mut rng, op, &mut tally).await;
+            log.push(format!("{} {line}", at()));
         }
     }
     let settled = m.settle(&mut tally).await;
@@ -526,19 +531,27 @@ async fn mixed_cluster_with_a_trilium_client_converges() {
     fail(hashes_equal, format!("sector hashes differ: {hashes:#?}"));
     fail(deep_findings.is_empty(), format!("deep check: {deep_findings:#?}"));
     fail(broken == 0, format!("{broken} tree breakages or live attributes of deleted notes"));
-    fail(needless.is_empty(), format!("needless conflict revisions: {needless:?}"));
+    // A Trilium client proves that it took a pull page only by asking for the next one; a kill of the
+    // hub, or its own crash, between the two leaves the hub unsure, and it keeps a revision rather
+    // than risk overwriting a text: needless then, but never a loss. Without kills there is none.
+    fail(
+        needless.is_empty() || tally.kills + tally.peer_crashes > 0,
+        format!("needless conflict revisions without any kill: {needless:?}"),
+    );
     fail(losers_missing == 0, format!("{losers_missing} conflicts whose losing content was gone"));
     fail(lost == 0, format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
     if !failures.is_empty() || env_number("CANOPY_TORTURE_VERBOSE", 0u8) != 0 {
         eprintln!("mixed torture seed={seed} ops={ops}: the operations were:\n{}", log.join("\n"));
     }
     if !failures.is_empty() {
-        for (process, name) in [(&m.hub.process, "hub"), (&m.client.process, "client")] {
-            let lines = process.lines();
-            eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
-        }
         let kept = m.root.keep();
-        eprintln!("the data directories are kept in {}", kept.display());
+        for (instance, name) in [(&m.hub, "hub"), (&m.client, "client")] {
+            let lines = instance.all_lines();
+            eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+            std::fs::write(kept.join(format!("{name}.log")), lines.join("\n")).unwrap();
+        }
+        std::fs::write(kept.join("operations.log"), log.join("\n")).unwrap();
+        eprintln!("the data directories, the logs and the operations are kept in {}", kept.display());
         panic!("mixed torture seed={seed} ops={ops} failed:\n{}", failures.join("\n"));
     }
 }

@@ -115,6 +115,32 @@ async fn a_trilium_edit_that_wins_a_conflict_is_sequential_for_a_client_holding_
     assert_eq!(kept, vec!["<p>the hub's edit</p>".to_string()], "only the hub's loser is kept, once");
 }
 
+/// The Trilium peer edits the version it pulled; before its push arrives, the hub's user deletes the
+/// note and brings it back, which returns the note to the very state (the hash) the peer held, with a
+/// newer date. The peer's older edit loses to that, and it is a conflict all the same: its text is
+/// kept in a revision, not dropped as if it had been made from the hub's newer version.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trilium_edit_older_than_a_return_to_its_base_is_kept() {
+    use canopy::domain::{notes, recent_changes};
+    let hub = Node::hub().await;
+    let mut t = TriliumPeer::of(&hub).await;
+    let note = hub.create_note("root", "Deleted and back", "<p>base</p>");
+    assert!(t.pull().await.unwrap() > 0, "T pulled the note: the hub knows it holds it");
+    let base_hash = hub.document().read(|c| canopy::db::entity_changes::get(c, "notes", &note)).unwrap().unwrap().hash;
+    t.set_content(&note, "<p>T's edit, made first</p>");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let source = ChangeSource::new(hub.instance_id());
+    hub.document().write_with(&source, |tx| notes::delete_note(tx, &note, None).map(drop)).unwrap();
+    hub.document().write_with(&source, |tx| recent_changes::undelete_note(tx, &note).map(drop)).unwrap();
+    let back = hub.document().read(|c| canopy::db::entity_changes::get(c, "notes", &note)).unwrap().unwrap();
+    assert_eq!(back.hash, base_hash, "deleted and back is the state T held");
+    assert!(t.cycle().await.unwrap().clean());
+    assert_eq!(hub.content(&note).as_deref(), Some("<p>base</p>"), "the newer change wins");
+    let kept: Vec<String> = hub.revision_texts(&note).into_iter().map(|(_, text)| text).collect();
+    assert_eq!(kept, vec!["<p>T's edit, made first</p>".to_string()], "T's text is kept");
+    assert_eq!(recorded_conflicts(&hub), 1);
+}
+
 /// Taking turns with a Canopy client: C edits, T (Trilium) pulls and edits that version, the hub
 /// restarting once in between. The hub passes on what T's edit was based on, so C sees a sequential edit
 /// too: no conflict and no revision anywhere (a real Trilium run showed one per turn on C before).

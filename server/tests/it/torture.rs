@@ -274,6 +274,8 @@ pub(crate) struct Instance {
     pub(crate) dir: PathBuf,
     port: u16,
     pub(crate) process: Process,
+    /// The log lines of the processes killed before this one.
+    earlier_lines: Vec<String>,
     pub(crate) token: String,
     browser: Browser,
 }
@@ -290,7 +292,7 @@ impl Instance {
         let process = launch(&dir, port).await;
         let token = crate::common::etapi_token(&process.url(), PASSWORD).await;
         let browser = Browser::logged_in_at(&process.url()).await;
-        Instance { dir, port, process, token, browser }
+        Instance { dir, port, process, earlier_lines: Vec::new(), token, browser }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -304,7 +306,14 @@ impl Instance {
     /// SIGKILL, then the same data directory and port again, as after a crash.
     pub(crate) async fn kill_and_restart(&mut self) {
         self.process.kill();
+        self.earlier_lines.extend(self.process.lines());
+        self.earlier_lines.push("--- killed with SIGKILL ---".into());
         self.process = launch(&self.dir, self.port).await;
+    }
+
+    /// Every log line of this instance, across its restarts.
+    pub(crate) fn all_lines(&self) -> Vec<String> {
+        [self.earlier_lines.clone(), self.process.lines()].concat()
     }
 }
 
@@ -912,7 +921,7 @@ pub(crate) fn inspect(c: &Connection, record: &Record) -> Findings {
             let current = rows.get(note_id).is_some_and(|(_, t, c, _)| *t == v.title && *c == v.content);
             let kept = revisions.iter().any(|(_, n, t, c)| n == note_id && *t == v.title && *c == v.content);
             if !current && !kept {
-                f.lost_texts.push(format!("{note_id}: {:?} / {:?}", v.title, v.content));
+                f.lost_texts.push(format!("{note_id}: {:?} / {:?} (the version of {})", v.title, v.content, v.date));
             }
         }
     }
@@ -1100,13 +1109,15 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
         eprintln!("torture seed={seed} ops={ops}: the operations were:\n{}", log.join("\n"));
     }
     if !failures.is_empty() {
-        for (instance, name) in cluster.instances.iter().zip(NAMES) {
-            let lines = instance.process.lines();
-            eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
-        }
-        // The three data directories stay for a look (`sqlite3 …/hub/document.db`).
+        // The three data directories stay for a look (`sqlite3 …/hub/document.db`), with the logs.
         let kept = cluster.root.keep();
-        eprintln!("the data directories are kept in {}", kept.display());
+        for (instance, name) in cluster.instances.iter().zip(NAMES) {
+            let lines = instance.all_lines();
+            eprintln!("{name}'s last log lines:\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+            std::fs::write(kept.join(format!("{name}.log")), lines.join("\n")).unwrap();
+        }
+        std::fs::write(kept.join("operations.log"), log.join("\n")).unwrap();
+        eprintln!("the data directories, the logs and the operations are kept in {}", kept.display());
         panic!("torture seed={seed} ops={ops} failed:\n{}", failures.join("\n"));
     }
 }
