@@ -928,6 +928,79 @@ pub(crate) fn inspect(c: &Connection, record: &Record) -> Findings {
     f
 }
 
+/// The documents of a run after settling, the first being the hub's: (name, document, its instance id).
+pub(crate) struct Member<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) document: &'a canopy::Document,
+    pub(crate) instance_id: &'a canopy::db::InstanceId,
+}
+
+/// What every run checks on its settled documents.
+pub(crate) struct Examined {
+    pub(crate) hashes: Vec<canopy::sync::wire::SectorHashes>,
+    pub(crate) deep_findings: Vec<String>,
+    /// For each member but the hub: the synced rows it does not hold exactly as the hub does.
+    pub(crate) differing: Vec<(&'static str, BTreeMap<&'static str, Vec<String>>)>,
+    pub(crate) findings: Vec<Findings>,
+    /// Conflict revisions that no member needed (one some member's conflict needed is needed).
+    pub(crate) needless_revisions: BTreeSet<String>,
+}
+
+impl Examined {
+    pub(crate) fn hashes_equal(&self) -> bool {
+        self.hashes.iter().all(|h| *h == self.hashes[0])
+    }
+
+    pub(crate) fn rows_differing(&self) -> usize {
+        self.differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum()
+    }
+
+    pub(crate) fn total(&self, f: fn(&Findings) -> usize) -> usize {
+        self.findings.iter().map(f).sum()
+    }
+}
+
+/// Hashes, deep checks, rows against the hub's and the record's findings of each member. Versions a
+/// repair made after the last operation are versions too (without a known parent): the record
+/// learns them first.
+pub(crate) fn examine(members: &[Member<'_>], record: &mut Record) -> Examined {
+    let dbs: Vec<Connection> = members.iter().map(|m| open_db(m.document.path().parent().unwrap())).collect();
+    let mut hashes = Vec::new();
+    let mut deep_findings = Vec::new();
+    for m in members {
+        hashes.push(canopy::sync::check::local_hashes(m.document, m.instance_id).unwrap().0);
+        deep_findings.extend(canopy::sync::check::deep_check(m.document).unwrap().into_iter().map(|f| format!("{}: {f:?}", m.name)));
+    }
+    let differing = members[1..]
+        .iter()
+        .zip(&dbs[1..])
+        .map(|(m, db)| (m.name, differing_rows(&dbs[0], db)))
+        .filter(|(_, d)| !d.is_empty())
+        .collect();
+    for db in &dbs {
+        for (note_id, row) in note_rows(db) {
+            record.known(&note_id, &row);
+        }
+    }
+    let findings: Vec<Findings> = dbs.iter().map(|db| inspect(db, record)).collect();
+    let needed: BTreeSet<&String> = findings.iter().flat_map(|f| &f.needed_revision_ids).collect();
+    let needless_revisions =
+        findings.iter().flat_map(|f| &f.needless_revision_ids).filter(|id| !needed.contains(id)).cloned().collect();
+    Examined { hashes, deep_findings, differing, findings, needless_revisions }
+}
+
+/// The failures of a run, each with what was found.
+#[derive(Default)]
+pub(crate) struct Failures(pub(crate) Vec<String>);
+
+impl Failures {
+    pub(crate) fn unless(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+}
+
 pub(crate) fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{name}={text} is not a number")),
@@ -1011,43 +1084,29 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
     for instance in &mut cluster.instances {
         instance.process.stop_with("TERM");
     }
-    let dbs: Vec<Connection> = cluster.instances.iter().map(Instance::db).collect();
-    let mut hashes = Vec::new();
-    let mut deep_findings = Vec::new();
-    for (instance, name) in cluster.instances.iter().zip(NAMES) {
-        let document = canopy::Document::open_existing(&instance.dir.join("document.db")).unwrap();
-        let instance_id = canopy::db::InstanceId::from(std::fs::read_to_string(instance.dir.join("instance-id")).unwrap().trim());
-        hashes.push(canopy::sync::check::local_hashes(&document, &instance_id).unwrap().0);
-        deep_findings.extend(canopy::sync::check::deep_check(&document).unwrap().into_iter().map(|f| format!("{name}: {f:?}")));
-    }
-    let hashes_equal = hashes.iter().all(|h| *h == hashes[0]);
-    let differing: Vec<(&str, BTreeMap<&str, Vec<String>>)> = [1, 2]
-        .into_iter()
-        .map(|i| (NAMES[i], differing_rows(&dbs[0], &dbs[i])))
-        .filter(|(_, d)| !d.is_empty())
+    let documents: Vec<(canopy::Document, canopy::db::InstanceId)> = cluster
+        .instances
+        .iter()
+        .map(|instance| {
+            let document = canopy::Document::open_existing(&instance.dir.join("document.db")).unwrap();
+            let id = std::fs::read_to_string(instance.dir.join("instance-id")).unwrap();
+            (document, canopy::db::InstanceId::from(id.trim()))
+        })
         .collect();
-    // Versions a repair made after the last operation are versions too (without a known parent).
-    for db in &dbs {
-        for (note_id, row) in note_rows(db) {
-            record.known(&note_id, &row);
-        }
-    }
-    let findings: Vec<Findings> = dbs.iter().map(|db| inspect(db, &record)).collect();
-
-    let total = |f: fn(&Findings) -> usize| findings.iter().map(f).sum::<usize>();
+    let members: Vec<Member<'_>> =
+        documents.iter().zip(NAMES).map(|((document, instance_id), name)| Member { name, document, instance_id }).collect();
+    let examined = examine(&members, &mut record);
+    let (hashes_equal, findings) = (examined.hashes_equal(), &examined.findings);
+    let total = |f: fn(&Findings) -> usize| examined.total(f);
     let broken = findings.iter().map(|f| f.orphan_notes + f.dangling_branches).sum::<i64>();
     let attributes_dangling = findings.iter().map(|f| f.attributes_of_deleted_notes).sum::<i64>();
-    // A revision that some instance's conflict needed is needed, whatever another instance logged.
-    let needed: BTreeSet<&String> = findings.iter().flat_map(|f| &f.needed_revision_ids).collect();
-    let needless_revisions: BTreeSet<&String> =
-        findings.iter().flat_map(|f| &f.needless_revision_ids).filter(|id| !needed.contains(id)).collect();
-    let needless = needless_revisions.len();
+    let needless = examined.needless_revisions.len();
     let needless_logged = total(|f| f.needless_conflicts.len());
     let delete_conflicts = total(|f| f.delete_conflicts);
     let unclassified = total(|f| f.unclassified_conflicts);
     let losers_missing = total(|f| f.losers_missing);
     let lost = total(|f| f.lost_texts.len());
-    let rows_differing: usize = differing.iter().flat_map(|(_, d)| d.values()).map(Vec::len).sum();
+    let rows_differing = examined.rows_differing();
     println!(
         "torture: seed={seed} ops={ops} online_windows={} kill_every={} extras={} instances=3 (processes) kills={} \
          syncs={} syncs_cut_by_a_kill={} etapi_calls={} ui_calls={} refused={} server_errors={} sync_errors={} \
@@ -1075,36 +1134,32 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
             Ok(rounds) => format!("{rounds} rounds in {:.1} s", settle_time.as_secs_f64()),
             Err(e) => e.clone(),
         },
-        deep_findings.len(),
+        examined.deep_findings.len(),
         findings.iter().map(|f| f.orphan_notes).sum::<i64>(),
         findings.iter().map(|f| f.dangling_branches).sum::<i64>(),
         started.elapsed().as_secs_f64(),
     );
-    for (name, f) in NAMES.iter().zip(&findings) {
+    for (name, f) in NAMES.iter().zip(findings) {
         println!("  {name}: {f:?}");
     }
 
-    let mut failures = Vec::new();
-    let mut fail = |ok: bool, what: String| {
-        if !ok {
-            failures.push(what);
-        }
-    };
-    fail(tally.server_errors.is_empty(), format!("calls answered 5xx or not at all: {:#?}", tally.server_errors));
-    fail(tally.sync_errors.is_empty(), format!("sync cycles failed: {:#?}", tally.sync_errors));
-    fail(tally.lost_acknowledged.is_empty(), format!("acknowledged writes lost by a kill: {:#?}", tally.lost_acknowledged));
-    fail(tally.logins_lost.is_empty(), format!("sessions lost by a restart: {:#?}", tally.logins_lost));
-    fail(settled.is_ok(), format!("settling: {settled:?}"));
-    fail(differing.is_empty(), format!("rows differ from the hub's: {differing:#?}"));
-    fail(hashes_equal, format!("sector hashes differ: {hashes:#?}"));
-    fail(deep_findings.is_empty(), format!("deep check: {deep_findings:#?}"));
-    fail(hash_checks_failed.is_empty(), format!("sync hash checks: {hash_checks_failed:#?}"));
-    fail(broken == 0, format!("{broken} tree breakages (live notes without a live branch, live branches of deleted notes)"));
-    fail(attributes_dangling == 0, format!("{attributes_dangling} live attributes of deleted notes"));
-    fail(needless == 0, format!("{needless} needless conflict revisions: {needless_revisions:?}"));
-    fail(needless_logged == 0, format!("{needless_logged} needless conflicts logged"));
-    fail(losers_missing == 0, format!("{losers_missing} conflicts whose losing content was gone"));
-    fail(lost == 0, format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
+    let mut fail = Failures::default();
+    fail.unless(tally.server_errors.is_empty(), || format!("calls answered 5xx or not at all: {:#?}", tally.server_errors));
+    fail.unless(tally.sync_errors.is_empty(), || format!("sync cycles failed: {:#?}", tally.sync_errors));
+    fail.unless(tally.lost_acknowledged.is_empty(), || format!("acknowledged writes lost by a kill: {:#?}", tally.lost_acknowledged));
+    fail.unless(tally.logins_lost.is_empty(), || format!("sessions lost by a restart: {:#?}", tally.logins_lost));
+    fail.unless(settled.is_ok(), || format!("settling: {settled:?}"));
+    fail.unless(examined.differing.is_empty(), || format!("rows differ from the hub's: {:#?}", examined.differing));
+    fail.unless(hashes_equal, || format!("sector hashes differ: {:#?}", examined.hashes));
+    fail.unless(examined.deep_findings.is_empty(), || format!("deep check: {:#?}", examined.deep_findings));
+    fail.unless(hash_checks_failed.is_empty(), || format!("sync hash checks: {hash_checks_failed:#?}"));
+    fail.unless(broken == 0, || format!("{broken} tree breakages (live notes without a live branch, live branches of deleted notes)"));
+    fail.unless(attributes_dangling == 0, || format!("{attributes_dangling} live attributes of deleted notes"));
+    fail.unless(needless == 0, || format!("{needless} needless conflict revisions: {:?}", examined.needless_revisions));
+    fail.unless(needless_logged == 0, || format!("{needless_logged} needless conflicts logged"));
+    fail.unless(losers_missing == 0, || format!("{losers_missing} conflicts whose losing content was gone"));
+    fail.unless(lost == 0, || format!("lost texts: {:#?}", findings.iter().map(|f| &f.lost_texts).collect::<Vec<_>>()));
+    let failures = fail.0;
     if !failures.is_empty() || env_number("CANOPY_TORTURE_VERBOSE", 0u8) != 0 {
         eprintln!("torture seed={seed} ops={ops}: the operations were:\n{}", log.join("\n"));
     }

@@ -41,6 +41,9 @@ pub struct PeerCycle {
     pub differing: Vec<(String, String)>,
     /// The check was skipped, as Trilium skips it while pulls are outstanding.
     pub check_skipped: bool,
+    /// The hub said (in a field Trilium ignores) that another peer's push was open, so it kept its
+    /// unused blobs for it, where this peer had erased its own.
+    pub hub_push_open: bool,
 }
 
 impl PeerCycle {
@@ -258,6 +261,7 @@ impl TriliumPeer {
             return Ok(done);
         }
         done.differing = self.compare(&remote);
+        done.hub_push_open = remote.canopy_push_open;
         for (entity_name, sector) in &done.differing {
             self.queue_sector(entity_name, sector).await?;
         }
