@@ -64,7 +64,8 @@ pub fn confirm_sent(conn: &Connection, peer_id: &str, cursor: i64) -> SqlResult<
     Ok(())
 }
 
-/// The peer holds `hash` of the note (it sent it, or took it) (`None`: the note was erased, the peer holds nothing).
+/// The peer holds `hash` of the note: it sent it, or took it (`None`: the note was erased, the peer
+/// holds nothing).
 /// Needs [`ensure_table`] in the same transaction.
 pub fn remember(conn: &Connection, peer_id: &str, note_id: &str, hash: Option<&str>) -> SqlResult<()> {
     match hash {

@@ -291,7 +291,8 @@ fn concurrent_note_edit(
             // The peer held our version, so that is what it edited; but, as above, only a newer
             // change can have been made from ours: an older one was made from an earlier version in
             // the same state (ours returned to it, a delete undone), and is concurrent with ours.
-            let made_from_ours = local.instance_id == peer_instance_id || (remote_wins && held.as_deref() == Some(local.hash.as_str()));
+            let made_from_ours =
+                local.instance_id == peer_instance_id || (remote_wins && held.as_deref() == Some(local.hash.as_str()));
             if made_from_ours {
                 return Ok((None, Some(local.hash.clone())));
             }
