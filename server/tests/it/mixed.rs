@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 
 use crate::stop_and_reconnect::{free_port, hub_and_client_dirs_syncing_to};
 use crate::torture::{
-    answer_of, env_number, examine, note_rows, open_db, strings, sync_now, test_branches, test_notes, Failures, Instance, Link,
+    env_number, examine, note_rows, open_db, strings, sync_now, test_branches, test_notes, Failures, Instance, Link,
     Member, Record, Rng,
 };
 use crate::trilium_peer::TriliumPeer;
@@ -120,15 +120,9 @@ impl Mixed {
         }
     }
 
-    async fn etapi(&self, on: usize, method: Method, path: &str, body: Value) -> Outcome {
+    async fn etapi(&self, on: usize, method: Method, path: &str, body: Option<Value>) -> Outcome {
         let instance = if on == HUB { &self.hub } else { &self.client };
-        let request = self.http.request(method, format!("{}/etapi{path}", instance.url())).header("Authorization", &instance.token);
-        let request = match body {
-            Value::Null => request,
-            Value::String(text) => request.header("Content-Type", "text/plain").body(text),
-            other => request.json(&other),
-        };
-        let answer = answer_of(request.send().await).await;
+        let answer = instance.etapi(&self.http, method, path, body).await;
         match answer.status {
             200..=299 => Outcome::Done,
             400..=499 => Outcome::Refused(format!("{} {}", answer.status, answer.body)),
@@ -140,34 +134,34 @@ impl Mixed {
         match change {
             Change::Create { note_id, parent, title, content } => {
                 let body = json!({ "noteId": note_id, "parentNoteId": parent, "title": title, "type": "text", "content": content });
-                self.etapi(on, Method::POST, "/create-note", body).await
+                self.etapi(on, Method::POST, "/create-note", Some(body)).await
             }
-            Change::Retitle { note_id, title } => self.etapi(on, Method::PATCH, &format!("/notes/{note_id}"), json!({ "title": title })).await,
+            Change::Retitle { note_id, title } => self.etapi(on, Method::PATCH, &format!("/notes/{note_id}"), Some(json!({ "title": title }))).await,
             Change::Write { note_id, content } => {
-                self.etapi(on, Method::PUT, &format!("/notes/{note_id}/content"), Value::String(content.clone())).await
+                self.etapi(on, Method::PUT, &format!("/notes/{note_id}/content"), Some(Value::String(content.clone()))).await
             }
-            Change::DeleteNote { note_id } => self.etapi(on, Method::DELETE, &format!("/notes/{note_id}"), Value::Null).await,
-            Change::DeleteBranch { branch_id } => self.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), Value::Null).await,
+            Change::DeleteNote { note_id } => self.etapi(on, Method::DELETE, &format!("/notes/{note_id}"), None).await,
+            Change::DeleteBranch { branch_id } => self.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await,
             Change::Clone { note_id, parent } => {
-                self.etapi(on, Method::POST, "/branches", json!({ "noteId": note_id, "parentNoteId": parent })).await
+                self.etapi(on, Method::POST, "/branches", Some(json!({ "noteId": note_id, "parentNoteId": parent }))).await
             }
             // ETAPI has no move: a clone under the new parent, then the old branch deleted.
             Change::Move { branch_id, note_id, parent } => {
-                match self.etapi(on, Method::POST, "/branches", json!({ "noteId": note_id, "parentNoteId": parent })).await {
-                    Outcome::Done => self.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), Value::Null).await,
+                match self.etapi(on, Method::POST, "/branches", Some(json!({ "noteId": note_id, "parentNoteId": parent }))).await {
+                    Outcome::Done => self.etapi(on, Method::DELETE, &format!("/branches/{branch_id}"), None).await,
                     other => other,
                 }
             }
             Change::Label { attribute_id, note_id, value } => {
                 let body = json!({ "attributeId": attribute_id, "noteId": note_id, "type": "label", "name": "torture", "value": value });
-                self.etapi(on, Method::POST, "/attributes", body).await
+                self.etapi(on, Method::POST, "/attributes", Some(body)).await
             }
             Change::Relate { attribute_id, from, to } => {
                 let body = json!({ "attributeId": attribute_id, "noteId": from, "type": "relation", "name": "tortureLink", "value": to });
-                self.etapi(on, Method::POST, "/attributes", body).await
+                self.etapi(on, Method::POST, "/attributes", Some(body)).await
             }
             Change::RemoveAttribute { attribute_id } => {
-                self.etapi(on, Method::DELETE, &format!("/attributes/{attribute_id}"), Value::Null).await
+                self.etapi(on, Method::DELETE, &format!("/attributes/{attribute_id}"), None).await
             }
         }
     }
@@ -217,14 +211,7 @@ impl Mixed {
     }
 
     async fn client_status(&self) -> canopy::sync::SyncStatus {
-        let response = self
-            .http
-            .get(format!("{}/api/canopy/sync-status", self.client.url()))
-            .header("Authorization", &self.client.token)
-            .send()
-            .await
-            .expect("the sync status answers");
-        response.json().await.expect("the sync status reads")
+        self.client.sync_status(&self.http).await
     }
 
     /// One cycle of the Canopy client, its link open for it.
@@ -273,19 +260,9 @@ impl Mixed {
     }
 }
 
+/// A new attribute under the operation's own id (so that a seed replays its choices).
 fn attribute(attribute_id: &str, note_id: &str, kind: AttributeKind, name: &str, value: &str) -> Attribute {
-    Attribute {
-        attribute_id: attribute_id.to_owned(),
-        note_id: note_id.to_owned(),
-        attr_type: kind.as_str().to_owned(),
-        name: name.to_owned(),
-        value: value.to_owned(),
-        position: 0,
-        utc_date_modified: String::new(),
-        is_deleted: false,
-        delete_id: None,
-        is_inheritable: false,
-    }
+    Attribute { attribute_id: attribute_id.to_owned(), ..Attribute::new(note_id, kind.as_str(), name, value) }
 }
 
 /// A sync cycle of a random client.

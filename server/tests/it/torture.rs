@@ -311,6 +311,28 @@ impl Instance {
         self.process = launch(&self.dir, self.port).await;
     }
 
+    /// An ETAPI call with the instance's token: a text body as `text/plain`, any other as JSON.
+    pub(crate) async fn etapi(&self, http: &reqwest::Client, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = http.request(method, format!("{}/etapi{path}", self.url())).header("Authorization", &self.token);
+        if let Some(body) = body {
+            request = match body {
+                Value::String(text) => request.header("Content-Type", "text/plain").body(text),
+                other => request.json(&other),
+            };
+        }
+        answer_of(request.send().await).await
+    }
+
+    pub(crate) async fn sync_status(&self, http: &reqwest::Client) -> SyncStatus {
+        let response = http
+            .get(format!("{}/api/canopy/sync-status", self.url()))
+            .header("Authorization", &self.token)
+            .send()
+            .await
+            .expect("the sync status answers");
+        response.json().await.expect("the sync status reads")
+    }
+
     /// Every log line of this instance, across its restarts.
     pub(crate) fn all_lines(&self) -> Vec<String> {
         [self.earlier_lines.clone(), self.process.lines()].concat()
@@ -323,7 +345,7 @@ pub(crate) struct Answer {
     pub(crate) body: Value,
 }
 
-pub(crate) async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
+async fn answer_of(response: reqwest::Result<reqwest::Response>) -> Answer {
     match response {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -382,15 +404,7 @@ impl Cluster {
     }
 
     async fn etapi(&self, on: usize, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
-        let instance = &self.instances[on];
-        let mut request = self.http.request(method, format!("{}/etapi{path}", instance.url())).header("Authorization", &instance.token);
-        if let Some(body) = body {
-            request = match body {
-                Value::String(text) => request.header("Content-Type", "text/plain").body(text),
-                other => request.json(&other),
-            };
-        }
-        answer_of(request.send().await).await
+        self.instances[on].etapi(&self.http, method, path, body).await
     }
 
     /// A server function of the web UI, as the hydrated page calls it (its session and CSRF token).
@@ -410,15 +424,7 @@ impl Cluster {
     }
 
     async fn status(&self, client: usize) -> SyncStatus {
-        let instance = &self.instances[client];
-        let response = self
-            .http
-            .get(format!("{}/api/canopy/sync-status", instance.url()))
-            .header("Authorization", &instance.token)
-            .send()
-            .await
-            .expect("the sync status answers");
-        response.json().await.expect("the sync status reads")
+        self.instances[client].sync_status(&self.http).await
     }
 
     /// One sync cycle of a client with its link open; an offline client's link is cut again afterwards.
