@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 
 use super::schema::SYNCED_TABLES;
-use super::tree_rule::{self, one_ms_after, one_ms_before, TreeScope};
+use super::tree_rule::{self, delete_attribute, one_ms_after, one_ms_before, TreeScope};
 use super::{blob_users, consistency, deletion, entity_changes, options, protected, SqlResult, WriteTx};
 use crate::entities::{self, Attachment, Attribute, Blob, BlobContent, Branch, Note, NOTE_TYPES};
 
@@ -102,20 +102,7 @@ pub fn fix_entity_changes(tx: &mut WriteTx<'_>) -> SqlResult<Vec<String>> {
     Ok(fixed)
 }
 
-/// Deletes an attribute; `cause` is the deleted note that takes it along (its deleteId and date).
-fn delete_attribute(tx: &mut WriteTx<'_>, mut attribute: Attribute, cause: Option<&Note>) -> SqlResult<()> {
-    let date = match cause {
-        Some(note) if note.utc_date_modified > attribute.utc_date_modified => note.utc_date_modified.clone(),
-        _ => attribute.utc_date_modified.clone(),
-    };
-    attribute.is_deleted = true;
-    attribute.delete_id = cause.and_then(|n| n.delete_id.clone());
-    attribute.utc_date_modified = one_ms_after(&date);
-    entities::save(tx, &attribute)?;
-    Ok(())
-}
-
-/// Deletes an attachment as [`delete_attribute`]; `false` if it is protected and no protected session
+/// Deletes an attachment as [`delete_attribute`] does an attribute; `false` if it is protected and no protected session
 /// is open (its hash needs the decrypted title).
 fn delete_attachment(tx: &mut WriteTx<'_>, mut attachment: Attachment, cause: Option<&Note>) -> SqlResult<bool> {
     if attachment.is_protected && tx.key().is_none() {

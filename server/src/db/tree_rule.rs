@@ -16,6 +16,11 @@
 //! * A live branch whose note or parent is deleted or missing (and which the first part did not
 //!   need) is deleted; missing counts only on the whole document, since within a batch the note may
 //!   still be on its way.
+//! * A live attribute of a deleted note, where the delete is newer than the attribute (one instance
+//!   labels a note while another deletes it), is deleted with the note, as Trilium's consistency
+//!   checks do (same deleteId, so undeleting the note brings it back). An attribute newer than the
+//!   delete may be the half of an undelete whose note is still on its way, and is left to the
+//!   consistency checks that run on the whole document.
 //!
 //! Every instance that sees the same rows makes the same repair: no random ids, and each repaired
 //! row's `utcDateModified` is derived from the rows involved (1 ms after the newest of them), so the
@@ -34,9 +39,9 @@ use crate::hashing;
 pub enum TreeScope<'a> {
     /// The whole document (the consistency checks).
     All,
-    /// What a batch changed: its notes and branches (the rule adds their neighbours: the notes of
-    /// the branches, the children of deleted notes). Indexed lookups only.
-    Touched { notes: &'a [String], branches: &'a [String] },
+    /// What a batch changed: its notes, branches and attributes (the rule adds their neighbours: the
+    /// notes of the branches, the children and attributes of deleted notes). Indexed lookups only.
+    Touched { notes: &'a [String], branches: &'a [String], attributes: &'a [String] },
 }
 
 /// One repair the rule made.
@@ -67,7 +72,7 @@ const RECOVERED_PREFIX: &str = "recovered";
 pub fn keep_whole(tx: &mut WriteTx<'_>, scope: TreeScope<'_>) -> SqlResult<Vec<TreeRepair>> {
     let (notes, branches, evidence) = match scope {
         TreeScope::All => (unattached_notes(tx.conn())?, dead_branches(tx.conn())?, Evidence::Any),
-        TreeScope::Touched { notes, branches } => {
+        TreeScope::Touched { notes, branches, .. } => {
             let (notes, branches) = neighbourhood(tx.conn(), notes, branches)?;
             (notes, branches, Evidence::NewerThanTheDelete)
         }
@@ -78,6 +83,13 @@ pub fn keep_whole(tx: &mut WriteTx<'_>, scope: TreeScope<'_>) -> SqlResult<Vec<T
     }
     for branch_id in &branches {
         settle_dead_branch(tx, branch_id, evidence, &mut repairs)?;
+    }
+    // After the notes' repairs: a note brought back keeps its attributes. The whole document's
+    // attributes are the consistency checks' (`parts_of_deleted_notes`), which make the same fix.
+    if let TreeScope::Touched { notes, attributes, .. } = scope {
+        for attribute_id in attributes_outliving_their_delete(tx.conn(), notes, attributes)? {
+            delete_with_its_note(tx, &attribute_id, &mut repairs)?;
+        }
     }
     for repair in &repairs {
         tracing::warn!("tree rule: note {}: {}", repair.note_id, repair.what);
@@ -175,6 +187,48 @@ fn neighbourhood(conn: &Connection, notes: &[String], branches: &[String]) -> Sq
             &check_branches,
         )?,
     ))
+}
+
+/// Live attributes older than the delete of their (deleted) note, among the touched attributes and
+/// those of the touched notes.
+fn attributes_outliving_their_delete(conn: &Connection, notes: &[String], attributes: &[String]) -> SqlResult<BTreeSet<String>> {
+    const OLDER_THAN_THEIR_NOTES_DELETE: &str = "a.isDeleted = 0 AND n.isDeleted = 1 AND a.utcDateModified <= n.utcDateModified";
+    let mut out = each_chunk(
+        conn,
+        &format!("SELECT a.attributeId FROM attributes a JOIN notes n ON n.noteId = a.noteId WHERE a.attributeId IN ({{ids}}) AND {OLDER_THAN_THEIR_NOTES_DELETE}"),
+        attributes,
+    )?;
+    out.extend(each_chunk(
+        conn,
+        &format!("SELECT a.attributeId FROM attributes a JOIN notes n ON n.noteId = a.noteId WHERE a.noteId IN ({{ids}}) AND {OLDER_THAN_THEIR_NOTES_DELETE}"),
+        notes,
+    )?);
+    Ok(out)
+}
+
+/// Deletes a live attribute of a deleted note as Trilium's consistency checks would.
+fn delete_with_its_note(tx: &mut WriteTx<'_>, attribute_id: &str, repairs: &mut Vec<TreeRepair>) -> SqlResult<()> {
+    let attribute: Attribute = entities::get(tx.conn(), attribute_id)?;
+    let note: Note = entities::get(tx.conn(), &attribute.note_id)?;
+    repairs.push(TreeRepair {
+        note_id: note.note_id.clone(),
+        what: format!("its attribute {} was deleted with it: the note's delete is newer", attribute.attribute_id),
+    });
+    delete_attribute(tx, attribute, Some(&note))
+}
+
+/// Deletes an attribute; `cause` is the deleted note that takes it along (its deleteId, and 1 ms
+/// after the newer of the two).
+pub(super) fn delete_attribute(tx: &mut WriteTx<'_>, mut attribute: Attribute, cause: Option<&Note>) -> SqlResult<()> {
+    let date = match cause {
+        Some(note) => newest(&note.utc_date_modified, &attribute.utc_date_modified).to_owned(),
+        None => attribute.utc_date_modified.clone(),
+    };
+    attribute.is_deleted = true;
+    attribute.delete_id = cause.and_then(|n| n.delete_id.clone());
+    attribute.utc_date_modified = one_ms_after(&date);
+    entities::save(tx, &attribute)?;
+    Ok(())
 }
 
 /// Runs `sql` (its `{ids}` replaced by placeholders) over `ids` in chunks; the first column of every row.
@@ -454,7 +508,7 @@ mod tests {
         let touched = [child.clone()];
         let b_repairs = second
             .write_at(&ChangeSource::new("instanceB"), Some(later), |tx| {
-                keep_whole(tx, TreeScope::Touched { notes: &touched, branches: &[] })
+                keep_whole(tx, TreeScope::Touched { notes: &touched, branches: &[], attributes: &[] })
             })
             .unwrap();
         assert_eq!(a_repairs, b_repairs);

@@ -171,12 +171,16 @@ pub fn apply_records(
     for (winner, loser, incoming_won, instances) in losers {
         outcome.conflicts.push(keep_loser(tx, &winner, &loser, incoming_won, instances)?);
     }
-    // Concurrent deletes and edits can each be right and still leave a note out of the tree.
+    // Concurrent deletes and edits can each be right and still leave a note out of the tree, or a
+    // label on a deleted note.
     let touched = |entity: &str| -> Vec<String> {
         records.iter().filter(|r| r.entity_change.entity_name == entity).map(|r| r.entity_change.entity_id.clone()).collect()
     };
     outcome.tree_repairs =
-        tree_rule::keep_whole(tx, TreeScope::Touched { notes: &touched("notes"), branches: &touched("branches") })?;
+        tree_rule::keep_whole(
+        tx,
+        TreeScope::Touched { notes: &touched("notes"), branches: &touched("branches"), attributes: &touched("attributes") },
+    )?;
     Ok(outcome)
 }
 
@@ -280,7 +284,10 @@ fn concurrent_note_edit(
         // change can be that: a hash names a state, not a version, and a newer change may return to
         // an earlier state (an undelete brings back the hash from before the delete) from elsewhere.
         _ if !remote_wins && ancestry::parent_of(conn, &local.entity_id, &local.hash)?.as_deref() == Some(remote.hash.as_str()) => true,
-        Some(_) => false,
+        // A Canopy peer names the last version it knows the hub took; a push the hub took but whose
+        // answer the peer never recorded (either was killed in between) leaves it a version behind.
+        // The hub knows better: if the peer held our version, its newer edit was made from it.
+        Some(_) => remote_wins && memory == PeerMemory::PerPeer && peer_held_ours(conn, peer_instance_id, local)?,
         // A Trilium peer does not say what it edited from. Only proof that it held our version (it
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
         None => {
@@ -313,6 +320,11 @@ fn concurrent_note_edit(
         return Ok((None, base)); // only metadata differs; nothing a person wrote is lost
     }
     Ok((Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }), base))
+}
+
+/// Whether the hub knows the peer holds the version `local` (it sent it, or took it from the hub).
+fn peer_held_ours(conn: &rusqlite::Connection, peer_instance_id: &str, local: &EntityChange) -> SqlResult<bool> {
+    Ok(peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()))
 }
 
 /// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.

@@ -77,6 +77,49 @@ async fn a_client_that_missed_versions_while_away_makes_no_conflict() {
     assert_hashes_equal(&[&hub, &a, &b]);
 }
 
+/// The hub took a push whose answer the client never recorded (either was killed in between): the
+/// client still names the version before as the parent of its next edit. The hub knows the client
+/// held its current version, so that edit is sequential: no revision anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_after_a_push_whose_answer_was_lost_makes_no_conflict() {
+    let hub = Node::hub().await;
+    let mut a = Node::client_of(&hub).await;
+    let note = a.create_note("root", "Pushed, answer lost", "<p>v1</p>");
+    a.sync().await;
+    a.stop().await;
+    let recorded = |node: &Node| {
+        let conn = rusqlite::Connection::open(node.data_dir().join("document.db")).unwrap();
+        let exchanged: (String, Option<String>) = conn
+            .query_row("SELECT syncedHash, parentHash FROM canopy_note_sync WHERE noteId = ?1", [&note], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let cursor: String = conn.query_row("SELECT value FROM options WHERE name = 'lastSyncedPush'", [], |r| r.get(0)).unwrap();
+        (exchanged, cursor)
+    };
+    let before_the_push = recorded(&a);
+    a.restart().await;
+    a.set_content(&note, "<p>v2, taken by the hub</p>");
+    a.sync().await;
+    a.stop().await;
+    assert_ne!(recorded(&a), before_the_push);
+    let ((synced, parent), cursor) = before_the_push;
+    offline_write(&a, |tx| {
+        tx.conn().execute(
+            "UPDATE canopy_note_sync SET syncedHash = ?2, parentHash = ?3 WHERE noteId = ?1",
+            rusqlite::params![note, synced, parent],
+        )?;
+        tx.conn().execute("UPDATE options SET value = ?1 WHERE name = 'lastSyncedPush'", [&cursor])?;
+        tree::update_note_content(tx, &note, BlobContent::Text("<p>v3, edited from v2</p>".into()))?;
+        Ok(())
+    });
+    a.restart().await;
+    a.sync().await;
+    for (name, node) in [("hub", &hub), ("a", &a)] {
+        assert_eq!(node.content(&note).as_deref(), Some("<p>v3, edited from v2</p>"), "{name}");
+    }
+    assert_no_conflict(&[("hub", &hub), ("a", &a)], &note);
+    assert_hashes_equal(&[&hub, &a]);
+}
+
 /// The copies hold notes whose versions no instance ever exchanged: each client's ancestry of them
 /// starts empty. Sequential edits on the other two, while one client has not synced since its
 /// first cycle (or never), are still sequential there.

@@ -141,6 +141,50 @@ async fn a_trilium_edit_older_than_a_return_to_its_base_is_kept() {
     assert_eq!(recorded_conflicts(&hub), 1);
 }
 
+/// T labels a note while the hub deletes its parent's subtree, and pushes the label after the delete:
+/// the label goes with its note (Trilium's consistency checks would delete it too, but only when they
+/// run), on the hub, on a Canopy client and back on T, and undeleting the note brings it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_label_on_a_note_deleted_meanwhile_goes_with_it() {
+    use canopy::domain::attributes::{self, AttributeKind};
+    use canopy::domain::{notes, recent_changes};
+    use canopy::entities::Attribute;
+    let hub = Node::hub().await;
+    let c = Node::client_of(&hub).await;
+    let mut t = TriliumPeer::of(&hub).await;
+    let parent = hub.create_note("root", "Deleted subtree", "<p>p</p>");
+    let child = hub.create_note(&parent, "Labelled meanwhile", "<p>c</p>");
+    assert!(t.cycle().await.unwrap().clean());
+    c.sync().await;
+    let label = t
+        .doc
+        .write_with(&t.source(), |tx| {
+            attributes::save(tx, Attribute::new(&child, AttributeKind::Label.as_str(), "status", "kept"), None).map(|a| a.attribute_id)
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let source = ChangeSource::new(hub.instance_id());
+    hub.document().write_with(&source, |tx| notes::delete_note(tx, &parent, None).map(drop)).unwrap();
+    assert!(t.cycle().await.unwrap().clean());
+    assert!(t.cycle().await.unwrap().clean(), "T takes the label's delete back");
+    c.sync().await;
+    let live = |doc: &canopy::db::Document| {
+        doc.read(|conn| {
+            Ok(conn.query_row("SELECT isDeleted = 0 FROM attributes WHERE attributeId = ?1", [&label], |r| r.get::<_, bool>(0))?)
+        })
+        .unwrap()
+    };
+    for (name, doc) in [("hub", hub.document()), ("client", c.document()), ("Trilium peer", &t.doc)] {
+        assert!(!live(doc), "the label of the deleted note is deleted on the {name}");
+    }
+    assert_eq!(hub.sector_hashes(), c.sector_hashes());
+    assert!(t.check().await.unwrap().is_empty(), "T's hash check passes");
+    hub.document().write_with(&source, |tx| recent_changes::undelete_note(tx, &parent).map(drop)).unwrap();
+    assert!(live(hub.document()), "undeleting the subtree brings the label back");
+    c.sync().await;
+    assert!(live(c.document()), "and to the client, the undelete's attribute newer than the note's delete");
+}
+
 /// Taking turns with a Canopy client: C edits, T (Trilium) pulls and edits that version, the hub
 /// restarting once in between. The hub passes on what T's edit was based on, so C sees a sequential edit
 /// too: no conflict and no revision anywhere (a real Trilium run showed one per turn on C before).

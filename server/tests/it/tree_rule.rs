@@ -545,7 +545,7 @@ fn consistency_checks_cost_on_a_large_document() {
         .write(&source, |tx| {
             canopy::db::tree_rule::keep_whole(
                 tx,
-                canopy::db::tree_rule::TreeScope::Touched { notes: touched_notes, branches: touched_branches },
+                canopy::db::tree_rule::TreeScope::Touched { notes: touched_notes, branches: touched_branches, attributes: &[] },
             )
         })
         .unwrap();
