@@ -102,8 +102,8 @@ pub fn fix_entity_changes(tx: &mut WriteTx<'_>) -> SqlResult<Vec<String>> {
     Ok(fixed)
 }
 
-/// Deletes an attachment as [`delete_attribute`] does an attribute; `false` if it is protected and no protected session
-/// is open (its hash needs the decrypted title).
+/// Deletes an attachment as [`delete_attribute`] does an attribute; `false` if it is protected and no
+/// protected session is open (its hash needs the decrypted title).
 fn delete_attachment(tx: &mut WriteTx<'_>, mut attachment: Attachment, cause: Option<&Note>) -> SqlResult<bool> {
     if attachment.is_protected && tx.key().is_none() {
         return Ok(false);

@@ -192,17 +192,14 @@ fn neighbourhood(conn: &Connection, notes: &[String], branches: &[String]) -> Sq
 /// Live attributes older than the delete of their (deleted) note, among the touched attributes and
 /// those of the touched notes.
 fn attributes_outliving_their_delete(conn: &Connection, notes: &[String], attributes: &[String]) -> SqlResult<BTreeSet<String>> {
-    const OLDER_THAN_THEIR_NOTES_DELETE: &str = "a.isDeleted = 0 AND n.isDeleted = 1 AND a.utcDateModified <= n.utcDateModified";
-    let mut out = each_chunk(
-        conn,
-        &format!("SELECT a.attributeId FROM attributes a JOIN notes n ON n.noteId = a.noteId WHERE a.attributeId IN ({{ids}}) AND {OLDER_THAN_THEIR_NOTES_DELETE}"),
-        attributes,
-    )?;
-    out.extend(each_chunk(
-        conn,
-        &format!("SELECT a.attributeId FROM attributes a JOIN notes n ON n.noteId = a.noteId WHERE a.noteId IN ({{ids}}) AND {OLDER_THAN_THEIR_NOTES_DELETE}"),
-        notes,
-    )?);
+    let select = |by: &str| {
+        format!(
+            "SELECT a.attributeId FROM attributes a JOIN notes n ON n.noteId = a.noteId
+             WHERE {by} IN ({{ids}}) AND a.isDeleted = 0 AND n.isDeleted = 1 AND a.utcDateModified <= n.utcDateModified"
+        )
+    };
+    let mut out = each_chunk(conn, &select("a.attributeId"), attributes)?;
+    out.extend(each_chunk(conn, &select("a.noteId"), notes)?);
     Ok(out)
 }
 

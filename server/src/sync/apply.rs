@@ -176,11 +176,8 @@ pub fn apply_records(
     let touched = |entity: &str| -> Vec<String> {
         records.iter().filter(|r| r.entity_change.entity_name == entity).map(|r| r.entity_change.entity_id.clone()).collect()
     };
-    outcome.tree_repairs =
-        tree_rule::keep_whole(
-        tx,
-        TreeScope::Touched { notes: &touched("notes"), branches: &touched("branches"), attributes: &touched("attributes") },
-    )?;
+    let (notes, branches, attributes) = (touched("notes"), touched("branches"), touched("attributes"));
+    outcome.tree_repairs = tree_rule::keep_whole(tx, TreeScope::Touched { notes: &notes, branches: &branches, attributes: &attributes })?;
     Ok(outcome)
 }
 
