@@ -30,7 +30,8 @@
 //! BENCH_JSON: where the JSON goes, by default `bench.json` beside this binary, with each
 //! instance's log in `bench-logs/`; BENCH_BROWSER=0 leaves out the part in Chromium;
 //! TRILIUM_DIR: Trilium beside it; BENCH_LOAD_CLIENTS, BENCH_LOAD_SECS: the load part's size, by default
-//! 50 clients for 60 s; BENCH_ONLY=load runs only the load part, NOTES unused)
+//! 50 clients for 60 s; BENCH_ONLY=load runs only the load part, NOTES unused; BENCH_ONLY=first-sync
+//! only the write path and one new client's first full sync, with the two hash checks compared)
 mod limits;
 mod load;
 mod trilium;
@@ -92,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(folder)
     })?;
     let made = started.elapsed();
+    let only_first_sync = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "first-sync");
     let changes: i64 = hub.document.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM entity_changes", [], |r| r.get(0))?))?;
     let mut report = Report::default();
     report.add(
@@ -101,6 +103,12 @@ async fn main() -> anyhow::Result<()> {
         "s",
         "≤ 10 s",
     );
+    if only_first_sync {
+        hub.stop().await?;
+        let outcome = first_sync_only(&hub_dir, work.path(), &mut report).await;
+        report.finish()?;
+        return outcome;
+    }
     search(&hub, work.path(), &mut report).await?;
 
     // The hash check each cycle runs, after one edit: kept current vs recomputed from every row.
@@ -188,6 +196,20 @@ async fn cluster(hub_dir: &Path, work: &Path, notes: usize, new_notes: usize, re
         instance.stop();
     }
     edited?;
+    equal
+}
+
+/// `BENCH_ONLY=first-sync`: the hub restarted as a process and one new client's first full sync.
+async fn first_sync_only(hub_dir: &Path, work: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(std::env::current_exe()?.with_file_name("bench-logs"));
+    let mut hub = Instance::canopy(hub_dir, None)?;
+    hub.wait_answering(Duration::from_secs(60)).await?;
+    let client = first_sync(&hub, &work.join("client1"), report, true).await?;
+    let hub_peak = proc_status_kib(hub.pid(), "VmHWM:").unwrap_or(0);
+    report.add("hub_peak_memory", "hub peak resident memory, serving it", hub_peak as f64 / 1024.0, "MiB", "≤ 100 MiB");
+    let equal = settle(&[("hub", &hub.dir), ("client 1", &client.dir)]).await;
+    hub.stop();
+    client.stop();
     equal
 }
 
