@@ -270,6 +270,15 @@ fn concurrent_note_edit(
             return Ok((None, None));
         }
     }
+    // An old version coming back: the hub took it from this peer (or the peer took it from the hub)
+    // before, and resolved it against what it held then; its current version came after. A push
+    // whose answer the peer never recorded (killed in between, Canopy or Trilium) is sent again.
+    if !remote_wins
+        && memory == PeerMemory::PerPeer
+        && peer_notes::held(conn, peer_instance_id, &remote.entity_id)?.as_deref() == Some(remote.hash.as_str())
+    {
+        return Ok((None, None));
+    }
     // What a Trilium peer's edit was based on, where the hub knows it.
     let mut base = None;
     let sequential = match &record.canopy_parent_hash {

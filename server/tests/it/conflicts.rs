@@ -120,6 +120,46 @@ async fn an_edit_after_a_push_whose_answer_was_lost_makes_no_conflict() {
     assert_hashes_equal(&[&hub, &a]);
 }
 
+/// A client pushes an edit and is killed before it records that the hub took it; meanwhile another
+/// client edits the note from that version and the hub edits it again. The first client then sends
+/// its old version again: the hub took it once already (it knows the client held it), so it is an
+/// old version coming back, not a concurrent edit: no revision anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_version_pushed_again_after_a_lost_answer_makes_no_conflict() {
+    let hub = Node::hub().await;
+    let mut a = Node::client_of(&hub).await;
+    let b = Node::client_of(&hub).await;
+    let note = a.create_note("root", "Pushed twice", "<p>v1</p>");
+    a.sync().await;
+    a.stop().await;
+    let cursor_of = |node: &Node| -> String {
+        let conn = rusqlite::Connection::open(node.data_dir().join("document.db")).unwrap();
+        conn.query_row("SELECT value FROM options WHERE name = 'lastSyncedPush'", [], |r| r.get(0)).unwrap()
+    };
+    let before_the_push = cursor_of(&a);
+    a.restart().await;
+    a.set_content(&note, "<p>v2 from a, taken by the hub</p>");
+    a.sync().await;
+    a.stop().await;
+    assert_ne!(cursor_of(&a), before_the_push);
+    offline_write(&a, |tx| {
+        tx.conn().execute("UPDATE options SET value = ?1 WHERE name = 'lastSyncedPush'", [&before_the_push])?;
+        Ok(())
+    });
+    b.sync().await;
+    b.set_content(&note, "<p>v3 from b, edited from v2</p>");
+    b.sync().await;
+    hub.set_content(&note, "<p>v4 on the hub, edited from v3</p>");
+    a.restart().await;
+    a.sync().await;
+    b.sync().await;
+    for (name, node) in [("hub", &hub), ("a", &a), ("b", &b)] {
+        assert_eq!(node.content(&note).as_deref(), Some("<p>v4 on the hub, edited from v3</p>"), "{name}");
+    }
+    assert_no_conflict(&[("hub", &hub), ("a", &a), ("b", &b)], &note);
+    assert_hashes_equal(&[&hub, &a, &b]);
+}
+
 /// The copies hold notes whose versions no instance ever exchanged: each client's ancestry of them
 /// starts empty. Sequential edits on the other two, while one client has not synced since its
 /// first cycle (or never), are still sequential there.

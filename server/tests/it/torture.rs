@@ -1,21 +1,22 @@
 //! A seeded torture test of sync: a hub and two clients as real `canopy` processes, each with its own
 //! data directory, and random operations on all three through ETAPI and the web UI's server functions
 //! (create, edit title and content, delete a note or a branch, clone, move, reorder, labels,
-//! relations, attachments, undelete, erase a revision). The clients reach the hub only through links
-//! the test opens for a sync cycle and cuts again, or leaves open for a while (the client then syncs by
-//! itself, as it does in use). Between operations an instance is killed with SIGKILL (idle, a moment
-//! into a sync cycle on either side, or in the middle of a burst of writes) and started again. After
-//! settling, the three must hold the same rows, pass the hash and deep checks, have a whole tree, no
-//! needless conflict revision, no lost text and no lost acknowledged write.
+//! relations, attachments, protect and unprotect, undelete, erase a revision). The clients reach the
+//! hub only through links the test opens for a sync cycle and cuts again, or leaves open for a while
+//! (the client then syncs by itself, as it does in use). Between operations an instance is killed with
+//! SIGKILL (idle, a moment into a sync cycle on either side, or in the middle of a burst of writes) and
+//! started again. After settling, the three must hold the same rows, pass the hash and deep checks,
+//! have a whole tree, no needless conflict revision, no lost text (protected ones decrypted) and no
+//! lost acknowledged write.
 //!
 //! `CANOPY_TORTURE_SEED` and `CANOPY_TORTURE_OPS` choose the run (`make torture SEED=… OPS=…`); the
 //! default is the small run of `make test`. The operations of the basic mix come from the seed's own
 //! stream; the kills (`CANOPY_TORTURE_KILL_EVERY`, 0 for none) and the extra operations (UI variants,
-//! relations, attachments, reorders, erasing; `CANOPY_TORTURE_EXTRAS=0` for none) from streams of
-//! their own. So the same seed and a smaller count replay a prefix of the same operations, which is
-//! how `scripts/torture.sh` finds the shortest failing prefix; exactly so without kills and with
-//! `CANOPY_TORTURE_ONLINE=0` (no online windows), where timing does not matter.
-//! `CANOPY_TORTURE_VERBOSE=1` prints the operations of a run that passes too.
+//! relations, attachments, reorders, protecting, erasing; `CANOPY_TORTURE_EXTRAS=0` for none) from
+//! streams of their own. So the same seed and a smaller count replay a prefix of the same operations,
+//! which is how `scripts/torture.sh` finds the shortest failing prefix; exactly so without kills and
+//! with `CANOPY_TORTURE_ONLINE=0` (no online windows), where timing does not matter.
+//! `CANOPY_TORTURE_VERBOSE=1` prints the operations of a passing run too.
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -207,16 +208,46 @@ pub(crate) fn open_db(dir: &Path) -> Connection {
 pub(crate) fn note_rows(c: &Connection) -> BTreeMap<String, Row> {
     let mut stmt = c
         .prepare(
-            "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted FROM notes n
+            "SELECT n.noteId, n.utcDateModified, n.title, b.content, n.isDeleted, n.isProtected FROM notes n
              LEFT JOIN blobs b ON b.blobId = n.blobId WHERE n.noteId LIKE 'tortureNote%'",
         )
         .unwrap();
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?), r.get(4)?))))
+        .query_map([], |r| {
+            let (title, content) = readable(c, r.get(5)?, r.get(2)?, r.get_ref(3)?);
+            Ok((r.get(0)?, (r.get(1)?, title, content, r.get(4)?)))
+        })
         .unwrap()
         .collect::<Result<BTreeMap<_, _>, _>>()
         .unwrap();
     rows
+}
+
+/// A title and a text as a person reads them: decrypted when the row is protected (with the
+/// document's data key, unlocked once per document with the test's password).
+fn readable(c: &Connection, is_protected: bool, title: String, content: rusqlite::types::ValueRef<'_>) -> (String, String) {
+    if !is_protected {
+        return (title, text_of(content));
+    }
+    let key = data_key(c);
+    let title = key.decrypt_string(&title).expect("a protected title decrypts");
+    let content = match content {
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+            let plain = key.decrypt(&String::from_utf8_lossy(t)).expect("a protected text decrypts");
+            String::from_utf8_lossy(&plain).into_owned()
+        }
+        _ => String::new(),
+    };
+    (title, content)
+}
+
+/// The data key of the document `c` holds. Unlocking runs scrypt, so each document's key is kept
+/// (by its wrapped key: clients share the hub's).
+fn data_key(c: &Connection) -> canopy::protected::DataKey {
+    static KEYS: std::sync::Mutex<BTreeMap<String, canopy::protected::DataKey>> = std::sync::Mutex::new(BTreeMap::new());
+    let wrapped: String = c.query_row("SELECT value FROM options WHERE name = 'encryptedDataKey'", [], |r| r.get(0)).unwrap();
+    let mut keys = KEYS.lock().unwrap();
+    keys.entry(wrapped).or_insert_with(|| canopy::protected::unlock_key(c, PASSWORD).unwrap()).clone()
 }
 
 /// A column's value as a person reads it in a failure message.
@@ -492,6 +523,8 @@ struct Tally {
     acknowledged_before_a_kill: usize,
     /// Browser sessions that a restart lost (logged in again).
     logins_lost: Vec<String>,
+    /// Notes protected or unprotected (successful calls).
+    protects: usize,
 }
 
 /// The random choices of a run, from streams of their own (see the module's comment).
@@ -587,6 +620,15 @@ async fn act(cluster: &mut Cluster, on: usize, record: &mut Record, streams: &mu
                 let title = format!("t{op}");
                 let body = json!({ "title": title });
                 (format!("{who} retitles {note_id} to {title}"), cluster.etapi(on, Method::PATCH, &format!("/notes/{note_id}"), Some(body)).await)
+            } else if by_ui {
+                // The editor's save, which also writes protected notes (in a protected session), of
+                // the version it loaded.
+                let content = format!("<p>c{op}</p>");
+                let loaded: String = db.query_row("SELECT blobId FROM notes WHERE noteId = ?1", [&note_id], |r| r.get(0)).unwrap();
+                tally.ui_calls += 1;
+                let fields = [("note_id", note_id.as_str()), ("content", content.as_str()), ("expected_blob_id", loaded.as_str())];
+                let answer = cluster.ui(on, "save_note", &fields, tally).await;
+                return answered(tally, op, format!("{who} saves {content} into {note_id} in the UI"), answer);
             } else {
                 let content = format!("<p>c{op}</p>");
                 let path = format!("/notes/{note_id}/content");
@@ -650,14 +692,15 @@ async fn act(cluster: &mut Cluster, on: usize, record: &mut Record, streams: &mu
 }
 
 /// An operation of the extras stream on a random instance: a relation, an attachment, a reorder
-/// among siblings, or erasing a revision (the one way a text may go for good; the record is told).
+/// among siblings, protecting or unprotecting a note, or erasing a revision (the one way a text may
+/// go for good; the record is told).
 async fn extra(cluster: &mut Cluster, record: &mut Record, rng: &mut Rng, op: usize, tally: &mut Tally) -> String {
     use reqwest::Method;
     let on = rng.below(3);
     let who = NAMES[on];
     let db = cluster.db(on);
     let live = test_notes(&db, record, false);
-    let (what, answer) = match rng.below(4) {
+    let (what, answer) = match rng.below(5) {
         0 => {
             let (Some(from), Some(to)) = (rng.pick(&live).cloned(), rng.pick(&live).cloned()) else { return format!("{op}+: {who} has no notes to relate") };
             let attribute_id = format!("tortureLink{op:05}");
@@ -680,6 +723,24 @@ async fn extra(cluster: &mut Cluster, record: &mut Record, rng: &mut Rng, op: us
             tally.ui_calls += 1;
             let fields = [("branch_id", branch_id.as_str()), ("position", position), ("target", target.as_str())];
             (format!("{who} puts {note_id} {position} {target} in the UI"), cluster.ui(on, "tree/move", &fields, tally).await)
+        }
+        3 => {
+            // Protecting or unprotecting re-encrypts the title and the text (new blob, new dates) in
+            // the UI's protected session, entered first (a restart ends it).
+            let Some(note_id) = rng.pick(&live).cloned() else { return format!("{op}+: {who} has no note to protect") };
+            let protected: bool = db.query_row("SELECT isProtected FROM notes WHERE noteId = ?1", [&note_id], |r| r.get(0)).unwrap();
+            tally.ui_calls += 2;
+            let unlocked = cluster.ui(on, "protected/unlock", &[("password", PASSWORD)], tally).await;
+            if unlocked.status != 200 {
+                return answered(tally, op, format!("+ {who} enters the protected session"), unlocked);
+            }
+            let fields = [("note_id", note_id.as_str()), ("protected", if protected { "false" } else { "true" }), ("subtree", "false")];
+            let what = format!("{who} {} {note_id} in the UI", if protected { "unprotects" } else { "protects" });
+            let before = note_rows(&db);
+            let answer = cluster.ui(on, "protected/set", &fields, tally).await;
+            record.operated(&before, &note_rows(&cluster.db(on)));
+            tally.protects += usize::from(answer.status == 200);
+            (what, answer)
         }
         _ => {
             let revisions: Vec<_> = revisions(&db).into_iter().filter(|(_, note_id, _, _)| note_id.starts_with("tortureNote")).collect();
@@ -848,10 +909,16 @@ fn attributes_of_deleted_notes(c: &Connection) -> i64 {
 /// Every revision in `c` as (revisionId, noteId, title, text).
 pub(crate) fn revisions(c: &Connection) -> Vec<(String, String, String, String)> {
     let mut stmt = c
-        .prepare("SELECT r.revisionId, r.noteId, r.title, b.content FROM revisions r LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId")
+        .prepare(
+            "SELECT r.revisionId, r.noteId, r.title, b.content, r.isProtected FROM revisions r
+             LEFT JOIN blobs b ON b.blobId = r.blobId ORDER BY r.revisionId",
+        )
         .unwrap();
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, text_of(r.get_ref(3)?))))
+        .query_map([], |r| {
+            let (title, content) = readable(c, r.get(4)?, r.get(2)?, r.get_ref(3)?);
+            Ok((r.get(0)?, r.get(1)?, title, content))
+        })
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
@@ -1116,7 +1183,7 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
     println!(
         "torture: seed={seed} ops={ops} online_windows={} kill_every={} extras={} instances=3 (processes) kills={} \
          syncs={} syncs_cut_by_a_kill={} etapi_calls={} ui_calls={} refused={} server_errors={} sync_errors={} \
-         acknowledged_before_a_kill={} lost_acknowledged={} logins_lost={} settle={} \
+         acknowledged_before_a_kill={} lost_acknowledged={} logins_lost={} protects={} settle={} \
          rows_differing={rows_differing} hashes_equal={hashes_equal} deep_check_findings={} broken_tree={broken} \
          (orphan notes {}, dangling branches {}) attributes_of_deleted_notes={attributes_dangling} \
          needless_conflict_revisions={needless} needless_conflicts_logged={needless_logged} \
@@ -1136,6 +1203,7 @@ async fn torture(seed: u64, ops: usize, mix: Mix) {
         tally.acknowledged_before_a_kill,
         tally.lost_acknowledged.len(),
         tally.logins_lost.len(),
+        tally.protects,
         match &settled {
             Ok(rounds) => format!("{rounds} rounds in {:.1} s", settle_time.as_secs_f64()),
             Err(e) => e.clone(),
