@@ -624,9 +624,10 @@ async fn act(cluster: &mut Cluster, on: usize, record: &mut Record, streams: &mu
                 // The editor's save, which also writes protected notes (in a protected session), of
                 // the version it loaded.
                 let content = format!("<p>c{op}</p>");
-                let loaded: String = db.query_row("SELECT blobId FROM notes WHERE noteId = ?1", [&note_id], |r| r.get(0)).unwrap();
+                let loaded: Option<String> = db.query_row("SELECT blobId FROM notes WHERE noteId = ?1", [&note_id], |r| r.get(0)).unwrap();
                 tally.ui_calls += 1;
-                let fields = [("note_id", note_id.as_str()), ("content", content.as_str()), ("expected_blob_id", loaded.as_str())];
+                let mut fields = vec![("note_id", note_id.as_str()), ("content", content.as_str())];
+                fields.extend(loaded.as_deref().map(|blob_id| ("expected_blob_id", blob_id)));
                 let answer = cluster.ui(on, "save_note", &fields, tally).await;
                 return answered(tally, op, format!("{who} saves {content} into {note_id} in the UI"), answer);
             } else {
