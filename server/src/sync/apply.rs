@@ -162,7 +162,11 @@ pub fn apply_records(
                 )?;
             }
         } else if let Some(local) = local {
-            if local.hash != remote.hash || local.is_erased != remote.is_erased {
+            // A blob's id is its content, so two rows of one blob differ only in their dates: one made
+            // again after being dropped as unused (a note protected and unprotected) meets the older
+            // row, whose hash is the same. The newer goes back too, or the two would keep differing.
+            let same_blob_made_again = remote.entity_name == "blobs" && local.utc_date_changed != remote.utc_date_changed;
+            if local.hash != remote.hash || local.is_erased != remote.is_erased || same_blob_made_again {
                 entity_changes::restamp(tx, local)?;
                 outcome.kept_local += 1;
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use canopy::db::{tree, ChangeSource, Document};
 use canopy::entities::BlobContent;
 use canopy::sync::apply::recorded_conflicts;
+use rusqlite::OptionalExtension;
 
 use crate::cluster::Node;
 
@@ -373,4 +374,53 @@ async fn a_note_protected_and_unprotected_on_a_client_leaves_the_same_blob_rows(
     };
     assert_eq!(blob_row(&hub), blob_row(&a));
     assert_hashes_equal(&[&hub, &a]);
+}
+
+/// The same blob made twice: a client protects and unprotects a note (its plain blob dropped, then
+/// made again with new dates), the hub takes it, then drops it when the hub overwrites the note, and
+/// takes the old row back with another client's concurrent version, whose text it keeps in a
+/// revision. Same content, same hash, different dates: the newer row must end up everywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_made_again_elsewhere_converges_to_its_newer_row() {
+    const PASSWORD: &str = "protect-pass";
+    let hub = Node::hub().await;
+    hub.document().write(&ChangeSource::new("testSetup000"), |tx| canopy::db::password::set_password(tx, PASSWORD)).unwrap();
+    let note = hub.create_note("root", "Made twice", "<p>the same text</p>");
+    let mut a = Node::client_of(&hub).await;
+    let mut b = Node::client_of(&hub).await;
+    a.sync().await;
+    b.sync().await;
+    let blob_id = hub.note(&note).unwrap().blob_id.unwrap();
+    a.stop().await;
+    offline_write(&a, |tx| tree::update_note_title(tx, &note, "Renamed on a, concurrently").map(|_| ()));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let key = canopy::protected::unlock_key(&rusqlite::Connection::open(b.data_dir().join("document.db")).unwrap(), PASSWORD).unwrap();
+    for protected in [true, false] {
+        b.document()
+            .write_with(&ChangeSource::new(b.instance_id().as_str()), |tx| {
+                tx.set_key(Some(&key));
+                canopy::domain::protected::set_protected(tx, &note, protected, false, &key).map(|_| ())
+            })
+            .unwrap();
+    }
+    b.sync().await;
+    b.stop().await;
+    hub.set_title(&note, "Renamed on the hub");
+    hub.set_content(&note, "<p>overwritten on the hub</p>");
+    a.restart().await;
+    a.sync().await;
+    b.restart().await;
+    b.sync().await;
+    a.sync().await;
+    let blob_row = |node: &Node| -> Option<(String, String)> {
+        let conn = rusqlite::Connection::open(node.data_dir().join("document.db")).unwrap();
+        conn.query_row("SELECT dateModified, utcDateModified FROM blobs WHERE blobId = ?1", [&blob_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .unwrap()
+    };
+    let on_b = blob_row(&b);
+    assert!(on_b.is_some(), "b keeps the blob (a revision uses it)");
+    assert_eq!(blob_row(&hub), on_b, "hub and b");
+    assert_eq!(blob_row(&a), on_b, "a and b");
+    assert_hashes_equal(&[&hub, &a, &b]);
 }
