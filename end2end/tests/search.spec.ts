@@ -131,7 +131,10 @@ test('script in a title or a body never runs in results', async ({ page }) => {
   await page.goto(`${instance.base}/search?q=xsswordbody`);
   await expect(page.locator(`.search-hit[data-note-id="${noteId}"] .hit-title`)).toHaveText(title);
   await expect(page.locator('.search-results img, .search-results script, .search-results svg')).toHaveCount(0);
+  // The server render shows the results before the page hydrates; Ctrl+J needs the hydrated page.
+  await expect(page.locator('.layout')).toHaveAttribute('data-hydrated', 'true');
   await page.locator('body').press('Control+j');
+  await expect(page.locator('.jump-input')).toBeFocused();
   await page.keyboard.type('xsswordtitle', { delay: 20 });
   await expect(page.locator(`.jump-dialog .search-hit[data-note-id="${noteId}"] .hit-title`)).toHaveText(title);
   await expect(page.locator('.jump-dialog img, .jump-dialog script')).toHaveCount(0);
