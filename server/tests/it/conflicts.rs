@@ -342,40 +342,6 @@ async fn a_newer_rename_of_content_the_hub_overwrote_wins_with_its_content_every
     a_rename_of_overwritten_content(false).await;
 }
 
-/// Protecting a note moves its text into an encrypted blob and drops the plain one, unused; unprotecting
-/// makes the plain blob again, on this instance only. The hub, which never dropped it, must end with
-/// the same blob row as the client (the hash check does not see dates).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_note_protected_and_unprotected_on_a_client_leaves_the_same_blob_rows() {
-    const PASSWORD: &str = "protect-pass";
-    let hub = Node::hub().await;
-    hub.document().write(&ChangeSource::new("testSetup000"), |tx| canopy::db::password::set_password(tx, PASSWORD)).unwrap();
-    let note = hub.create_note("root", "Protected and back", "<p>kept as it was</p>");
-    let a = Node::client_of(&hub).await;
-    a.sync().await;
-    let key = canopy::protected::unlock_key(&rusqlite::Connection::open(a.data_dir().join("document.db")).unwrap(), PASSWORD).unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    for protected in [true, false] {
-        a.document()
-            .write_with(&ChangeSource::new(a.instance_id().as_str()), |tx| {
-                tx.set_key(Some(&key));
-                canopy::domain::protected::set_protected(tx, &note, protected, false, &key).map(|_| ())
-            })
-            .unwrap();
-    }
-    a.sync().await;
-    let blob_row = |node: &Node| -> Vec<(String, String, String)> {
-        let conn = rusqlite::Connection::open(node.data_dir().join("document.db")).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT b.blobId, b.dateModified, b.utcDateModified FROM blobs b JOIN notes n ON n.blobId = b.blobId WHERE n.noteId = ?1")
-            .unwrap();
-        let rows = stmt.query_map([&note], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-        rows
-    };
-    assert_eq!(blob_row(&hub), blob_row(&a));
-    assert_hashes_equal(&[&hub, &a]);
-}
-
 /// The same blob made twice: a client protects and unprotects a note (its plain blob dropped, then
 /// made again with new dates), the hub takes it, then drops it when the hub overwrites the note, and
 /// takes the old row back with another client's concurrent version, whose text it keeps in a
