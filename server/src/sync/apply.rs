@@ -274,13 +274,15 @@ fn concurrent_note_edit(
             return Ok((None, None));
         }
     }
+    // The version the hub knows this peer holds (it sent it, or took it from the hub).
+    let held = match memory {
+        PeerMemory::PerPeer => peer_notes::held(conn, peer_instance_id, &local.entity_id)?,
+        PeerMemory::OnlyPeer => None,
+    };
     // An old version coming back: the hub took it from this peer (or the peer took it from the hub)
     // before, and resolved it against what it held then; its current version came after. A push
     // whose answer the peer never recorded (killed in between, Canopy or Trilium) is sent again.
-    if !remote_wins
-        && memory == PeerMemory::PerPeer
-        && peer_notes::held(conn, peer_instance_id, &remote.entity_id)?.as_deref() == Some(remote.hash.as_str())
-    {
+    if !remote_wins && held.as_deref() == Some(remote.hash.as_str()) {
         return Ok((None, None));
     }
     // What a Trilium peer's edit was based on, where the hub knows it.
@@ -297,14 +299,10 @@ fn concurrent_note_edit(
         // A Canopy peer names the last version it knows the hub took; a push the hub took but whose
         // answer the peer never recorded (either was killed in between) leaves it a version behind.
         // The hub knows better: if the peer held our version, its newer edit was made from it.
-        Some(_) => remote_wins && memory == PeerMemory::PerPeer && peer_held_ours(conn, peer_instance_id, local)?,
+        Some(_) => remote_wins && held.as_deref() == Some(local.hash.as_str()),
         // A Trilium peer does not say what it edited from. Only proof that it held our version (it
         // sent it, or we sent it to it) makes the edit sequential; anything else keeps the loser.
         None => {
-            let held = match memory {
-                PeerMemory::PerPeer => peer_notes::held(conn, peer_instance_id, &local.entity_id)?,
-                PeerMemory::OnlyPeer => None,
-            };
             // The peer held our version, so that is what it edited; but, as above, only a newer
             // change can have been made from ours: an older one was made from an earlier version in
             // the same state (ours returned to it, a delete undone), and is concurrent with ours.
@@ -330,11 +328,6 @@ fn concurrent_note_edit(
         return Ok((None, base)); // only metadata differs; nothing a person wrote is lost
     }
     Ok((Some(if remote_wins { (remote_note, local_note) } else { (local_note, remote_note) }), base))
-}
-
-/// Whether the hub knows the peer holds the version `local` (it sent it, or took it from the hub).
-fn peer_held_ours(conn: &rusqlite::Connection, peer_instance_id: &str, local: &EntityChange) -> SqlResult<bool> {
-    Ok(peer_notes::held(conn, peer_instance_id, &local.entity_id)?.as_deref() == Some(local.hash.as_str()))
 }
 
 /// Saves the losing version as a revision (same id and dates on every instance) and logs the conflict.
